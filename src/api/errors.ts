@@ -1,0 +1,46 @@
+import { GraphQLError } from "graphql";
+import type { Logger } from "pino";
+import { ForgeError } from "../errors.ts";
+
+/** HTTP status for each domain error when it is the only error of a response (API.md, "Errors"). */
+const HTTP_STATUS: Record<ForgeError["code"], number> = {
+  BAD_USER_INPUT: 200,
+  FORBIDDEN: 403,
+  NOT_FOUND: 200,
+  CONFLICT: 200,
+};
+
+export function forgeGraphQLError(error: ForgeError, from?: GraphQLError): GraphQLError {
+  return new GraphQLError(error.message, {
+    nodes: from?.nodes,
+    source: from?.source,
+    positions: from?.positions,
+    path: from?.path,
+    originalError: error,
+    extensions: { code: error.code, http: { status: HTTP_STATUS[error.code] } },
+  });
+}
+
+/**
+ * Turns whatever a resolver threw into what the client sees: domain errors keep their
+ * message and get their code; GraphQL's own errors (syntax, validation) pass through;
+ * anything else is logged and answered with a message that reveals nothing (unless
+ * `development`, where the message helps whoever is at the keyboard).
+ */
+export function createErrorMasker(log: Logger, development: boolean) {
+  return (error: unknown): Error => {
+    const graphqlError = error instanceof GraphQLError ? error : null;
+    const original = graphqlError ? graphqlError.originalError : error;
+    if (original instanceof ForgeError) return forgeGraphQLError(original, graphqlError ?? undefined);
+    if (graphqlError && (!original || original instanceof GraphQLError)) {
+      return original instanceof GraphQLError ? original : graphqlError;
+    }
+    log.error({ err: original }, "internal error");
+    const message = development && original instanceof Error ? original.message : "Internal server error";
+    return new GraphQLError(message, {
+      nodes: graphqlError?.nodes,
+      path: graphqlError?.path,
+      extensions: { code: "INTERNAL_SERVER_ERROR", http: { status: 500 } },
+    });
+  };
+}

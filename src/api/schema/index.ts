@@ -1,0 +1,8 @@
+import { builder } from "../builder.ts";
+import "./event.ts";
+import "./run.ts";
+import "./step.ts";
+import "./tick.ts";
+import "./worker.ts";
+
+export const schema = builder.toSchema({ sortSchema: true });

@@ -1,0 +1,20 @@
+import { STEP_STATUSES } from "../../domain/status.ts";
+import type { StepRecord } from "../../store/records.ts";
+import { builder } from "../builder.ts";
+
+export const StepStatusEnum = builder.enumType("StepStatus", { values: STEP_STATUSES });
+
+export const StepRef = builder.objectRef<StepRecord>("Step").implement({
+  description: "One step of a run's graph.",
+  fields: (t) => ({
+    id: t.exposeString("id", { description: "The key in graph.steps." }),
+    type: t.exposeString("type"),
+    deps: t.exposeStringList("deps"),
+    status: t.field({ type: StepStatusEnum, resolve: (s) => s.status }),
+    attempts: t.exposeInt("attempts"),
+    startedAt: t.field({ type: "DateTime", nullable: true, resolve: (s) => s.startedAt }),
+    finishedAt: t.field({ type: "DateTime", nullable: true, resolve: (s) => s.finishedAt }),
+    output: t.field({ type: "JSON", nullable: true, resolve: (s) => s.output }),
+    error: t.exposeString("error", { nullable: true }),
+  }),
+});

@@ -1,0 +1,26 @@
+import type { TickResult } from "../../engine/scheduler.ts";
+import { intInRange } from "../args.ts";
+import { requireAdmin } from "../auth.ts";
+import { builder } from "../builder.ts";
+
+const TickResultRef = builder.objectRef<TickResult>("TickResult").implement({
+  fields: (t) => ({
+    ticked: t.exposeInt("ticked", { description: "Runs this tick advanced." }),
+    succeeded: t.exposeInt("succeeded", { description: "Runs that reached SUCCEEDED in this tick." }),
+    failed: t.exposeInt("failed", { description: "Runs that reached FAILED in this tick." }),
+    skippedLeased: t.exposeInt("skippedLeased", { description: "Runs passed over because another ticker holds their lease." }),
+    runIds: t.exposeIDList("runIds", { description: "The runs advanced, in the order they were ticked." }),
+  }),
+});
+
+builder.mutationField("tickOnce", (t) =>
+  t.field({
+    type: TickResultRef,
+    description: "Admin. Advances at most `limit` runs that have work to do (1..1000).",
+    args: { limit: t.arg.int({ defaultValue: 10 }) },
+    resolve: (_root, args, ctx) => {
+      requireAdmin(ctx.access);
+      return ctx.forge.tickOnce(intInRange("limit", args.limit, 1, 1000, 10));
+    },
+  }),
+);

@@ -1,0 +1,92 @@
+import { z } from "zod";
+import { SECOND } from "./clock.ts";
+
+/**
+ * Forge's configuration, parsed once from the environment. This is the only module that
+ * reads `process.env`; everything else receives a frozen Config.
+ */
+const flag = z
+  .enum(["true", "false", "1", "0", ""])
+  .default("false")
+  .transform((v) => v === "true" || v === "1");
+
+const optionalSecret = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === "" ? null : v))
+  .refine((v) => v === null || v.length >= 8, "must be at least 8 characters when set");
+
+const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
+
+const schema = z.object({
+  /** `file:` path for SQLite. The default keeps data beside the checkout, under ./data. */
+  DATABASE_URL: z
+    .string()
+    .default("file:./data/forge.db")
+    .refine((v) => v.startsWith("file:"), "must be a file: URL (for example file:./data/forge.db)"),
+  FORGE_HOST: z.string().min(1).default("127.0.0.1"),
+  FORGE_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  FORGE_ADMIN_TOKEN: optionalSecret,
+  FORGE_API_TOKEN: optionalSecret,
+  FORGE_WORKER_ENABLED: flag,
+  /** Runs one worker tick advances at most. 100 amortizes a commit over many runs while
+   * keeping one tick well under a second on a small machine. */
+  FORGE_TICK_LIMIT: positiveInt(100, 1000),
+  /** How long an idle worker waits before looking again; new runs created in this
+   * process wake it at once, so this only bounds the delay for work from elsewhere. */
+  FORGE_TICK_INTERVAL_MS: positiveInt(1 * SECOND, 60 * 60 * SECOND),
+  /** A lease outlives a crashed ticker by at most this long. 30 s is far above a tick's
+   * duration, so a live ticker never loses its lease to expiry. */
+  FORGE_LEASE_MS: positiveInt(30 * SECOND, 60 * 60 * SECOND),
+  /** SQLite `synchronous`: FULL (default) fsyncs the WAL at every commit, so a committed
+   * transaction survives power loss; NORMAL is faster but may lose the last commits then. */
+  FORGE_SQLITE_SYNCHRONOUS: z.enum(["FULL", "NORMAL"]).default("FULL"),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
+});
+
+export type Config = Readonly<{
+  databaseUrl: string;
+  host: string;
+  port: number;
+  adminToken: string | null;
+  apiToken: string | null;
+  workerEnabled: boolean;
+  tickLimit: number;
+  tickIntervalMs: number;
+  leaseMs: number;
+  sqliteSynchronous: "FULL" | "NORMAL";
+  logLevel: z.infer<typeof schema>["LOG_LEVEL"];
+  development: boolean;
+}>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment. Throws ConfigError whose message is one line per bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const lines = result.error.issues.map((issue) => `invalid ${String(issue.path[0])}: ${issue.message}`);
+    throw new ConfigError(lines.join("\n"));
+  }
+  const e = result.data;
+  return Object.freeze({
+    databaseUrl: e.DATABASE_URL,
+    host: e.FORGE_HOST,
+    port: e.FORGE_PORT,
+    adminToken: e.FORGE_ADMIN_TOKEN,
+    apiToken: e.FORGE_API_TOKEN,
+    workerEnabled: e.FORGE_WORKER_ENABLED,
+    tickLimit: e.FORGE_TICK_LIMIT,
+    tickIntervalMs: e.FORGE_TICK_INTERVAL_MS,
+    leaseMs: e.FORGE_LEASE_MS,
+    sqliteSynchronous: e.FORGE_SQLITE_SYNCHRONOUS,
+    logLevel: e.LOG_LEVEL,
+    development: e.NODE_ENV === "development",
+  });
+}

@@ -1,0 +1,45 @@
+import type { NewEvent } from "./event.ts";
+import { isTerminalRun, isTerminalStep, type RunStatus, type StepStatus } from "./status.ts";
+
+interface RunState {
+  status: RunStatus;
+  startedAt: Date | null;
+}
+
+interface StepState {
+  id: string;
+  position: number;
+  status: StepStatus;
+  attempts: number;
+  startedAt: Date | null;
+  output: unknown;
+  error: string | null;
+}
+
+/**
+ * What cancelling a run changes: every unfinished step becomes CANCELLED (each with its
+ * `step_cancelled`, in step order), then the run, whose `run_cancelled` is its last event.
+ * Null for a run that is already terminal: cancelling it changes nothing.
+ */
+export function planCancel(run: RunState, steps: StepState[], now: Date) {
+  if (isTerminalRun(run.status)) return null;
+  const cancelled = steps
+    .filter((s) => !isTerminalStep(s.status))
+    .sort((a, b) => a.position - b.position)
+    .map((s) => ({ ...s, status: "CANCELLED" as const, finishedAt: now }));
+  const events: NewEvent[] = cancelled.map((s) => ({ type: "step_cancelled", stepId: s.id, data: null, createdAt: now }));
+  events.push({ type: "run_cancelled", stepId: null, data: { cancelledSteps: cancelled.map((s) => s.id) }, createdAt: now });
+  return {
+    run: { status: "CANCELLED" as const, startedAt: run.startedAt, finishedAt: now, updatedAt: now, wakeAt: null },
+    steps: cancelled.map(({ id, status, attempts, startedAt, finishedAt, output, error }) => ({
+      id,
+      status,
+      attempts,
+      startedAt,
+      finishedAt,
+      output,
+      error,
+    })),
+    events,
+  };
+}

@@ -1,0 +1,85 @@
+import { createHash } from "node:crypto";
+import { InvalidInput } from "../errors.ts";
+import { type Graph, type GraphRules, validateGraph } from "./graph.ts";
+import { RUN_MODES, type RunMode } from "./status.ts";
+
+/** The createRun input as the API receives it (API.md, CreateRunInput). */
+export interface CreateRunInput {
+  id?: string | null;
+  mode: RunMode;
+  jobType: string;
+  requestedBy: string;
+  lane?: string | null;
+  priority?: number | null;
+  graph?: unknown;
+  params?: unknown;
+  idempotencyKey?: string | null;
+}
+
+/** A createRun input that passed every rule, with defaults filled in. */
+export interface ValidRunInput {
+  id: string | null;
+  mode: RunMode;
+  jobType: string;
+  requestedBy: string;
+  lane: string;
+  priority: number;
+  graph: Graph;
+  params: Record<string, unknown>;
+  idempotencyKey: string | null;
+  /** Digest of everything the client chose; equal inputs have equal hashes. */
+  inputHash: string;
+}
+
+const NAME = /^[A-Za-z0-9._:-]{1,128}$/;
+const NAME_RULE = "must be 1-128 characters of [A-Za-z0-9._:-]";
+export const PRIORITY_MIN = -1000;
+export const PRIORITY_MAX = 1000;
+
+function checkName(field: string, value: unknown): string {
+  if (typeof value !== "string" || !NAME.test(value)) throw new InvalidInput(field, NAME_RULE);
+  return value;
+}
+
+export function validateRunInput(input: CreateRunInput, rules: GraphRules): ValidRunInput {
+  const id = input.id == null ? null : checkName("input.id", input.id);
+  if (!RUN_MODES.includes(input.mode)) throw new InvalidInput("input.mode", `must be one of ${RUN_MODES.join(", ")}`);
+  const jobType = checkName("input.jobType", input.jobType);
+  const lane = checkName("input.lane", input.lane ?? "default");
+  const requestedBy = input.requestedBy;
+  if (typeof requestedBy !== "string" || requestedBy.length < 1 || requestedBy.length > 256) {
+    throw new InvalidInput("input.requestedBy", "must be 1-256 characters");
+  }
+  if (requestedBy.trim() === "") throw new InvalidInput("input.requestedBy", "must not be blank");
+  const priority = input.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < PRIORITY_MIN || priority > PRIORITY_MAX) {
+    throw new InvalidInput("input.priority", `must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}`);
+  }
+  const params = input.params ?? {};
+  if (typeof params !== "object" || params === null || Array.isArray(params)) {
+    throw new InvalidInput("input.params", "must be a JSON object");
+  }
+  const key = input.idempotencyKey ?? null;
+  if (key !== null && (key.length < 1 || key.length > 256)) {
+    throw new InvalidInput("input.idempotencyKey", "must be 1-256 characters");
+  }
+  const graph = validateGraph(input.graph, rules);
+  const chosen = { id, mode: input.mode, jobType, requestedBy, lane, priority, graph, params, idempotencyKey: key };
+  return { ...chosen, params: params as Record<string, unknown>, inputHash: hashInput(chosen) };
+}
+
+function hashInput(value: unknown): string {
+  return createHash("sha256").update(canonicalJson(value)).digest("hex");
+}
+
+/** JSON with object keys sorted, so that equal values always serialize alike. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value) ?? "null";
+}

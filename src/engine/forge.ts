@@ -1,0 +1,218 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { Clock } from "../clock.ts";
+import { planCancel } from "../domain/cancel.ts";
+import type { StoredEvent } from "../domain/event.ts";
+import { topologicalOrder } from "../domain/graph.ts";
+import { type CreateRunInput, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
+import { isTerminalRun } from "../domain/status.ts";
+import { Conflict, RunNotFound } from "../errors.ts";
+import { type Db, isUniqueViolation } from "../store/db.ts";
+import { listRunEvents } from "../store/events.ts";
+import { migrate } from "../store/migrate.ts";
+import type { RunRecord, StepRecord } from "../store/records.ts";
+import {
+  changeRunOverridingLease,
+  findRun,
+  findRunByIdempotencyKey,
+  findSteps,
+  insertRun,
+  listRuns,
+  type RunCursor,
+  type RunFilter,
+} from "../store/runs.ts";
+import { liveWorkers, queueStats } from "../store/workers.ts";
+import { EventFeed } from "./event-feed.ts";
+import { followAll, followRun } from "./follow.ts";
+import { Scheduler, type TickResult } from "./scheduler.ts";
+import { StepRegistry } from "./steps/registry.ts";
+import { HEARTBEAT_MS, Worker } from "./worker.ts";
+
+/** Steps a graph may have while no policy says otherwise (API.md's example fallback). */
+export const DEFAULT_MAX_STEPS = 1000;
+
+export interface ForgeOptions {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  leaseMs: number;
+  tickLimit: number;
+  tickIntervalMs: number;
+  workerEnabled: boolean;
+  registry?: StepRegistry;
+  feedPollMs?: number;
+}
+
+export interface WorkerStatus {
+  enabled: boolean;
+  running: boolean;
+  workerId: string | null;
+  ticks: number;
+  lastTickAt: Date | null;
+  queueDepth: number;
+  oldestQueuedAt: Date | null;
+}
+
+/**
+ * The engine's facade: one object per process that owns the event feed, the scheduler
+ * and (when enabled) the worker, and offers the operations the API exposes.
+ */
+export class Forge {
+  readonly db: Db;
+  readonly clock: Clock;
+  readonly registry: StepRegistry;
+  readonly feed: EventFeed;
+  readonly scheduler: Scheduler;
+  readonly worker: Worker | null;
+  readonly #o: ForgeOptions;
+
+  private constructor(o: ForgeOptions) {
+    this.#o = o;
+    this.db = o.db;
+    this.clock = o.clock;
+    this.registry = o.registry ?? new StepRegistry();
+    this.feed = new EventFeed(o.db);
+    this.scheduler = new Scheduler({ db: o.db, clock: o.clock, registry: this.registry, feed: this.feed, log: o.log, leaseMs: o.leaseMs });
+    this.worker = o.workerEnabled
+      ? new Worker({
+          db: o.db,
+          clock: o.clock,
+          scheduler: this.scheduler,
+          feed: this.feed,
+          log: o.log,
+          tickLimit: o.tickLimit,
+          intervalMs: o.tickIntervalMs,
+        })
+      : null;
+  }
+
+  /** Migrates the database, starts the feed and, when enabled, the worker. */
+  static async start(options: ForgeOptions): Promise<Forge> {
+    const report = await migrate(options.db);
+    if (report.applied.length > 0) options.log.info({ applied: report.applied }, "migrations applied");
+    const forge = new Forge(options);
+    await forge.feed.start(options.feedPollMs);
+    await forge.worker?.start();
+    return forge;
+  }
+
+  async stop(): Promise<void> {
+    await this.worker?.stop();
+    await this.feed.stop();
+  }
+
+  async createRun(input: CreateRunInput): Promise<RunRecord> {
+    const valid = validateRunInput(input, { stepTypes: this.registry.types(), maxSteps: DEFAULT_MAX_STEPS });
+    if (valid.idempotencyKey) {
+      const existing = await findRunByIdempotencyKey(this.db, valid.idempotencyKey);
+      if (existing) return sameInputOrConflict(existing, valid);
+    }
+    const now = this.clock.now();
+    const run: RunRecord = {
+      id: valid.id ?? randomUUID(),
+      mode: valid.mode,
+      jobType: valid.jobType,
+      lane: valid.lane,
+      requestedBy: valid.requestedBy,
+      priority: valid.priority,
+      status: "PENDING",
+      graph: valid.graph,
+      params: valid.params,
+      idempotencyKey: valid.idempotencyKey,
+      inputHash: valid.inputHash,
+      createdAt: now,
+      updatedAt: now,
+      startedAt: null,
+      finishedAt: null,
+      seq: 1,
+      leaseOwner: null,
+      leaseEpoch: 0,
+      leaseExpiresAt: null,
+      wakeAt: now,
+    };
+    const steps = topologicalOrder(valid.graph).map((id, position) => {
+      const step = valid.graph.steps[id] as { type: string; deps: string[] };
+      return { runId: run.id, id, position, type: step.type, deps: step.deps, status: "PENDING" as const };
+    });
+    try {
+      await insertRun(this.db, run, steps, { type: "run_created", stepId: null, data: null, createdAt: now });
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      // Lost a race with the same idempotency key, or the id is taken.
+      if (valid.idempotencyKey) {
+        const existing = await findRunByIdempotencyKey(this.db, valid.idempotencyKey);
+        if (existing) return sameInputOrConflict(existing, valid);
+      }
+      throw new Conflict(`input.id: a run with id "${run.id}" already exists`);
+    }
+    this.feed.notify();
+    return run;
+  }
+
+  getRun(id: string): Promise<RunRecord | null> {
+    return findRun(this.db, id);
+  }
+
+  listRuns(filter: RunFilter, first: number, after: RunCursor | null): Promise<RunRecord[]> {
+    return listRuns(this.db, filter, first, after);
+  }
+
+  steps(runId: string): Promise<StepRecord[]> {
+    return findSteps(this.db, [runId]);
+  }
+
+  runEvents(runId: string, afterSeq: number, first: number): Promise<StoredEvent[]> {
+    return listRunEvents(this.db, runId, afterSeq, first);
+  }
+
+  tickOnce(limit: number): Promise<TickResult> {
+    return this.scheduler.tickOnce(limit);
+  }
+
+  /** Cancels a run that is not finished; a finished run is returned unchanged. */
+  async cancelRun(id: string): Promise<RunRecord> {
+    const now = this.clock.now();
+    const change = await changeRunOverridingLease(this.db, id, (run, steps) => {
+      const plan = planCancel(run, steps, now);
+      return plan && { runId: run.id, owner: "", epoch: run.leaseEpoch, baseSeq: run.seq, ...plan };
+    });
+    if (change) this.feed.notify();
+    const run = await findRun(this.db, id);
+    if (!run) throw new RunNotFound(id);
+    return run;
+  }
+
+  async workerStatus(): Promise<WorkerStatus> {
+    const now = this.clock.now();
+    const queue = await queueStats(this.db, now);
+    const base = { enabled: this.#o.workerEnabled, queueDepth: queue.depth, oldestQueuedAt: queue.oldest };
+    if (this.worker) {
+      return { ...base, running: this.worker.running, workerId: this.worker.id, ticks: this.worker.ticks, lastTickAt: this.worker.lastTickAt };
+    }
+    // No worker in this process: report the freshest live one elsewhere, if any.
+    const [other] = await liveWorkers(this.db, new Date(now.getTime() - 3 * HEARTBEAT_MS));
+    return {
+      ...base,
+      running: other !== undefined,
+      workerId: other?.id ?? null,
+      ticks: other?.ticks ?? 0,
+      lastTickAt: other?.lastTickAt ?? null,
+    };
+  }
+
+  /** Stored then live events of a run; NOT_FOUND for an unknown run. */
+  async followRun(runId: string, afterSeq: number, signal: AbortSignal): Promise<AsyncGenerator<StoredEvent>> {
+    const run = await findRun(this.db, runId);
+    if (!run) throw new RunNotFound(runId);
+    return followRun(this, { id: run.id, seq: run.seq, terminal: isTerminalRun(run.status) }, afterSeq, signal);
+  }
+
+  followAll(afterId: number | null, signal: AbortSignal): AsyncGenerator<StoredEvent> {
+    return followAll(this, afterId, signal);
+  }
+}
+
+function sameInputOrConflict(existing: RunRecord, valid: ValidRunInput): RunRecord {
+  if (existing.inputHash === valid.inputHash) return existing;
+  throw new Conflict(`input.idempotencyKey: key "${valid.idempotencyKey}" was already used with a different input`);
+}

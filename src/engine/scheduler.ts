@@ -1,0 +1,137 @@
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import type { Clock } from "../clock.ts";
+import type { Db } from "../store/db.ts";
+import { type Claimed, claimDueRuns, commitChanges, countLeasedByOthers, releaseLeases } from "../store/leases.ts";
+import type { StepRecord } from "../store/records.ts";
+import { findRuns, findSteps } from "../store/runs.ts";
+import type { EventFeed } from "./event-feed.ts";
+import type { StepRegistry } from "./steps/registry.ts";
+import { type AdvancedRun, advanceRun } from "./tick.ts";
+
+/** What one tick did (API.md, TickResult). */
+export interface TickResult {
+  ticked: number;
+  succeeded: number;
+  failed: number;
+  skippedLeased: number;
+  runIds: string[];
+}
+
+export interface SchedulerOptions {
+  db: Db;
+  clock: Clock;
+  registry: StepRegistry;
+  feed: EventFeed;
+  log: Logger;
+  leaseMs: number;
+  /** Step attempts per run per tick. 10,000 exceeds any graph the default policy allows,
+   * so a noop graph always finishes in one tick; the bound only stops a runaway graph from
+   * holding its lease forever. */
+  stepBudget?: number;
+}
+
+/**
+ * Picks runs that have work to do and advances them: claim a batch under one lease owner
+ * in one statement, advance each run in memory, then commit all their changes in one
+ * transaction. Committing runs together is what makes throughput independent of the cost
+ * of a single commit (an fsync on SQLite with synchronous=FULL).
+ */
+export class Scheduler {
+  readonly #o: Required<SchedulerOptions>;
+
+  constructor(options: SchedulerOptions) {
+    this.#o = { stepBudget: 10_000, ...options };
+  }
+
+  /** Advances at most `limit` runs, highest priority first, then oldest. */
+  async tickOnce(limit: number, owner = `ticker:${randomUUID()}`, signal = new AbortController().signal): Promise<TickResult> {
+    const batch = await this.claim(limit, owner);
+    return batch.commit(await batch.advance(signal));
+  }
+
+  /** First phase of a tick: take the leases. Exposed so tests can interleave tickers. */
+  async claim(limit: number, owner: string): Promise<TickBatch> {
+    const now = this.#o.clock.now();
+    const claims = await claimDueRuns(this.#o.db, { owner, now, leaseMs: this.#o.leaseMs, limit });
+    const lastClaimed = claims.length === limit ? (claims[claims.length - 1]?.runId ?? null) : null;
+    const skippedLeased = await countLeasedByOthers(this.#o.db, owner, now, lastClaimed);
+    return new TickBatch(this.#o, owner, claims, skippedLeased);
+  }
+}
+
+export class TickBatch {
+  constructor(
+    private readonly o: Required<SchedulerOptions>,
+    readonly owner: string,
+    readonly claims: Claimed[],
+    readonly skippedLeased: number,
+  ) {}
+
+  /** Second phase: advance every claimed run in memory. Writes nothing. */
+  async advance(signal: AbortSignal): Promise<AdvancedRun[]> {
+    const ids = this.claims.map((c) => c.runId);
+    if (ids.length === 0) return [];
+    const [runs, steps] = await Promise.all([findRuns(this.o.db, ids), findSteps(this.o.db, ids)]);
+    const runsById = new Map(runs.map((r) => [r.id, r]));
+    const stepsByRun = new Map<string, StepRecord[]>();
+    for (const step of steps) {
+      const list = stepsByRun.get(step.runId);
+      if (list) list.push(step);
+      else stepsByRun.set(step.runId, [step]);
+    }
+    const advanced: AdvancedRun[] = [];
+    for (const claim of this.claims) {
+      const run = runsById.get(claim.runId);
+      // The read happened after the claim committed, so the epoch must match; if it does
+      // not, another ticker took the run over in between and this tick leaves it alone.
+      if (!run || run.leaseEpoch !== claim.epoch || run.leaseOwner !== this.owner) continue;
+      const ctx = {
+        clock: this.o.clock,
+        registry: this.o.registry,
+        owner: this.owner,
+        epoch: claim.epoch,
+        stepBudget: this.o.stepBudget,
+        signal,
+      };
+      advanced.push(await advanceRun(run, stepsByRun.get(run.id) ?? [], ctx));
+    }
+    return advanced;
+  }
+
+  /** Last phase: commit every change, fenced by its lease, then wake event readers. */
+  async commit(advanced: AdvancedRun[]): Promise<TickResult> {
+    const changes = advanced.map((a) => a.change);
+    let committed: Set<string>;
+    try {
+      committed = await this.o.db.write((tx) => commitChanges(tx, changes));
+    } catch (error) {
+      // One bad run must not hold back the others: commit them one by one.
+      this.o.log.warn({ err: error, runs: changes.length }, "batch commit failed; committing runs one at a time");
+      committed = new Set();
+      for (const change of changes) {
+        try {
+          for (const id of await this.o.db.write((tx) => commitChanges(tx, [change]))) committed.add(id);
+        } catch (runError) {
+          this.o.log.error({ err: runError, runId: change.runId }, "could not commit tick for run");
+        }
+      }
+    }
+    await releaseLeases(
+      this.o.db,
+      this.owner,
+      this.claims.filter((c) => !committed.has(c.runId)),
+    );
+    if (committed.size > 0) this.o.feed.notify();
+
+    const result: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased: this.skippedLeased, runIds: [] };
+    for (const { change, outcome } of advanced) {
+      if (!committed.has(change.runId)) continue;
+      result.ticked++;
+      result.runIds.push(change.runId);
+      if (outcome === "succeeded") result.succeeded++;
+      if (outcome === "failed") result.failed++;
+    }
+    return result;
+  }
+}

@@ -1,0 +1,112 @@
+import { hostname } from "node:os";
+import { randomUUID } from "node:crypto";
+import type { Logger } from "pino";
+import { type Clock, SECOND } from "../clock.ts";
+import type { Db } from "../store/db.ts";
+import { markWorkerStopped, recordWorkerTicks, registerWorker } from "../store/workers.ts";
+import type { EventFeed } from "./event-feed.ts";
+import type { Scheduler } from "./scheduler.ts";
+
+/**
+ * The background worker: ticks in a loop while there is work, backs off while idle, and
+ * wakes early when a run is created in this process. It registers itself in the workers
+ * table and heartbeats there, so `workerStatus` can tell whether it is alive.
+ *
+ * Modes: idle (waiting for work) -> ticking -> idle ...; stop() moves either to stopping,
+ * which lets a tick in progress finish and commit (releasing its leases) and then ends.
+ */
+export interface WorkerOptions {
+  db: Db;
+  clock: Clock;
+  scheduler: Scheduler;
+  feed: EventFeed;
+  log: Logger;
+  tickLimit: number;
+  /** First idle wait; it doubles while nothing is found, up to MAX_IDLE_FACTOR times. */
+  intervalMs: number;
+}
+
+/** A live worker writes its row at least this often, so a row older than three of these means a dead worker. */
+export const HEARTBEAT_MS = 5 * SECOND;
+const MAX_IDLE_FACTOR = 8;
+
+export class Worker {
+  readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
+  readonly #o: WorkerOptions;
+  #loop: Promise<void> | null = null;
+  #stopping = new AbortController();
+  #wake: (() => void) | null = null;
+  #unsubscribe: (() => void) | null = null;
+  ticks = 0;
+  lastTickAt: Date | null = null;
+
+  constructor(options: WorkerOptions) {
+    this.#o = options;
+  }
+
+  get running(): boolean {
+    return this.#loop !== null;
+  }
+
+  async start(): Promise<void> {
+    if (this.#loop) return;
+    await registerWorker(this.#o.db, this.id, this.#o.clock.now());
+    this.#unsubscribe = this.#o.feed.subscribe((events) => {
+      if (events.some((e) => e.type === "run_created")) this.#wake?.();
+    });
+    this.#o.log.info({ workerId: this.id }, "worker started");
+    this.#loop = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    const { clock, scheduler, log } = this.#o;
+    const stop = this.#stopping.signal;
+    let idle = 0;
+    let lastHeartbeat = clock.now().getTime();
+    while (!stop.aborted) {
+      let ticked = 0;
+      try {
+        // The tick gets its own signal: stopping lets it finish rather than abort it.
+        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id);
+        ticked = result.ticked;
+        this.ticks++;
+        this.lastTickAt = clock.now();
+      } catch (error) {
+        log.error({ err: error }, "worker tick failed");
+      }
+      const now = clock.now().getTime();
+      if (now - lastHeartbeat >= HEARTBEAT_MS) {
+        lastHeartbeat = now;
+        await recordWorkerTicks(this.#o.db, this.id, this.ticks, this.lastTickAt, clock.now()).catch((error) =>
+          log.warn({ err: error }, "worker heartbeat failed"),
+        );
+      }
+      if (ticked > 0) {
+        idle = 0;
+        continue;
+      }
+      const wait = Math.min(this.#o.intervalMs * 2 ** idle, this.#o.intervalMs * MAX_IDLE_FACTOR, HEARTBEAT_MS);
+      idle++;
+      const woken = new AbortController();
+      this.#wake = () => woken.abort();
+      const onStop = () => woken.abort();
+      stop.addEventListener("abort", onStop, { once: true });
+      await clock.sleep(wait, woken.signal);
+      stop.removeEventListener("abort", onStop);
+      this.#wake = null;
+      if (woken.signal.aborted) idle = 0;
+    }
+  }
+
+  /** Finishes the tick in progress (committing it and releasing its leases), then stops. */
+  async stop(): Promise<void> {
+    if (!this.#loop) return;
+    this.#stopping.abort();
+    await this.#loop;
+    this.#loop = null;
+    this.#unsubscribe?.();
+    await recordWorkerTicks(this.#o.db, this.id, this.ticks, this.lastTickAt, this.#o.clock.now());
+    await markWorkerStopped(this.#o.db, this.id, this.#o.clock.now());
+    this.#o.log.info({ workerId: this.id, ticks: this.ticks }, "worker stopped");
+  }
+}

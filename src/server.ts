@@ -1,0 +1,143 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { GraphQLError } from "graphql";
+import { useServer } from "graphql-ws/use/ws";
+import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import { WebSocketServer } from "ws";
+import { accessFor, bearerToken } from "./api/auth.ts";
+import type { Context } from "./api/context.ts";
+import { createErrorMasker, forgeGraphQLError } from "./api/errors.ts";
+import { schema } from "./api/schema/index.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import type { Config } from "./config.ts";
+import { Forge } from "./engine/forge.ts";
+import type { StepRegistry } from "./engine/steps/registry.ts";
+import { Forbidden } from "./errors.ts";
+import type { Logger } from "./log.ts";
+import { Db } from "./store/db.ts";
+
+export interface AppOptions {
+  log: Logger;
+  clock?: Clock;
+  registry?: StepRegistry;
+  /** An already-open database (tests share one between apps to simulate restarts). */
+  db?: Db;
+  feedPollMs?: number;
+}
+
+export interface App {
+  forge: Forge;
+  yoga: YogaServerInstance<InitialContext, Context>;
+  /** Listens on config.host:config.port (port 0 picks a free one); returns the bound URL. */
+  start(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export type InitialContext = { request?: Request; connectionParams?: Record<string, unknown> };
+
+/** FORGE_API_TOKEN gate: every operation needs the API (or admin) token when it is set. */
+function useApiToken(): Plugin<Context> {
+  const refuse = () => ({ errors: [forgeGraphQLError(new Forbidden("this server needs a token (Authorization: Bearer <FORGE_API_TOKEN>)"))] });
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => {
+      if (!args.contextValue.access.api) setResultAndStopExecution(refuse());
+    },
+    onSubscribe: ({ args, setResultAndStopExecution }) => {
+      if (!args.contextValue.access.api) setResultAndStopExecution(refuse());
+    },
+  };
+}
+
+/** Builds the whole service: database, engine, GraphQL over HTTP and graphql-ws on one port. */
+export async function buildApp(config: Config, options: AppOptions): Promise<App> {
+  const { log } = options;
+  const ownsDb = options.db === undefined;
+  const db = options.db ?? (await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous }));
+  const forge = await Forge.start({
+    db,
+    clock: options.clock ?? systemClock,
+    log,
+    leaseMs: config.leaseMs,
+    tickLimit: config.tickLimit,
+    tickIntervalMs: config.tickIntervalMs,
+    workerEnabled: config.workerEnabled,
+    registry: options.registry,
+    feedPollMs: options.feedPollMs,
+  });
+
+  const yoga = createYoga<InitialContext, Context>({
+    schema,
+    graphqlEndpoint: "/graphql",
+    landingPage: false,
+    graphiql: { title: "Forge", subscriptionsProtocol: "WS" },
+    maskedErrors: { maskError: createErrorMasker(log, config.development) },
+    logging: false,
+    context: ({ request, connectionParams }) => {
+      const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
+      return { forge, access: accessFor(config, bearerToken(typeof header === "string" ? header : null)) };
+    },
+    plugins: [useApiToken()],
+  });
+
+  const server: Server = createServer(yoga);
+  const wss = new WebSocketServer({ server, path: "/graphql" });
+  const ws = useServer<Record<string, unknown> | undefined>(
+    {
+      onConnect: (ctx) => {
+        const header = ctx.connectionParams?.authorization;
+        // Refused connections close with 4403 Forbidden.
+        return accessFor(config, bearerToken(typeof header === "string" ? header : null)).api;
+      },
+      onSubscribe: async (ctx, _id, params) => {
+        const enveloped = yoga.getEnveloped({ connectionParams: ctx.connectionParams ?? {} });
+        let document: ReturnType<typeof enveloped.parse>;
+        try {
+          document = enveloped.parse(params.query);
+        } catch (error) {
+          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+        }
+        const errors = enveloped.validate(enveloped.schema, document);
+        if (errors.length > 0) return errors;
+        return {
+          schema: enveloped.schema,
+          document,
+          operationName: params.operationName,
+          variableValues: params.variables,
+          contextValue: await enveloped.contextFactory(),
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+        };
+      },
+      execute: (args) => (args.rootValue as { execute: typeof import("graphql").execute }).execute(args),
+      subscribe: (args) => (args.rootValue as { subscribe: typeof import("graphql").subscribe }).subscribe(args),
+    },
+    wss,
+  );
+
+  let listening = false;
+  return {
+    forge,
+    yoga,
+    start: () =>
+      new Promise((resolve, reject) => {
+        server.once("error", reject);
+        server.listen(config.port, config.host, () => {
+          listening = true;
+          const address = server.address() as AddressInfo;
+          const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+          resolve(`http://${host}:${address.port}/graphql`);
+        });
+      }),
+    stop: async () => {
+      // Stop taking work first, then let the worker finish its tick, then close the store.
+      for (const client of wss.clients) client.close(1001, "server shutting down");
+      await ws.dispose();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      if (listening) {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      }
+      await forge.stop();
+      if (ownsDb) await db.close();
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+import { readdirSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import type { Db } from "./db.ts";
+
+/**
+ * Applies the SQL migrations in prisma/migrations/<dialect>/, in file-name order. Each
+ * file is applied in its own transaction together with its row in `forge_migrations`, so
+ * a migration is either wholly applied and recorded or not at all; applying again is a
+ * no-op. A recorded migration whose file has changed stops startup: the database and the
+ * code would disagree about the schema.
+ *
+ * Files hold plain statements separated by `;` at the end of a line (no triggers or
+ * string literals containing semicolons).
+ */
+export interface MigrationReport {
+  applied: string[];
+  alreadyApplied: string[];
+}
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../prisma/migrations/", import.meta.url));
+
+export function migrationFiles(dialect: Db["dialect"]): Array<{ name: string; sql: string; checksum: string }> {
+  const dir = `${MIGRATIONS_DIR}${dialect}/`;
+  return readdirSync(dir)
+    .filter((f) => f.endsWith(".sql"))
+    .sort()
+    .map((name) => {
+      const sql = readFileSync(dir + name, "utf8");
+      return { name, sql, checksum: createHash("sha256").update(sql).digest("hex") };
+    });
+}
+
+export function splitStatements(sql: string): string[] {
+  return sql
+    .replace(/--.*$/gm, "")
+    .split(/;\s*$/m)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+export async function migrate(db: Db): Promise<MigrationReport> {
+  await db.write((tx) =>
+    tx.$executeRawUnsafe(
+      "CREATE TABLE IF NOT EXISTS forge_migrations (name TEXT NOT NULL PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
+    ),
+  );
+  const report: MigrationReport = { applied: [], alreadyApplied: [] };
+  for (const file of migrationFiles(db.dialect)) {
+    const outcome = await db.write(async (tx) => {
+      const rows = await tx.$queryRaw<Array<{ checksum: string }>>`SELECT checksum FROM forge_migrations WHERE name = ${file.name}`;
+      const recorded = rows[0];
+      if (recorded) {
+        if (recorded.checksum !== file.checksum) {
+          throw new Error(`migration ${file.name} was applied with different contents; restore the file or the database`);
+        }
+        return "already" as const;
+      }
+      for (const statement of splitStatements(file.sql)) await tx.$executeRawUnsafe(statement);
+      await tx.$executeRaw`INSERT INTO forge_migrations (name, checksum, applied_at) VALUES (${file.name}, ${file.checksum}, ${new Date().toISOString()})`;
+      return "applied" as const;
+    });
+    (outcome === "applied" ? report.applied : report.alreadyApplied).push(file.name);
+  }
+  return report;
+}

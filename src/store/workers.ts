@@ -1,0 +1,47 @@
+import type { Db } from "./db.ts";
+
+/** Worker registry: one row per worker process, kept fresh by heartbeats. */
+export async function registerWorker(db: Db, id: string, now: Date): Promise<void> {
+  await db.writeBatch((w) => [
+    w.worker.upsert({
+      where: { id },
+      create: { id, startedAt: now, heartbeatAt: now },
+      update: { startedAt: now, heartbeatAt: now, stoppedAt: null },
+    }),
+  ]);
+}
+
+export async function recordWorkerTicks(db: Db, id: string, ticks: number, lastTickAt: Date | null, now: Date): Promise<void> {
+  await db.writeBatch((w) => [w.worker.update({ where: { id }, data: { heartbeatAt: now, ticks, lastTickAt } })]);
+}
+
+export async function markWorkerStopped(db: Db, id: string, now: Date): Promise<void> {
+  await db.writeBatch((w) => [w.worker.update({ where: { id }, data: { stoppedAt: now, heartbeatAt: now } })]);
+}
+
+export interface WorkerRow {
+  id: string;
+  ticks: number;
+  lastTickAt: Date | null;
+  heartbeatAt: Date;
+}
+
+/** Workers whose last heartbeat is at or after `since` and that have not stopped. */
+export async function liveWorkers(db: Db, since: Date): Promise<WorkerRow[]> {
+  return db.read.worker.findMany({
+    where: { stoppedAt: null, heartbeatAt: { gte: since } },
+    orderBy: { heartbeatAt: "desc" },
+    select: { id: true, ticks: true, lastTickAt: true, heartbeatAt: true },
+  });
+}
+
+export interface QueueStats {
+  depth: number;
+  oldest: Date | null;
+}
+
+/** Runs the scheduler would pick now (due, whatever their lease), and the longest-waiting one's due time. */
+export async function queueStats(db: Db, now: Date): Promise<QueueStats> {
+  const agg = await db.read.run.aggregate({ where: { wakeAt: { lte: now } }, _count: { _all: true }, _min: { wakeAt: true } });
+  return { depth: agg._count._all, oldest: agg._min.wakeAt };
+}
