@@ -1,5 +1,5 @@
-import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { systemClock } from "./clock.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { Forge } from "./engine/forge.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { buildApp } from "./server.ts";

@@ -37,7 +37,9 @@ export type InitialContext = { request?: Request; connectionParams?: Record<stri
 
 /** FORGE_API_TOKEN gate: every operation needs the API (or admin) token when it is set. */
 function useApiToken(): Plugin<Context> {
-  const refuse = () => ({ errors: [forgeGraphQLError(new Forbidden("this server needs a token (Authorization: Bearer <FORGE_API_TOKEN>)"))] });
+  const refuse = () => ({
+    errors: [forgeGraphQLError(new Forbidden("this server needs a token (Authorization: Bearer <FORGE_API_TOKEN>)"))],
+  });
   return {
     onExecute: ({ args, setResultAndStopExecution }) => {
       if (!args.contextValue.access.api) setResultAndStopExecution(refuse());

@@ -98,7 +98,11 @@ export function followRun(
  * Every run's events with id > afterId, in id order, never ending. Without afterId it
  * starts after the last event committed when it began.
  */
-export async function* followAll(deps: { db: Db; feed: EventFeed }, afterId: number | null, signal: AbortSignal): AsyncGenerator<StoredEvent> {
+export async function* followAll(
+  deps: { db: Db; feed: EventFeed },
+  afterId: number | null,
+  signal: AbortSignal,
+): AsyncGenerator<StoredEvent> {
   const at = afterId ?? (await lastEventId(deps.db));
   yield* follow(
     deps.feed,

@@ -187,7 +187,13 @@ export class Forge {
     const queue = await queueStats(this.db, now);
     const base = { enabled: this.#o.workerEnabled, queueDepth: queue.depth, oldestQueuedAt: queue.oldest };
     if (this.worker) {
-      return { ...base, running: this.worker.running, workerId: this.worker.id, ticks: this.worker.ticks, lastTickAt: this.worker.lastTickAt };
+      return {
+        ...base,
+        running: this.worker.running,
+        workerId: this.worker.id,
+        ticks: this.worker.ticks,
+        lastTickAt: this.worker.lastTickAt,
+      };
     }
     // No worker in this process: report the freshest live one elsewhere, if any.
     const [other] = await liveWorkers(this.db, new Date(now.getTime() - 3 * HEARTBEAT_MS));

@@ -1,8 +1,8 @@
+import type { Clock } from "../clock.ts";
 import type { NewEvent } from "../domain/event.ts";
 import { isTerminalStep, type StepStatus } from "../domain/status.ts";
 import type { RunChange, StepUpdate } from "../store/leases.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
-import type { Clock } from "../clock.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 
 /**
@@ -47,7 +47,9 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
 
   let budget = ctx.stepBudget;
   while (budget > 0 && !ctx.signal.aborted) {
-    const wave = ordered.filter((s) => s.status === "PENDING" && s.deps.every((d) => steps.get(d)?.status === "SUCCEEDED")).slice(0, budget);
+    const wave = ordered
+      .filter((s) => s.status === "PENDING" && s.deps.every((d) => steps.get(d)?.status === "SUCCEEDED"))
+      .slice(0, budget);
     if (wave.length === 0) break;
     budget -= wave.length;
     for (const step of wave) {
@@ -111,15 +113,17 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       epoch: ctx.epoch,
       baseSeq: run.seq,
       run: { ...runState, updatedAt: ctx.clock.now(), wakeAt },
-      steps: ordered.filter((s) => s.changed).map(({ id, status, attempts, startedAt, finishedAt, output, error }) => ({
-        id,
-        status,
-        attempts,
-        startedAt,
-        finishedAt,
-        output,
-        error,
-      })),
+      steps: ordered
+        .filter((s) => s.changed)
+        .map(({ id, status, attempts, startedAt, finishedAt, output, error }) => ({
+          id,
+          status,
+          attempts,
+          startedAt,
+          finishedAt,
+          output,
+          error,
+        })),
       events,
     },
   };

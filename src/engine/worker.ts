@@ -1,5 +1,5 @@
-import { hostname } from "node:os";
 import { randomUUID } from "node:crypto";
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { type Clock, SECOND } from "../clock.ts";
 import type { Db } from "../store/db.ts";

@@ -1,7 +1,7 @@
 import type { NewEvent } from "../domain/event.ts";
 import type { RunStatus, StepStatus } from "../domain/status.ts";
-import { type Db, Prisma, type Tx } from "./db.ts";
 import { chunk } from "./chunk.ts";
+import { type Db, Prisma, type Tx } from "./db.ts";
 import { jsonOrNull } from "./records.ts";
 
 /**
@@ -57,7 +57,9 @@ export async function countLeasedByOthers(db: Db, owner: string, now: Date, last
     ? Prisma.sql`AND (r.priority > c.priority OR (r.priority = c.priority AND (r.created_at < c.created_at
         OR (r.created_at = c.created_at AND r.id < c.id))))`
     : Prisma.empty;
-  const from = lastClaimed ? Prisma.sql`runs r, (SELECT priority, created_at, id FROM runs WHERE id = ${lastClaimed}) c` : Prisma.sql`runs r`;
+  const from = lastClaimed
+    ? Prisma.sql`runs r, (SELECT priority, created_at, id FROM runs WHERE id = ${lastClaimed}) c`
+    : Prisma.sql`runs r`;
   const rows = await db.read.$queryRaw<Array<{ n: number }>>`
     SELECT count(*) AS n FROM ${from}
     WHERE r.wake_at IS NOT NULL AND r.wake_at <= ${now}

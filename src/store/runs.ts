@@ -21,9 +21,10 @@ export async function insertRun(db: Db, run: NewRun, steps: NewStep[], event: Ne
         ${JSON.stringify(run.graph)}, ${JSON.stringify(run.params)}, ${run.idempotencyKey}, ${run.inputHash},
         ${run.createdAt}, ${run.updatedAt}, ${run.startedAt}, ${run.finishedAt}, ${run.seq}, ${run.wakeAt})`,
     ...chunk(steps, STEP_ROWS_PER_INSERT).map(
-      (part) => w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status) VALUES ${Prisma.join(
-        part.map((s) => Prisma.sql`(${s.runId}, ${s.id}, ${s.position}, ${s.type}, ${JSON.stringify(s.deps)}, ${s.status})`),
-      )}`,
+      (part) =>
+        w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status) VALUES ${Prisma.join(
+          part.map((s) => Prisma.sql`(${s.runId}, ${s.id}, ${s.position}, ${s.type}, ${JSON.stringify(s.deps)}, ${s.status})`),
+        )}`,
     ),
     w.$executeRaw`INSERT INTO events (run_id, seq, type, step_id, data, created_at)
       VALUES (${run.id}, 1, ${event.type}, ${event.stepId}, ${jsonOrNull(event.data)}, ${event.createdAt})`,

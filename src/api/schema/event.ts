@@ -40,7 +40,9 @@ builder.queryField("runEvents", (t) =>
  * Wraps a follower so that closing the subscription (the client stops, or disconnects)
  * wakes it from its wait at once instead of after the next event.
  */
-async function closable<T>(make: (signal: AbortSignal) => Promise<AsyncGenerator<T>> | AsyncGenerator<T>): Promise<AsyncIterableIterator<T>> {
+async function closable<T>(
+  make: (signal: AbortSignal) => Promise<AsyncGenerator<T>> | AsyncGenerator<T>,
+): Promise<AsyncIterableIterator<T>> {
   const controller = new AbortController();
   const inner = await make(controller.signal);
   const iterator: AsyncIterableIterator<T> = {

@@ -167,4 +167,3 @@ builder.mutationField("cancelRun", (t) =>
     },
   }),
 );
-

@@ -1,0 +1,289 @@
+/* eslint-disable */
+/** Internal type. DO NOT USE DIRECTLY. */
+type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
+/** Internal type. DO NOT USE DIRECTLY. */
+export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
+import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type CreateRunInput = {
+  graph: unknown;
+  /** Optional; generated when absent; 1-128 chars of [A-Za-z0-9._:-]. */
+  id?: string | null | undefined;
+  idempotencyKey?: string | null | undefined;
+  /** 1-128 chars of [A-Za-z0-9._:-]. */
+  jobType: string;
+  /** 1-128 chars of [A-Za-z0-9._:-]. */
+  lane?: string | null | undefined;
+  mode: RunMode;
+  params?: unknown;
+  /** -1000..1000; higher first; FIFO by createdAt among equals. */
+  priority?: number | null | undefined;
+  /** 1-256 chars, not blank. */
+  requestedBy: string;
+};
+
+export type RunMode =
+  | 'DRY_RUN'
+  | 'LIVE';
+
+export type RunStatus =
+  | 'CANCELLED'
+  | 'FAILED'
+  | 'PENDING'
+  | 'RUNNING'
+  | 'SUCCEEDED';
+
+export type StepStatus =
+  | 'CANCELLED'
+  | 'FAILED'
+  | 'PENDING'
+  | 'RUNNING'
+  | 'SKIPPED'
+  | 'SUCCEEDED'
+  | 'WAITING';
+
+export type CreateRunMutationVariables = Exact<{
+  input: CreateRunInput;
+}>;
+
+
+export type CreateRunMutation = { createRun: { id: string, mode: RunMode, jobType: string, lane: string, requestedBy: string, priority: number, status: RunStatus, graph: unknown, params: unknown, idempotencyKey: string | null, createdAt: string, updatedAt: string, startedAt: string | null, finishedAt: string | null, eventCount: number } };
+
+export type TickOnceMutationVariables = Exact<{
+  limit?: number | null | undefined;
+}>;
+
+
+export type TickOnceMutation = { tickOnce: { ticked: number, succeeded: number, failed: number, skippedLeased: number, runIds: Array<string> } };
+
+export type CancelRunMutationVariables = Exact<{
+  id: string;
+}>;
+
+
+export type CancelRunMutation = { cancelRun: { id: string, status: RunStatus, finishedAt: string | null, steps: Array<{ id: string, status: StepStatus }> } };
+
+export type GetRunQueryVariables = Exact<{
+  id: string;
+  afterSeq?: number | null | undefined;
+  first?: number | null | undefined;
+}>;
+
+
+export type GetRunQuery = { run: { id: string, status: RunStatus, priority: number, createdAt: string, updatedAt: string, startedAt: string | null, finishedAt: string | null, eventCount: number, graph: unknown, steps: Array<{ id: string, type: string, deps: Array<string>, status: StepStatus, attempts: number, startedAt: string | null, finishedAt: string | null, output: unknown, error: string | null }>, events: Array<{ id: string, runId: string, seq: number, type: string, stepId: string | null, data: unknown, createdAt: string }>, lease: { owner: string, epoch: number, expiresAt: string } | null } | null };
+
+export type ListRunsQueryVariables = Exact<{
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+  status?: RunStatus | null | undefined;
+  jobType?: string | null | undefined;
+  lane?: string | null | undefined;
+}>;
+
+
+export type ListRunsQuery = { runs: { edges: Array<{ cursor: string, node: { id: string, status: RunStatus, jobType: string, lane: string, createdAt: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+
+export type RunEventsQueryVariables = Exact<{
+  runId: string;
+  afterSeq?: number | null | undefined;
+  first?: number | null | undefined;
+}>;
+
+
+export type RunEventsQuery = { runEvents: Array<{ id: string, seq: number, type: string, stepId: string | null, createdAt: string }> };
+
+export type WorkerStatusQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type WorkerStatusQuery = { workerStatus: { enabled: boolean, running: boolean, workerId: string | null, ticks: number, lastTickAt: string | null, queueDepth: number, oldestQueuedAt: string | null } };
+
+export type FollowRunSubscriptionVariables = Exact<{
+  runId: string;
+  afterSeq?: number | null | undefined;
+}>;
+
+
+export type FollowRunSubscription = { runEvents: { id: string, runId: string, seq: number, type: string, stepId: string | null, createdAt: string } };
+
+export type FollowAllSubscriptionVariables = Exact<{
+  afterId?: string | null | undefined;
+}>;
+
+
+export type FollowAllSubscription = { events: { id: string, runId: string, seq: number, type: string } };
+
+export class TypedDocumentString<TResult, TVariables>
+  extends String
+  implements DocumentTypeDecoration<TResult, TVariables>
+{
+  __apiType?: NonNullable<DocumentTypeDecoration<TResult, TVariables>['__apiType']>;
+  private value: string;
+  public __meta__?: Record<string, any> | undefined;
+
+  constructor(value: string, __meta__?: Record<string, any> | undefined) {
+    super(value);
+    this.value = value;
+    this.__meta__ = __meta__;
+  }
+
+  override toString(): string & DocumentTypeDecoration<TResult, TVariables> {
+    return this.value;
+  }
+}
+
+export const CreateRunDocument = new TypedDocumentString(`
+    mutation CreateRun($input: CreateRunInput!) {
+  createRun(input: $input) {
+    id
+    mode
+    jobType
+    lane
+    requestedBy
+    priority
+    status
+    graph
+    params
+    idempotencyKey
+    createdAt
+    updatedAt
+    startedAt
+    finishedAt
+    eventCount
+  }
+}
+    `) as unknown as TypedDocumentString<CreateRunMutation, CreateRunMutationVariables>;
+export const TickOnceDocument = new TypedDocumentString(`
+    mutation TickOnce($limit: Int) {
+  tickOnce(limit: $limit) {
+    ticked
+    succeeded
+    failed
+    skippedLeased
+    runIds
+  }
+}
+    `) as unknown as TypedDocumentString<TickOnceMutation, TickOnceMutationVariables>;
+export const CancelRunDocument = new TypedDocumentString(`
+    mutation CancelRun($id: ID!) {
+  cancelRun(id: $id) {
+    id
+    status
+    finishedAt
+    steps {
+      id
+      status
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<CancelRunMutation, CancelRunMutationVariables>;
+export const GetRunDocument = new TypedDocumentString(`
+    query GetRun($id: ID!, $afterSeq: Int, $first: Int) {
+  run(id: $id) {
+    id
+    status
+    priority
+    createdAt
+    updatedAt
+    startedAt
+    finishedAt
+    eventCount
+    graph
+    steps {
+      id
+      type
+      deps
+      status
+      attempts
+      startedAt
+      finishedAt
+      output
+      error
+    }
+    events(afterSeq: $afterSeq, first: $first) {
+      id
+      runId
+      seq
+      type
+      stepId
+      data
+      createdAt
+    }
+    lease {
+      owner
+      epoch
+      expiresAt
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<GetRunQuery, GetRunQueryVariables>;
+export const ListRunsDocument = new TypedDocumentString(`
+    query ListRuns($first: Int, $after: String, $status: RunStatus, $jobType: String, $lane: String) {
+  runs(
+    first: $first
+    after: $after
+    status: $status
+    jobType: $jobType
+    lane: $lane
+  ) {
+    edges {
+      cursor
+      node {
+        id
+        status
+        jobType
+        lane
+        createdAt
+      }
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ListRunsQuery, ListRunsQueryVariables>;
+export const RunEventsDocument = new TypedDocumentString(`
+    query RunEvents($runId: ID!, $afterSeq: Int, $first: Int) {
+  runEvents(runId: $runId, afterSeq: $afterSeq, first: $first) {
+    id
+    seq
+    type
+    stepId
+    createdAt
+  }
+}
+    `) as unknown as TypedDocumentString<RunEventsQuery, RunEventsQueryVariables>;
+export const WorkerStatusDocument = new TypedDocumentString(`
+    query WorkerStatus {
+  workerStatus {
+    enabled
+    running
+    workerId
+    ticks
+    lastTickAt
+    queueDepth
+    oldestQueuedAt
+  }
+}
+    `) as unknown as TypedDocumentString<WorkerStatusQuery, WorkerStatusQueryVariables>;
+export const FollowRunDocument = new TypedDocumentString(`
+    subscription FollowRun($runId: ID!, $afterSeq: Int) {
+  runEvents(runId: $runId, afterSeq: $afterSeq) {
+    id
+    runId
+    seq
+    type
+    stepId
+    createdAt
+  }
+}
+    `) as unknown as TypedDocumentString<FollowRunSubscription, FollowRunSubscriptionVariables>;
+export const FollowAllDocument = new TypedDocumentString(`
+    subscription FollowAll($afterId: ID) {
+  events(afterId: $afterId) {
+    id
+    runId
+    seq
+    type
+  }
+}
+    `) as unknown as TypedDocumentString<FollowAllSubscription, FollowAllSubscriptionVariables>;

@@ -1,0 +1,93 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { DocumentTypeDecoration } from "@graphql-typed-document-node/core";
+import { pino } from "pino";
+import { onTestFinished } from "vitest";
+import { type Clock, TestClock } from "../../src/clock.ts";
+import { loadConfig } from "../../src/config.ts";
+import type { StepRegistry } from "../../src/engine/steps/registry.ts";
+import { type App, buildApp } from "../../src/server.ts";
+
+export const openApps = new Set<App>();
+
+/** A fresh SQLite file URL in its own temporary folder. */
+export function freshDbUrl(): string {
+  return `file:${join(mkdtempSync(join(tmpdir(), "forge-test-")), "forge.db")}`;
+}
+
+export const ADMIN = "admin-token-for-tests";
+export const API = "api-token-for-tests";
+
+export interface TestForge {
+  app: App;
+  clock: Clock;
+  dbUrl: string;
+  /** POST /graphql through yoga.fetch; `token` goes in the Authorization header. */
+  gql<R = any, V = Record<string, unknown>>(
+    query: DocumentTypeDecoration<R, V> | string,
+    variables?: V,
+    token?: string | null,
+  ): Promise<{ status: number; data: R | null; errors: GraphQLErrorJson[] | undefined }>;
+  stop(): Promise<void>;
+}
+
+export interface GraphQLErrorJson {
+  message: string;
+  extensions?: { code?: string };
+  path?: Array<string | number>;
+}
+
+/**
+ * Starts a real Forge app (real SQLite file, real schema) for one test, stopped when the
+ * test finishes. The clock is a TestClock unless one is given.
+ */
+export async function startForge(
+  options: { env?: Record<string, string>; clock?: Clock; dbUrl?: string; registry?: StepRegistry; autoStop?: boolean } = {},
+): Promise<TestForge> {
+  const dbUrl = options.dbUrl ?? freshDbUrl();
+  const config = loadConfig({
+    DATABASE_URL: dbUrl,
+    FORGE_PORT: "0",
+    FORGE_ADMIN_TOKEN: ADMIN,
+    LOG_LEVEL: "silent",
+    ...options.env,
+  });
+  const clock = options.clock ?? new TestClock();
+  const app = await buildApp(config, { log: pino({ level: "silent" }), clock, registry: options.registry, feedPollMs: 50 });
+  openApps.add(app);
+  let stopped = false;
+  const stop = async () => {
+    if (stopped) return;
+    stopped = true;
+    await app.stop();
+    openApps.delete(app);
+  };
+  if (options.autoStop !== false) onTestFinished(stop);
+  return {
+    app,
+    clock,
+    dbUrl,
+    stop,
+    async gql(query, variables, token = ADMIN) {
+      const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
+      if (token) headers.authorization = `Bearer ${token}`;
+      const response = await app.yoga.fetch("http://forge.test/graphql", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ query: String(query), variables }),
+      });
+      const body = (await response.json()) as { data?: unknown; errors?: GraphQLErrorJson[] };
+      return { status: response.status, data: (body.data ?? null) as never, errors: body.errors };
+    },
+  };
+}
+
+/** A graph of `n` noop steps in a chain: s0 <- s1 <- ... */
+export function chain(n: number): { steps: Record<string, { type: string; deps: string[] }> } {
+  const steps: Record<string, { type: string; deps: string[] }> = {};
+  for (let i = 0; i < n; i++) steps[`s${i}`] = { type: "noop", deps: i === 0 ? [] : [`s${i - 1}`] };
+  return { steps };
+}
+
+export const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;

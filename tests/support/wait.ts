@@ -1,0 +1,12 @@
+/**
+ * Polls `check` until it holds. For outcomes produced by another loop (the worker, a
+ * socket); the bound only stops a broken test from hanging, and is never a measurement.
+ */
+export async function waitFor(check: () => Promise<boolean> | boolean, what = "condition", timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
