@@ -14,6 +14,8 @@ const config: CodegenConfig = {
   schema: printSchemaWithDirectives(lexicographicSortSchema(schema)),
   documents: ["tests/**/*.ts", "bench/**/*.ts", "!tests/gql/**"],
   ignoreNoDocuments: true,
+  // ESM imports with explicit extensions, as NodeNext resolution requires.
+  emitLegacyCommonJSImports: false,
   generates: {
     "schema.graphql": { plugins: ["schema-ast"], config: { includeDirectives: true, sort: true } },
     "tests/gql/": {

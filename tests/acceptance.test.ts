@@ -1,11 +1,10 @@
 import { describe, expect, it } from "vitest";
 import type { TestClock } from "../src/clock.ts";
 import { CancelRun, CreateRun, GetRun, TickOnce, WorkerStatusQuery } from "./support/documents.ts";
-import { ADMIN, API, startForge } from "./support/forge.ts";
+import { ADMIN, API, runInput, startForge } from "./support/forge.ts";
 import { waitFor } from "./support/wait.ts";
 
-const oneNoop = { steps: { only: { type: "noop" } } };
-const input = (extra: Record<string, unknown> = {}) => ({ mode: "LIVE", jobType: "build", requestedBy: "tests", graph: oneNoop, ...extra });
+const input = runInput;
 
 describe("acceptance", () => {
   it("A: a noop run ticked once is SUCCEEDED with exactly the five events at seq 1..5", async () => {
@@ -77,7 +76,7 @@ describe("acceptance", () => {
   });
 
   it("C: the worker does not start unless FORGE_WORKER_ENABLED=true", async () => {
-    for (const env of [{}, { FORGE_WORKER_ENABLED: "false" }]) {
+    for (const env of [{}, { FORGE_WORKER_ENABLED: "false" }] as Record<string, string>[]) {
       const forge = await startForge({ env });
       expect(forge.app.forge.worker).toBeNull();
       const id = (await forge.gql(CreateRun, { input: input() })).data?.createRun.id as string;

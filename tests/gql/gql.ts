@@ -1,5 +1,5 @@
 /* eslint-disable */
-import * as types from './graphql';
+import * as types from './graphql.js';
 
 
 
@@ -40,39 +40,39 @@ const documents: Documents = {
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation CreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      mode\n      jobType\n      lane\n      requestedBy\n      priority\n      status\n      graph\n      params\n      idempotencyKey\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n    }\n  }\n"): typeof import('./graphql').CreateRunDocument;
+export function graphql(source: "\n  mutation CreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      mode\n      jobType\n      lane\n      requestedBy\n      priority\n      status\n      graph\n      params\n      idempotencyKey\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n    }\n  }\n"): typeof import('./graphql.js').CreateRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation TickOnce($limit: Int) {\n    tickOnce(limit: $limit) {\n      ticked\n      succeeded\n      failed\n      skippedLeased\n      runIds\n    }\n  }\n"): typeof import('./graphql').TickOnceDocument;
+export function graphql(source: "\n  mutation TickOnce($limit: Int) {\n    tickOnce(limit: $limit) {\n      ticked\n      succeeded\n      failed\n      skippedLeased\n      runIds\n    }\n  }\n"): typeof import('./graphql.js').TickOnceDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  mutation CancelRun($id: ID!) {\n    cancelRun(id: $id) {\n      id\n      status\n      finishedAt\n      steps {\n        id\n        status\n      }\n    }\n  }\n"): typeof import('./graphql').CancelRunDocument;
+export function graphql(source: "\n  mutation CancelRun($id: ID!) {\n    cancelRun(id: $id) {\n      id\n      status\n      finishedAt\n      steps {\n        id\n        status\n      }\n    }\n  }\n"): typeof import('./graphql.js').CancelRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query GetRun($id: ID!, $afterSeq: Int, $first: Int) {\n    run(id: $id) {\n      id\n      status\n      priority\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n      graph\n      steps {\n        id\n        type\n        deps\n        status\n        attempts\n        startedAt\n        finishedAt\n        output\n        error\n      }\n      events(afterSeq: $afterSeq, first: $first) {\n        id\n        runId\n        seq\n        type\n        stepId\n        data\n        createdAt\n      }\n      lease {\n        owner\n        epoch\n        expiresAt\n      }\n    }\n  }\n"): typeof import('./graphql').GetRunDocument;
+export function graphql(source: "\n  query GetRun($id: ID!, $afterSeq: Int, $first: Int) {\n    run(id: $id) {\n      id\n      status\n      priority\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n      graph\n      steps {\n        id\n        type\n        deps\n        status\n        attempts\n        startedAt\n        finishedAt\n        output\n        error\n      }\n      events(afterSeq: $afterSeq, first: $first) {\n        id\n        runId\n        seq\n        type\n        stepId\n        data\n        createdAt\n      }\n      lease {\n        owner\n        epoch\n        expiresAt\n      }\n    }\n  }\n"): typeof import('./graphql.js').GetRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query ListRuns($first: Int, $after: String, $status: RunStatus, $jobType: String, $lane: String) {\n    runs(first: $first, after: $after, status: $status, jobType: $jobType, lane: $lane) {\n      edges {\n        cursor\n        node {\n          id\n          status\n          jobType\n          lane\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n"): typeof import('./graphql').ListRunsDocument;
+export function graphql(source: "\n  query ListRuns($first: Int, $after: String, $status: RunStatus, $jobType: String, $lane: String) {\n    runs(first: $first, after: $after, status: $status, jobType: $jobType, lane: $lane) {\n      edges {\n        cursor\n        node {\n          id\n          status\n          jobType\n          lane\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        endCursor\n      }\n    }\n  }\n"): typeof import('./graphql.js').ListRunsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query RunEvents($runId: ID!, $afterSeq: Int, $first: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq, first: $first) {\n      id\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n"): typeof import('./graphql').RunEventsDocument;
+export function graphql(source: "\n  query RunEvents($runId: ID!, $afterSeq: Int, $first: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq, first: $first) {\n      id\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n"): typeof import('./graphql.js').RunEventsDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  query WorkerStatus {\n    workerStatus {\n      enabled\n      running\n      workerId\n      ticks\n      lastTickAt\n      queueDepth\n      oldestQueuedAt\n    }\n  }\n"): typeof import('./graphql').WorkerStatusDocument;
+export function graphql(source: "\n  query WorkerStatus {\n    workerStatus {\n      enabled\n      running\n      workerId\n      ticks\n      lastTickAt\n      queueDepth\n      oldestQueuedAt\n    }\n  }\n"): typeof import('./graphql.js').WorkerStatusDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription FollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n"): typeof import('./graphql').FollowRunDocument;
+export function graphql(source: "\n  subscription FollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n"): typeof import('./graphql.js').FollowRunDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
-export function graphql(source: "\n  subscription FollowAll($afterId: ID) {\n    events(afterId: $afterId) {\n      id\n      runId\n      seq\n      type\n    }\n  }\n"): typeof import('./graphql').FollowAllDocument;
+export function graphql(source: "\n  subscription FollowAll($afterId: ID) {\n    events(afterId: $afterId) {\n      id\n      runId\n      seq\n      type\n    }\n  }\n"): typeof import('./graphql.js').FollowAllDocument;
 
 
 export function graphql(source: string) {

@@ -8,6 +8,7 @@ import { type Clock, TestClock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { StepRegistry } from "../../src/engine/steps/registry.ts";
 import { type App, buildApp } from "../../src/server.ts";
+import type { CreateRunInput } from "../gql/graphql.ts";
 
 export const openApps = new Set<App>();
 
@@ -91,3 +92,8 @@ export function chain(n: number): { steps: Record<string, { type: string; deps: 
 }
 
 export const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+
+/** A valid createRun input (one noop step), with `extra` laid over it. */
+export function runInput(extra: Partial<CreateRunInput> = {}): CreateRunInput {
+  return { mode: "LIVE", jobType: "build", requestedBy: "tests", graph: { steps: { only: { type: "noop" } } }, ...extra };
+}
