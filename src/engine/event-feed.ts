@@ -43,6 +43,11 @@ export class EventFeed {
     return this.#lastId;
   }
 
+  /** Listeners attached now (subscriptions plus the worker): lets tests prove followers let go. */
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
   subscribe(listener: FeedListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
