@@ -35,6 +35,33 @@ export interface App {
 
 export type InitialContext = { request?: Request; connectionParams?: Record<string, unknown> };
 
+/**
+ * Variables that do not fit the schema (a wrong enum value, a missing required field) are
+ * refused by GraphQL before any resolver runs, with a message naming the field but no
+ * code; give them the contract's BAD_USER_INPUT.
+ */
+function useInputErrorCode(): Plugin<Context> {
+  const withCode = (errors: readonly GraphQLError[]) =>
+    errors.map((e) =>
+      e.extensions?.code || e.path
+        ? e
+        : new GraphQLError(e.message, {
+            nodes: e.nodes,
+            source: e.source,
+            positions: e.positions,
+            originalError: e.originalError,
+            extensions: { ...e.extensions, code: "BAD_USER_INPUT" },
+          }),
+    );
+  return {
+    onResultProcess: ({ result, setResult }) => {
+      if (Array.isArray(result) || Symbol.asyncIterator in result) return;
+      const single = result as { data?: unknown; errors?: readonly GraphQLError[] };
+      if (single.errors && !single.data) setResult({ ...single, errors: withCode(single.errors) });
+    },
+  };
+}
+
 /** FORGE_API_TOKEN gate: every operation needs the API (or admin) token when it is set. */
 function useApiToken(): Plugin<Context> {
   const refuse = () => ({
@@ -78,7 +105,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
       return { forge, access: accessFor(config, bearerToken(typeof header === "string" ? header : null)) };
     },
-    plugins: [useApiToken()],
+    plugins: [useApiToken(), useInputErrorCode()],
   });
 
   const server: Server = createServer(yoga);

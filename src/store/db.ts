@@ -89,6 +89,10 @@ export function sqlitePath(url: string): string {
   return url.slice("file:".length);
 }
 
+/** A unique constraint failed, whether the statement was a model query (P2002) or raw SQL (P2010). */
 export function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002";
+  if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
+  if (error.code === "P2002") return true;
+  const cause = (error.meta?.driverAdapterError as { cause?: { kind?: string } } | undefined)?.cause;
+  return error.code === "P2010" && cause?.kind === "UniqueConstraintViolation";
 }

@@ -1,0 +1,154 @@
+import { describe, expect, it } from "vitest";
+import type { TestClock } from "../src/clock.ts";
+import { noop } from "../src/engine/steps/noop.ts";
+import { StepRegistry } from "../src/engine/steps/registry.ts";
+import { CreateRun, GetRun, ListRuns, RunEvents, TickOnce } from "./support/documents.ts";
+import { runInput, startForge } from "./support/forge.ts";
+
+describe("createRun", () => {
+  it("stores the run PENDING with its steps and run_created as seq 1", async () => {
+    const forge = await startForge();
+    const result = await forge.gql(CreateRun, {
+      input: runInput({ id: "deploy:42", lane: "fast", priority: 7, params: { env: "prod" }, mode: "DRY_RUN" }),
+    });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.createRun).toMatchObject({
+      id: "deploy:42",
+      mode: "DRY_RUN",
+      lane: "fast",
+      priority: 7,
+      params: { env: "prod" },
+      status: "PENDING",
+      eventCount: 1,
+      startedAt: null,
+      finishedAt: null,
+    });
+    const events = (await forge.gql(RunEvents, { runId: "deploy:42" })).data?.runEvents;
+    expect(events?.map((e) => [e.seq, e.type])).toEqual([[1, "run_created"]]);
+  });
+
+  it("fills defaults: lane default, priority 0, params {}", async () => {
+    const forge = await startForge();
+    const run = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun;
+    expect(run).toMatchObject({ lane: "default", priority: 0, params: {}, idempotencyKey: null });
+    expect(run?.id).toMatch(/^[A-Za-z0-9._:-]{1,128}$/);
+  });
+
+  it("an explicit id that exists fails with CONFLICT and changes nothing", async () => {
+    const forge = await startForge();
+    await forge.gql(CreateRun, { input: runInput({ id: "same" }) });
+    const again = await forge.gql(CreateRun, { input: runInput({ id: "same", jobType: "other" }) });
+    expect(again.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    expect(again.errors?.[0]?.message).toBe('input.id: a run with id "same" already exists');
+    expect(await forge.app.forge.db.read.run.count()).toBe(1);
+    expect(await forge.app.forge.db.read.event.count()).toBe(1);
+  });
+
+  it("an idempotency key returns the existing run for the same input and CONFLICT for a different one", async () => {
+    const forge = await startForge();
+    const first = (await forge.gql(CreateRun, { input: runInput({ idempotencyKey: "k1" }) })).data?.createRun;
+    const repeat = (await forge.gql(CreateRun, { input: runInput({ idempotencyKey: "k1" }) })).data?.createRun;
+    expect(repeat).toEqual(first);
+    const different = await forge.gql(CreateRun, { input: runInput({ idempotencyKey: "k1", priority: 5 }) });
+    expect(different.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    expect(different.errors?.[0]?.message).toMatch(/^input\.idempotencyKey: /);
+    expect(await forge.app.forge.db.read.run.count()).toBe(1);
+  });
+
+  it("concurrent creates with one idempotency key make one run", async () => {
+    const forge = await startForge();
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => forge.gql(CreateRun, { input: runInput({ idempotencyKey: "once" }) })),
+    );
+    const ids = new Set(results.map((r) => r.data?.createRun.id));
+    expect(ids.size).toBe(1);
+    expect(await forge.app.forge.db.read.run.count()).toBe(1);
+  });
+
+  it("a wrong enum value or a missing field is refused before anything runs", async () => {
+    const forge = await startForge();
+    const result = await forge.gql("mutation($i: CreateRunInput!) { createRun(input: $i) { id } }", {
+      i: { mode: "SOMETIMES", jobType: "j", requestedBy: "r", graph: {} },
+    });
+    expect(result.errors?.[0]?.message).toMatch(/SOMETIMES/);
+    expect(result.status).toBe(200);
+    expect(result.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(await forge.app.forge.db.read.run.count()).toBe(0);
+  });
+});
+
+describe("queries", () => {
+  it("run is null when absent", async () => {
+    const forge = await startForge();
+    const result = await forge.gql(GetRun, { id: "absent" });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.run).toBeNull();
+  });
+
+  it("runs lists newest first with cursor pagination and filters", async () => {
+    const forge = await startForge();
+    const clock = forge.clock as TestClock;
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      ids.push(
+        (await forge.gql(CreateRun, { input: runInput({ jobType: i % 2 ? "odd" : "even", lane: i < 3 ? "a" : "b" }) })).data?.createRun
+          .id as string,
+      );
+      clock.advance(i === 3 ? 0 : 5); // two runs share a createdAt: the id breaks the tie
+    }
+    const seen: string[] = [];
+    let after: string | null | undefined = null;
+    for (;;) {
+      const page: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor?: string | null } } | undefined = (
+        await forge.gql(ListRuns, { first: 3, after })
+      ).data?.runs;
+      seen.push(...(page?.edges.map((e) => e.node.id) ?? []));
+      if (!page?.pageInfo.hasNextPage) break;
+      after = page.pageInfo.endCursor;
+    }
+    expect(seen).toHaveLength(7);
+    expect(new Set(seen).size).toBe(7);
+    const rows = await forge.app.forge.db.read.run.findMany({ orderBy: [{ createdAt: "desc" }, { id: "desc" }] });
+    expect(seen).toEqual(rows.map((r) => r.id));
+
+    const odd = (await forge.gql(ListRuns, { jobType: "odd" })).data?.runs.edges.map((e) => e.node.id);
+    expect(odd?.sort()).toEqual([ids[1], ids[3], ids[5]].sort());
+    const laneA = (await forge.gql(ListRuns, { lane: "a", jobType: "even" })).data?.runs.edges.map((e) => e.node.id);
+    expect(laneA?.sort()).toEqual([ids[0], ids[2]].sort());
+    await forge.gql(TickOnce, { limit: 2 });
+    const done = (await forge.gql(ListRuns, { status: "SUCCEEDED" })).data?.runs.edges;
+    expect(done).toHaveLength(2);
+  });
+
+  it("refuses out-of-range page sizes and bad cursors with BAD_USER_INPUT naming the argument", async () => {
+    const forge = await startForge();
+    const checks: Array<[Promise<{ errors?: Array<{ message: string; extensions?: { code?: string } }> }>, string]> = [
+      [forge.gql(ListRuns, { first: 0 }), "first: must be an integer from 1 to 500"],
+      [forge.gql(ListRuns, { first: 501 }), "first: must be an integer from 1 to 500"],
+      [forge.gql(ListRuns, { after: "garbage" }), "after: is not a cursor returned by runs"],
+      [forge.gql(RunEvents, { runId: "x", first: 1001 }), "first: must be an integer from 1 to 1000"],
+      [forge.gql(RunEvents, { runId: "x", afterSeq: -1 }), "afterSeq: must be an integer from 0 to 9007199254740991"],
+      [forge.gql(TickOnce, { limit: 0 }), "limit: must be an integer from 1 to 1000"],
+      [forge.gql(TickOnce, { limit: 1001 }), "limit: must be an integer from 1 to 1000"],
+    ];
+    for (const [pending, message] of checks) {
+      const result = await pending;
+      expect(result.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      expect(result.errors?.[0]?.message).toBe(message);
+    }
+  });
+
+  it("an unexpected failure is answered as INTERNAL_SERVER_ERROR with status 500 and no internals", async () => {
+    const forge = await startForge();
+    await forge.gql(CreateRun, { input: runInput() });
+    // Break the store underneath the API: the query's SQL now fails.
+    await forge.app.forge.db.write(async (tx) => {
+      for (const table of ["events", "steps", "runs"]) await tx.$executeRawUnsafe(`DROP TABLE ${table}`);
+    });
+    const result = await forge.gql(ListRuns, {});
+    expect(result.status).toBe(500);
+    expect(result.errors).toEqual([
+      expect.objectContaining({ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } }),
+    ]);
+  });
+});
