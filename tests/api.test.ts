@@ -1,7 +1,5 @@
 import { describe, expect, it } from "vitest";
 import type { TestClock } from "../src/clock.ts";
-import { noop } from "../src/engine/steps/noop.ts";
-import { StepRegistry } from "../src/engine/steps/registry.ts";
 import { CreateRun, GetRun, ListRuns, RunEvents, TickOnce } from "./support/documents.ts";
 import { runInput, startForge } from "./support/forge.ts";
 

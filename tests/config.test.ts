@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/config.ts";
+
+describe("config", () => {
+  it("has the documented defaults", () => {
+    expect(loadConfig({})).toEqual({
+      databaseUrl: "file:./data/forge.db",
+      host: "127.0.0.1",
+      port: 4000,
+      adminToken: null,
+      apiToken: null,
+      workerEnabled: false,
+      tickLimit: 100,
+      tickIntervalMs: 1000,
+      leaseMs: 30000,
+      sqliteSynchronous: "FULL",
+      logLevel: "info",
+      development: false,
+    });
+  });
+
+  it("is frozen", () => {
+    expect(Object.isFrozen(loadConfig({}))).toBe(true);
+  });
+
+  const invalid: Array<[string, Record<string, string>]> = [
+    ["FORGE_PORT", { FORGE_PORT: "http" }],
+    ["FORGE_PORT", { FORGE_PORT: "70000" }],
+    ["FORGE_WORKER_ENABLED", { FORGE_WORKER_ENABLED: "yes" }],
+    ["FORGE_TICK_LIMIT", { FORGE_TICK_LIMIT: "0" }],
+    ["FORGE_TICK_INTERVAL_MS", { FORGE_TICK_INTERVAL_MS: "-5" }],
+    ["FORGE_LEASE_MS", { FORGE_LEASE_MS: "1.5" }],
+    ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
+    ["DATABASE_URL", { DATABASE_URL: "mysql://localhost/forge" }],
+    ["FORGE_ADMIN_TOKEN", { FORGE_ADMIN_TOKEN: "short" }],
+    ["FORGE_SQLITE_SYNCHRONOUS", { FORGE_SQLITE_SYNCHRONOUS: "OFF" }],
+  ];
+  for (const [name, env] of invalid) {
+    it(`refuses an invalid ${name} with one line naming it (${JSON.stringify(env[name])})`, () => {
+      expect(() => loadConfig(env)).toThrow(ConfigError);
+      try {
+        loadConfig(env);
+      } catch (error) {
+        const message = (error as Error).message;
+        expect(message.split("\n")).toHaveLength(1);
+        expect(message).toMatch(new RegExp(`^invalid ${name}: `));
+        // A secret's value is never echoed.
+        if (name === "FORGE_ADMIN_TOKEN") expect(message).not.toContain("short");
+      }
+    });
+  }
+
+  it("names every invalid variable, one per line", () => {
+    expect(() => loadConfig({ FORGE_PORT: "x", LOG_LEVEL: "y" })).toThrow(/^invalid FORGE_PORT: .*\ninvalid LOG_LEVEL: /);
+  });
+});

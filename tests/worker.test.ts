@@ -1,0 +1,111 @@
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+import { noop } from "../src/engine/steps/noop.ts";
+import { StepRegistry } from "../src/engine/steps/registry.ts";
+import { CreateRun, GetRun, WorkerStatusQuery } from "./support/documents.ts";
+import { freshDbUrl, runInput, startForge } from "./support/forge.ts";
+import { waitFor } from "./support/wait.ts";
+
+/** A step type that waits until the test lets it finish. */
+function gate() {
+  let open = () => {};
+  const opened = new Promise<void>((resolve) => {
+    open = resolve;
+  });
+  let entered = () => {};
+  const reached = new Promise<void>((resolve) => {
+    entered = resolve;
+  });
+  return {
+    handler: {
+      type: "gate",
+      run: async () => {
+        entered();
+        await opened;
+        return { passed: true };
+      },
+    },
+    reached,
+    open,
+  };
+}
+
+describe("worker", () => {
+  it("runs every created run to the end, registers itself and records its ticks", async () => {
+    const forge = await startForge({ env: { FORGE_WORKER_ENABLED: "true" } });
+    const ids: string[] = [];
+    for (let i = 0; i < 30; i++) ids.push((await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string);
+    await waitFor(async () => (await forge.app.forge.db.read.run.count({ where: { status: "SUCCEEDED" } })) === 30, "all runs");
+    const worker = forge.app.forge.worker;
+    const status = (await forge.gql(WorkerStatusQuery)).data?.workerStatus;
+    expect(status).toMatchObject({ enabled: true, running: true, workerId: worker?.id, queueDepth: 0, oldestQueuedAt: null });
+    expect(status?.lastTickAt).not.toBeNull();
+    const row = await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker?.id as string } });
+    expect(row.stoppedAt).toBeNull();
+  });
+
+  it("stop() lets the tick in progress finish and commit, releases its leases, and marks the worker stopped", async () => {
+    const g = gate();
+    const forge = await startForge({ env: { FORGE_WORKER_ENABLED: "true" }, registry: new StepRegistry([noop, g.handler]) });
+    const id = (await forge.gql(CreateRun, { input: runInput({ graph: { steps: { wait: { type: "gate" } } } }) })).data?.createRun
+      .id as string;
+    await g.reached;
+    const leased = (await forge.gql(GetRun, { id })).data?.run?.lease;
+    expect(leased?.owner).toBe(forge.app.forge.worker?.id);
+
+    const stopping = forge.app.forge.worker?.stop();
+    g.open();
+    await stopping;
+    const run = (await forge.gql(GetRun, { id })).data?.run;
+    expect(run?.status).toBe("SUCCEEDED");
+    expect(run?.steps[0]?.output).toEqual({ passed: true });
+    expect(run?.lease).toBeNull();
+    const row = await forge.app.forge.db.read.worker.findFirstOrThrow();
+    expect(row.stoppedAt).not.toBeNull();
+    expect(row.ticks).toBeGreaterThan(0);
+    expect(forge.app.forge.worker?.running).toBe(false);
+  });
+});
+
+describe("the forge process", () => {
+  const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+  const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
+
+  function run(args: string[], env: Record<string, string>) {
+    const child = spawn(tsx, [main, ...args], { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (d) => {
+      output += d;
+    });
+    child.stderr.on("data", (d) => {
+      output += d;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    return { child, exited, output: () => output };
+  }
+
+  it("stops at startup with one clear line naming an invalid variable", async () => {
+    const p = run([], { FORGE_PORT: "eighty", DATABASE_URL: freshDbUrl() });
+    expect(await p.exited).toBe(1);
+    expect(p.output().trim()).toMatch(/^invalid FORGE_PORT: /);
+    expect(p.output().trim().split("\n")).toHaveLength(1);
+  });
+
+  it("serves, migrates on first start, and on SIGTERM stops its worker and exits 0", async () => {
+    const p = run([], { FORGE_PORT: "0", FORGE_WORKER_ENABLED: "true", DATABASE_URL: freshDbUrl() });
+    await waitFor(() => p.output().includes("forge serving"), "the server to start", 20_000);
+    expect(p.output()).toContain("migrations applied");
+    p.child.kill("SIGTERM");
+    expect(await p.exited).toBe(0);
+    expect(p.output()).toContain("worker stopped");
+    expect(p.output()).toContain("forge stopped");
+  });
+
+  it("npm run migrate applies migrations and exits", async () => {
+    const dbUrl = freshDbUrl();
+    const p = run(["migrate"], { DATABASE_URL: dbUrl });
+    expect(await p.exited).toBe(0);
+    expect(p.output()).toContain("migrations up to date");
+  });
+});
