@@ -26,6 +26,7 @@ export class EventFeed {
   #timer: NodeJS.Timeout | null = null;
   #pumping: Promise<void> | null = null;
   #again = false;
+  #behind = false;
   #stopped = false;
 
   constructor(db: Db) {
@@ -50,12 +51,21 @@ export class EventFeed {
 
   subscribe(listener: FeedListener): () => void {
     this.#listeners.add(listener);
+    // Catch up on what was committed while nobody listened (see notify).
+    if (this.#behind) this.notify();
     return () => this.#listeners.delete(listener);
   }
 
   /** Something was committed: read it (coalesced with any read in progress). */
   notify(): void {
     if (this.#stopped) return;
+    // With no listener there is nobody to hand events to: remember to catch up instead of
+    // reading now, which keeps commits cheap in a process nobody is watching.
+    if (this.#listeners.size === 0) {
+      this.#behind = true;
+      return;
+    }
+    this.#behind = false;
     if (this.#pumping) {
       this.#again = true;
       return;

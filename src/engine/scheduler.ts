@@ -2,9 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../store/db.ts";
-import { type Claimed, claimDueRuns, commitChanges, countLeasedByOthers, releaseLeases } from "../store/leases.ts";
-import type { StepRecord } from "../store/records.ts";
-import { findRuns, findSteps } from "../store/runs.ts";
+import { type ClaimedRun, claimDueRuns, commitChanges, countLeasedByOthers, releaseLeases } from "../store/leases.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 import { type AdvancedRun, advanceRun } from "./tick.ts";
@@ -64,37 +62,28 @@ export class TickBatch {
   constructor(
     private readonly o: Required<SchedulerOptions>,
     readonly owner: string,
-    readonly claims: Claimed[],
+    private readonly claimed: ClaimedRun[],
     readonly skippedLeased: number,
   ) {}
 
+  /** The runs this batch holds leases on, in pick order. */
+  get claims(): Array<{ runId: string; epoch: number }> {
+    return this.claimed.map(({ runId, epoch }) => ({ runId, epoch }));
+  }
+
   /** Second phase: advance every claimed run in memory. Writes nothing. */
   async advance(signal: AbortSignal): Promise<AdvancedRun[]> {
-    const ids = this.claims.map((c) => c.runId);
-    if (ids.length === 0) return [];
-    const [runs, steps] = await Promise.all([findRuns(this.o.db, ids), findSteps(this.o.db, ids)]);
-    const runsById = new Map(runs.map((r) => [r.id, r]));
-    const stepsByRun = new Map<string, StepRecord[]>();
-    for (const step of steps) {
-      const list = stepsByRun.get(step.runId);
-      if (list) list.push(step);
-      else stepsByRun.set(step.runId, [step]);
-    }
     const advanced: AdvancedRun[] = [];
-    for (const claim of this.claims) {
-      const run = runsById.get(claim.runId);
-      // The read happened after the claim committed, so the epoch must match; if it does
-      // not, another ticker took the run over in between and this tick leaves it alone.
-      if (!run || run.leaseEpoch !== claim.epoch || run.leaseOwner !== this.owner) continue;
+    for (const { run, steps, epoch } of this.claimed) {
       const ctx = {
         clock: this.o.clock,
         registry: this.o.registry,
         owner: this.owner,
-        epoch: claim.epoch,
+        epoch,
         stepBudget: this.o.stepBudget,
         signal,
       };
-      advanced.push(await advanceRun(run, stepsByRun.get(run.id) ?? [], ctx));
+      advanced.push(await advanceRun(run, steps, ctx));
     }
     return advanced;
   }
@@ -120,7 +109,7 @@ export class TickBatch {
     await releaseLeases(
       this.o.db,
       this.owner,
-      this.claims.filter((c) => !committed.has(c.runId)),
+      this.claimed.filter((c) => !committed.has(c.runId)),
     );
     if (committed.size > 0) this.o.feed.notify();
 

@@ -1,6 +1,7 @@
 import type { StoredEvent } from "../domain/event.ts";
 import type { Graph } from "../domain/graph.ts";
 import type { RunMode, RunStatus, StepStatus } from "../domain/status.ts";
+import { Prisma } from "./db.ts";
 import type { Event, Run, Step } from "./generated/client.ts";
 
 /** A run as the rest of Forge sees it: JSON columns parsed, statuses typed. */
@@ -69,4 +70,59 @@ export function toStoredEvent(row: Event): StoredEvent {
 /** JSON text for a nullable JSON column: `undefined` and `null` are both stored as NULL. */
 export function jsonOrNull(value: unknown): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+/*
+ * Hot-path reads select with raw SQL: Prisma's model queries cost about 0.1 ms per row
+ * to map here (a 100-run tick spent 25 ms reading its runs and steps), raw rows a tenth
+ * of that. The column lists below alias every column to its model field name, so a raw
+ * row has the model's shape once its timestamps are Dates.
+ */
+export const RUN_COLUMNS =
+  Prisma.raw(`id, mode, job_type AS "jobType", lane, requested_by AS "requestedBy", priority, status, graph, params,
+  idempotency_key AS "idempotencyKey", input_hash AS "inputHash", created_at AS "createdAt", updated_at AS "updatedAt",
+  started_at AS "startedAt", finished_at AS "finishedAt", seq, lease_owner AS "leaseOwner", lease_epoch AS "leaseEpoch",
+  lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt"`);
+
+export const STEP_COLUMNS = Prisma.raw(`run_id AS "runId", id, position, type, deps, status, attempts,
+  started_at AS "startedAt", finished_at AS "finishedAt", output, error`);
+
+export const EVENT_COLUMNS = Prisma.raw(`id, run_id AS "runId", seq, type, step_id AS "stepId", data, created_at AS "createdAt"`);
+
+/** A timestamp from a raw row (the driver may hand back a Date, an ISO string or epoch milliseconds). */
+function toDate(value: unknown): Date {
+  return value instanceof Date ? value : new Date(typeof value === "string" || typeof value === "number" ? value : Number(value));
+}
+
+function toDateOrNull(value: unknown): Date | null {
+  return value === null || value === undefined ? null : toDate(value);
+}
+
+export function rawRun(row: Record<string, unknown>): Run {
+  return {
+    ...(row as unknown as Run),
+    priority: Number(row.priority),
+    seq: Number(row.seq),
+    leaseEpoch: Number(row.leaseEpoch),
+    createdAt: toDate(row.createdAt),
+    updatedAt: toDate(row.updatedAt),
+    startedAt: toDateOrNull(row.startedAt),
+    finishedAt: toDateOrNull(row.finishedAt),
+    leaseExpiresAt: toDateOrNull(row.leaseExpiresAt),
+    wakeAt: toDateOrNull(row.wakeAt),
+  };
+}
+
+export function rawStep(row: Record<string, unknown>): Step {
+  return {
+    ...(row as unknown as Step),
+    position: Number(row.position),
+    attempts: Number(row.attempts),
+    startedAt: toDateOrNull(row.startedAt),
+    finishedAt: toDateOrNull(row.finishedAt),
+  };
+}
+
+export function rawEvent(row: Record<string, unknown>): Event {
+  return { ...(row as unknown as Event), id: Number(row.id), seq: Number(row.seq), createdAt: toDate(row.createdAt) };
 }

@@ -4,7 +4,17 @@ import { chunk } from "./chunk.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import type { RunWhereInput } from "./generated/models.ts";
 import { type RunChange, writeStepsAndEvents } from "./leases.ts";
-import { jsonOrNull, type RunRecord, type StepRecord, toRunRecord, toStepRecord } from "./records.ts";
+import {
+  jsonOrNull,
+  RUN_COLUMNS,
+  type RunRecord,
+  rawRun,
+  rawStep,
+  STEP_COLUMNS,
+  type StepRecord,
+  toRunRecord,
+  toStepRecord,
+} from "./records.ts";
 
 export type NewRun = Omit<RunRecord, "leaseOwner" | "leaseEpoch" | "leaseExpiresAt">;
 export type NewStep = Pick<StepRecord, "runId" | "id" | "position" | "type" | "deps" | "status">;
@@ -35,8 +45,8 @@ export async function insertRun(db: Db, run: NewRun, steps: NewStep[], event: Ne
 const STEP_ROWS_PER_INSERT = 1000;
 
 export async function findRun(db: Db, id: string): Promise<RunRecord | null> {
-  const row = await db.read.run.findUnique({ where: { id } });
-  return row ? toRunRecord(row) : null;
+  const [run] = await findRuns(db, [id]);
+  return run ?? null;
 }
 
 export async function findRunByIdempotencyKey(db: Db, key: string): Promise<RunRecord | null> {
@@ -45,16 +55,19 @@ export async function findRunByIdempotencyKey(db: Db, key: string): Promise<RunR
 }
 
 export async function findRuns(db: Db | Tx, ids: string[]): Promise<RunRecord[]> {
+  if (ids.length === 0) return [];
   const client = "read" in db ? db.read : db;
-  const rows = await client.run.findMany({ where: { id: { in: ids } } });
-  return rows.map(toRunRecord);
+  const rows = await client.$queryRaw<Record<string, unknown>[]>`SELECT ${RUN_COLUMNS} FROM runs WHERE id IN (${Prisma.join(ids)})`;
+  return rows.map((row) => toRunRecord(rawRun(row)));
 }
 
 /** Steps of the given runs, each run's steps in their stable order. */
 export async function findSteps(db: Db | Tx, runIds: string[]): Promise<StepRecord[]> {
+  if (runIds.length === 0) return [];
   const client = "read" in db ? db.read : db;
-  const rows = await client.step.findMany({ where: { runId: { in: runIds } }, orderBy: [{ runId: "asc" }, { position: "asc" }] });
-  return rows.map(toStepRecord);
+  const rows = await client.$queryRaw<Record<string, unknown>[]>`
+    SELECT ${STEP_COLUMNS} FROM steps WHERE run_id IN (${Prisma.join(runIds)}) ORDER BY run_id, position`;
+  return rows.map((row) => toStepRecord(rawStep(row)));
 }
 
 export interface RunFilter {

@@ -1,0 +1,23 @@
+import { benchHttp } from "./http.ts";
+import { benchLatency } from "./latency.ts";
+import { benchThroughput } from "./throughput.ts";
+
+/**
+ * `npm run bench [-- --quick] [-- --only throughput|latency|http]`: Forge's benchmarks,
+ * each printed as a table next to a bound measured in the same run. Figures vary with the
+ * machine; the ratios are what to compare between runs.
+ */
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const only = args[args.indexOf("--only") + 1];
+const wants = (name: string) => !args.includes("--only") || only === name;
+
+console.log(`Forge benchmarks, node ${process.version}, ${new Date().toISOString()}${quick ? " (quick)" : ""}`);
+if (wants("throughput")) {
+  for (const synchronous of ["FULL", "NORMAL"] as const) {
+    await benchThroughput({ runs: quick ? 500 : 5000, stepsPerRun: 1, tickLimit: 100, synchronous });
+  }
+  await benchThroughput({ runs: quick ? 200 : 1000, stepsPerRun: 10, tickLimit: 100, synchronous: "FULL" });
+}
+if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
+if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
