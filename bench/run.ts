@@ -14,10 +14,11 @@ const wants = (name: string) => !args.includes("--only") || only === name;
 
 console.log(`Forge benchmarks, node ${process.version}, ${new Date().toISOString()}${quick ? " (quick)" : ""}`);
 if (wants("throughput")) {
-  for (const synchronous of ["FULL", "NORMAL"] as const) {
-    await benchThroughput({ runs: quick ? 500 : 5000, stepsPerRun: 1, tickLimit: 100, synchronous });
-  }
-  await benchThroughput({ runs: quick ? 200 : 1000, stepsPerRun: 10, tickLimit: 100, synchronous: "FULL" });
+  const runs = quick ? 500 : 5000;
+  await benchThroughput({ runs, stepsPerRun: 1, tickLimit: 100, synchronous: "FULL", createBatch: 1 });
+  await benchThroughput({ runs, stepsPerRun: 1, tickLimit: 100, synchronous: "FULL", createBatch: 100 });
+  await benchThroughput({ runs, stepsPerRun: 1, tickLimit: 100, synchronous: "NORMAL", createBatch: 100 });
+  await benchThroughput({ runs: runs / 5, stepsPerRun: 10, tickLimit: 100, synchronous: "FULL", createBatch: 100 });
 }
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });

@@ -10,7 +10,7 @@ export class InvalidInput extends ForgeError {
   readonly code = "BAD_USER_INPUT";
   constructor(
     readonly field: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${field}: ${problem}`);
     this.name = "InvalidInput";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TestClock } from "../src/clock.ts";
-import { CreateRun, GetRun, ListRuns, RunEvents, TickOnce } from "./support/documents.ts";
+import { CreateRun, CreateRuns, GetRun, ListRuns, RunEvents, TickOnce } from "./support/documents.ts";
 import { runInput, startForge } from "./support/forge.ts";
 
 describe("createRun", () => {
@@ -148,5 +148,80 @@ describe("queries", () => {
     expect(result.errors).toEqual([
       expect.objectContaining({ message: "Internal server error", extensions: { code: "INTERNAL_SERVER_ERROR" } }),
     ]);
+  });
+});
+
+describe("createRuns", () => {
+  it("creates every run in one call, in input order, each with its run_created", async () => {
+    const forge = await startForge();
+    const inputs = Array.from({ length: 20 }, (_, i) => runInput({ id: `batch-${i}`, priority: i }));
+    const result = await forge.gql(CreateRuns, { inputs });
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.createRuns.map((r) => r.id)).toEqual(inputs.map((i) => i.id));
+    expect(result.data?.createRuns.every((r) => r.status === "PENDING" && r.eventCount === 1)).toBe(true);
+    expect(await forge.app.forge.db.read.event.count({ where: { type: "run_created", seq: 1 } })).toBe(20);
+    expect((await forge.gql(TickOnce, { limit: 100 })).data?.tickOnce.runIds).toEqual(inputs.map((i) => i.id).reverse());
+  });
+
+  it("refuses the whole batch when one input is invalid, naming it by index", async () => {
+    const forge = await startForge();
+    const inputs = [runInput(), runInput({ graph: { steps: { a: { type: "noop", deps: ["a"] } } } }), runInput()];
+    const result = await forge.gql(CreateRuns, { inputs });
+    expect(result.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(result.errors?.[0]?.message).toBe("inputs[1].graph.steps.a.deps: a step cannot depend on itself");
+    expect(await forge.app.forge.db.read.run.count()).toBe(0);
+  });
+
+  it("refuses the whole batch on a taken id or a repeated one", async () => {
+    const forge = await startForge();
+    await forge.gql(CreateRun, { input: runInput({ id: "taken" }) });
+    const taken = await forge.gql(CreateRuns, { inputs: [runInput({ id: "new" }), runInput({ id: "taken" })] });
+    expect(taken.errors?.[0]).toMatchObject({
+      message: 'inputs[1].id: a run with id "taken" already exists',
+      extensions: { code: "CONFLICT" },
+    });
+    const repeated = await forge.gql(CreateRuns, { inputs: [runInput({ id: "twice" }), runInput({ id: "twice" })] });
+    expect(repeated.errors?.[0]).toMatchObject({
+      message: "inputs[1].id: repeats the id of inputs[0]",
+      extensions: { code: "BAD_USER_INPUT" },
+    });
+    expect(await forge.app.forge.db.read.run.count()).toBe(1);
+  });
+
+  it("honours idempotency keys, within the batch and against stored runs", async () => {
+    const forge = await startForge();
+    const stored = (await forge.gql(CreateRun, { input: runInput({ idempotencyKey: "k" }) })).data?.createRun.id;
+    const result = await forge.gql(CreateRuns, {
+      inputs: [runInput({ idempotencyKey: "k" }), runInput({ idempotencyKey: "j" }), runInput({ idempotencyKey: "j" })],
+    });
+    const ids = result.data?.createRuns.map((r) => r.id) ?? [];
+    expect(ids[0]).toBe(stored);
+    expect(ids[1]).toBe(ids[2]);
+    expect(await forge.app.forge.db.read.run.count()).toBe(2);
+    const conflict = await forge.gql(CreateRuns, { inputs: [runInput({ idempotencyKey: "k", priority: 9 })] });
+    expect(conflict.errors?.[0]?.extensions?.code).toBe("CONFLICT");
+    expect(conflict.errors?.[0]?.message).toMatch(/^inputs\[0\]\.idempotencyKey: /);
+  });
+
+  it("refuses an empty batch and one over 500", async () => {
+    const forge = await startForge();
+    for (const inputs of [[], Array.from({ length: 501 }, () => runInput())]) {
+      const result = await forge.gql(CreateRuns, { inputs });
+      expect(result.errors?.[0]?.message).toBe("inputs: must hold 1 to 500 runs");
+    }
+  });
+});
+
+describe("group commit", () => {
+  it("concurrent createRun calls each get their own outcome when one of them is a duplicate", async () => {
+    const forge = await startForge();
+    await forge.gql(CreateRun, { input: runInput({ id: "dup" }) });
+    const results = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => forge.gql(CreateRun, { input: runInput({ id: i === 17 ? "dup" : `c-${i}` }) })),
+    );
+    expect(results.filter((r) => r.errors).map((r) => r.errors?.[0]?.extensions?.code)).toEqual(["CONFLICT"]);
+    expect(await forge.app.forge.db.read.run.count()).toBe(30);
+    const events = await forge.app.forge.db.read.event.findMany({ orderBy: { id: "asc" } });
+    expect(events.every((e) => e.seq === 1 && e.type === "run_created")).toBe(true);
   });
 });

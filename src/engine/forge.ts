@@ -1,12 +1,12 @@
-import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import { planCancel } from "../domain/cancel.ts";
 import type { StoredEvent } from "../domain/event.ts";
 import { topologicalOrder } from "../domain/graph.ts";
+import { newRunId } from "../domain/ids.ts";
 import { type CreateRunInput, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
 import { isTerminalRun } from "../domain/status.ts";
-import { Conflict, RunNotFound } from "../errors.ts";
+import { Conflict, InvalidInput, RunNotFound } from "../errors.ts";
 import { type Db, isUniqueViolation } from "../store/db.ts";
 import { listRunEvents } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
@@ -16,20 +16,25 @@ import {
   findRun,
   findRunByIdempotencyKey,
   findSteps,
-  insertRun,
+  findTaken,
+  insertRuns,
   listRuns,
+  type NewRunRows,
   type RunCursor,
   type RunFilter,
 } from "../store/runs.ts";
 import { liveWorkers, queueStats } from "../store/workers.ts";
 import { EventFeed } from "./event-feed.ts";
 import { followAll, followRun } from "./follow.ts";
+import { InsertQueue } from "./insert-queue.ts";
 import { Scheduler, type TickResult } from "./scheduler.ts";
 import { StepRegistry } from "./steps/registry.ts";
 import { HEARTBEAT_MS, Worker } from "./worker.ts";
 
 /** Steps a graph may have while no policy says otherwise (API.md's example fallback). */
 export const DEFAULT_MAX_STEPS = 1000;
+/** Runs one createRuns call may create: one transaction of a few milliseconds. */
+export const MAX_BATCH = 500;
 
 export interface ForgeOptions {
   db: Db;
@@ -65,6 +70,7 @@ export class Forge {
   readonly scheduler: Scheduler;
   readonly worker: Worker | null;
   readonly #o: ForgeOptions;
+  readonly #inserts: InsertQueue;
 
   private constructor(o: ForgeOptions) {
     this.#o = o;
@@ -72,6 +78,7 @@ export class Forge {
     this.clock = o.clock;
     this.registry = o.registry ?? new StepRegistry();
     this.feed = new EventFeed(o.db);
+    this.#inserts = new InsertQueue(o.db);
     this.scheduler = new Scheduler({ db: o.db, clock: o.clock, registry: this.registry, feed: this.feed, log: o.log, leaseMs: o.leaseMs });
     this.worker = o.workerEnabled
       ? new Worker({
@@ -101,15 +108,11 @@ export class Forge {
     await this.feed.stop();
   }
 
-  async createRun(input: CreateRunInput): Promise<RunRecord> {
+  /** Validates one input and builds the rows that create it. */
+  #plan(input: CreateRunInput, now: Date): { valid: ValidRunInput; rows: NewRunRows } {
     const valid = validateRunInput(input, { stepTypes: this.registry.types(), maxSteps: DEFAULT_MAX_STEPS });
-    if (valid.idempotencyKey) {
-      const existing = await findRunByIdempotencyKey(this.db, valid.idempotencyKey);
-      if (existing) return sameInputOrConflict(existing, valid);
-    }
-    const now = this.clock.now();
     const run: RunRecord = {
-      id: valid.id ?? randomUUID(),
+      id: valid.id ?? newRunId(now),
       mode: valid.mode,
       jobType: valid.jobType,
       lane: valid.lane,
@@ -134,19 +137,83 @@ export class Forge {
       const step = valid.graph.steps[id] as { type: string; deps: string[] };
       return { runId: run.id, id, position, type: step.type, deps: step.deps, status: "PENDING" as const };
     });
+    return { valid, rows: { run, steps, event: { type: "run_created", stepId: null, data: null, createdAt: now } } };
+  }
+
+  async createRun(input: CreateRunInput): Promise<RunRecord> {
+    const { valid, rows } = this.#plan(input, this.clock.now());
+    if (valid.idempotencyKey) {
+      const existing = await findRunByIdempotencyKey(this.db, valid.idempotencyKey);
+      if (existing) return sameInputOrConflict(existing, valid, "input.idempotencyKey");
+    }
     try {
-      await insertRun(this.db, run, steps, { type: "run_created", stepId: null, data: null, createdAt: now });
+      await this.#inserts.insert(rows);
     } catch (error) {
       if (!isUniqueViolation(error)) throw error;
       // Lost a race with the same idempotency key, or the id is taken.
       if (valid.idempotencyKey) {
         const existing = await findRunByIdempotencyKey(this.db, valid.idempotencyKey);
-        if (existing) return sameInputOrConflict(existing, valid);
+        if (existing) return sameInputOrConflict(existing, valid, "input.idempotencyKey");
       }
-      throw new Conflict(`input.id: a run with id "${run.id}" already exists`);
+      throw new Conflict(`input.id: a run with id "${rows.run.id}" already exists`);
     }
     this.feed.notify();
-    return run;
+    return { ...rows.run, leaseOwner: null, leaseEpoch: 0, leaseExpiresAt: null };
+  }
+
+  /**
+   * Creates several runs in one transaction, all or none: any invalid input or conflict
+   * refuses the whole batch, naming the input by its index. An input whose idempotency
+   * key already names a run with the same input yields that run, as createRun would.
+   */
+  async createRuns(inputs: CreateRunInput[], retryOnRace = true): Promise<RunRecord[]> {
+    if (inputs.length < 1 || inputs.length > MAX_BATCH) throw new InvalidInput("inputs", `must hold 1 to ${MAX_BATCH} runs`);
+    const now = this.clock.now();
+    const planned = inputs.map((input, i) => {
+      try {
+        return this.#plan(input, now);
+      } catch (error) {
+        if (error instanceof InvalidInput) throw new InvalidInput(`inputs[${i}].${error.field.replace(/^input\./, "")}`, error.problem);
+        throw error;
+      }
+    });
+    const taken = await findTaken(
+      this.db,
+      planned.flatMap((p) => (p.valid.id ? [p.valid.id] : [])),
+      planned.flatMap((p) => (p.valid.idempotencyKey ? [p.valid.idempotencyKey] : [])),
+    );
+    const byKey = new Map<string, RunRecord>(taken.flatMap((r) => (r.idempotencyKey ? [[r.idempotencyKey, r] as const] : [])));
+    const takenIds = new Set(taken.map((r) => r.id));
+    const batchIds = new Map<string, number>();
+    const results: RunRecord[] = [];
+    const toInsert: NewRunRows[] = [];
+    planned.forEach(({ valid, rows }, i) => {
+      const key = valid.idempotencyKey;
+      const existing = key ? byKey.get(key) : undefined;
+      if (existing) {
+        results.push(sameInputOrConflict(existing, valid, `inputs[${i}].idempotencyKey`));
+        return;
+      }
+      if (takenIds.has(rows.run.id)) throw new Conflict(`inputs[${i}].id: a run with id "${rows.run.id}" already exists`);
+      const earlier = batchIds.get(rows.run.id);
+      if (earlier !== undefined) throw new InvalidInput(`inputs[${i}].id`, `repeats the id of inputs[${earlier}]`);
+      batchIds.set(rows.run.id, i);
+      const run: RunRecord = { ...rows.run, leaseOwner: null, leaseEpoch: 0, leaseExpiresAt: null };
+      if (key) byKey.set(key, run);
+      toInsert.push(rows);
+      results.push(run);
+    });
+    if (toInsert.length > 0) {
+      try {
+        await insertRuns(this.db, toInsert);
+      } catch (error) {
+        // Another request took one of these ids or keys since the check: check again.
+        if (retryOnRace && isUniqueViolation(error)) return this.createRuns(inputs, false);
+        throw error;
+      }
+      this.feed.notify();
+    }
+    return results;
   }
 
   getRun(id: string): Promise<RunRecord | null> {
@@ -218,7 +285,7 @@ export class Forge {
   }
 }
 
-function sameInputOrConflict(existing: RunRecord, valid: ValidRunInput): RunRecord {
+function sameInputOrConflict(existing: RunRecord, valid: ValidRunInput, field: string): RunRecord {
   if (existing.inputHash === valid.inputHash) return existing;
-  throw new Conflict(`input.idempotencyKey: key "${valid.idempotencyKey}" was already used with a different input`);
+  throw new Conflict(`${field}: key "${valid.idempotencyKey}" was already used with a different input`);
 }

@@ -1,6 +1,7 @@
 import type { NewEvent } from "../domain/event.ts";
 import type { RunStatus, StepStatus } from "../domain/status.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
+import { field, jsonRows, ms } from "./json-rows.ts";
 import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, rawStep, type StepRecord, toRunRecord, toStepRecord } from "./records.ts";
 
 /**
@@ -111,14 +112,6 @@ export interface RunChange {
 }
 
 /**
- * Batched writes pass their rows as one JSON array parameter, expanded by the database
- * (json_each), instead of thousands of bound parameters: Prisma spends far more time per
- * bound parameter than the database spends parsing JSON.
- */
-const field = (name: string) => Prisma.raw(`json_extract(v.value, '$.${name}')`);
-const ms = (date: Date | null) => (date === null ? null : date.getTime());
-
-/**
  * Commits the changes of several runs in one transaction and releases their leases.
  * Returns the ids committed; a run whose lease was lost is left untouched.
  */
@@ -140,7 +133,7 @@ export async function commitChanges(tx: Tx, changes: RunChange[]): Promise<Set<s
     UPDATE runs SET status = ${field("status")}, seq = ${field("seq")}, started_at = ${field("startedAt")},
       finished_at = ${field("finishedAt")}, updated_at = ${field("updatedAt")}, wake_at = ${field("wakeAt")},
       lease_owner = NULL, lease_expires_at = NULL
-    FROM json_each(${JSON.stringify(runs)}) AS v
+    FROM ${jsonRows(runs)}
     WHERE runs.id = ${field("runId")} AND runs.lease_owner = ${field("owner")} AND runs.lease_epoch = ${field("epoch")}
       AND runs.seq = ${field("baseSeq")}
     RETURNING runs.id`;
@@ -170,7 +163,7 @@ export async function writeStepsAndEvents(tx: Tx, changes: RunChange[]): Promise
     await tx.$executeRaw`
       UPDATE steps SET status = ${field("status")}, attempts = ${field("attempts")}, started_at = ${field("startedAt")},
         finished_at = ${field("finishedAt")}, output = ${field("output")}, error = ${field("error")}
-      FROM json_each(${JSON.stringify(steps)}) AS v
+      FROM ${jsonRows(steps)}
       WHERE steps.run_id = ${field("runId")} AND steps.id = ${field("id")}`;
   }
   const events = changes.flatMap((c) =>
@@ -188,7 +181,7 @@ export async function writeStepsAndEvents(tx: Tx, changes: RunChange[]): Promise
     await tx.$executeRaw`
       INSERT INTO events (run_id, seq, type, step_id, data, created_at)
       SELECT ${field("runId")}, ${field("seq")}, ${field("type")}, ${field("stepId")}, ${field("data")}, ${field("createdAt")}
-      FROM json_each(${JSON.stringify(events)}) AS v ORDER BY v.key`;
+      FROM ${jsonRows(events)} ORDER BY v.key`;
   }
 }
 

@@ -1,8 +1,8 @@
 import type { NewEvent } from "../domain/event.ts";
 import type { RunStatus } from "../domain/status.ts";
-import { chunk } from "./chunk.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import type { RunWhereInput } from "./generated/models.ts";
+import { field, jsonRows, ms } from "./json-rows.ts";
 import { type RunChange, writeStepsAndEvents } from "./leases.ts";
 import {
   jsonOrNull,
@@ -19,30 +19,56 @@ import {
 export type NewRun = Omit<RunRecord, "leaseOwner" | "leaseEpoch" | "leaseExpiresAt">;
 export type NewStep = Pick<StepRecord, "runId" | "id" | "position" | "type" | "deps" | "status">;
 
+/** A run to create, with its steps and its first event. */
+export interface NewRunRows {
+  run: NewRun;
+  steps: NewStep[];
+  event: NewEvent;
+}
+
 /**
- * Inserts a run, its steps and its first event in one transaction. A duplicate id or
- * idempotency key surfaces as the database's unique violation (see `isUniqueViolation`).
+ * Inserts runs with their steps and first events in one transaction of three statements,
+ * however many runs there are. A duplicate id or idempotency key fails the whole insert
+ * with the database's unique violation (see `isUniqueViolation`).
  */
-export async function insertRun(db: Db, run: NewRun, steps: NewStep[], event: NewEvent): Promise<void> {
+export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
+  const runs = items.map(({ run }) => ({
+    ...run,
+    graph: JSON.stringify(run.graph),
+    params: JSON.stringify(run.params),
+    createdAt: ms(run.createdAt),
+    updatedAt: ms(run.updatedAt),
+    startedAt: ms(run.startedAt),
+    finishedAt: ms(run.finishedAt),
+    wakeAt: ms(run.wakeAt),
+  }));
+  const steps = items.flatMap(({ steps }) => steps.map((s) => ({ ...s, deps: JSON.stringify(s.deps) })));
+  const events = items.map(({ run, event }) => ({ ...event, runId: run.id, data: jsonOrNull(event.data), createdAt: ms(event.createdAt) }));
   await db.writeBatch((w) => [
     w.$executeRaw`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params,
         idempotency_key, input_hash, created_at, updated_at, started_at, finished_at, seq, wake_at)
-      VALUES (${run.id}, ${run.mode}, ${run.jobType}, ${run.lane}, ${run.requestedBy}, ${run.priority}, ${run.status},
-        ${JSON.stringify(run.graph)}, ${JSON.stringify(run.params)}, ${run.idempotencyKey}, ${run.inputHash},
-        ${run.createdAt}, ${run.updatedAt}, ${run.startedAt}, ${run.finishedAt}, ${run.seq}, ${run.wakeAt})`,
-    ...chunk(steps, STEP_ROWS_PER_INSERT).map(
-      (part) =>
-        w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status) VALUES ${Prisma.join(
-          part.map((s) => Prisma.sql`(${s.runId}, ${s.id}, ${s.position}, ${s.type}, ${JSON.stringify(s.deps)}, ${s.status})`),
-        )}`,
-    ),
+      SELECT ${field("id")}, ${field("mode")}, ${field("jobType")}, ${field("lane")}, ${field("requestedBy")}, ${field("priority")},
+        ${field("status")}, ${field("graph")}, ${field("params")}, ${field("idempotencyKey")}, ${field("inputHash")},
+        ${field("createdAt")}, ${field("updatedAt")}, ${field("startedAt")}, ${field("finishedAt")}, ${field("seq")}, ${field("wakeAt")}
+      FROM ${jsonRows(runs)} ORDER BY v.key`,
+    w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status)
+      SELECT ${field("runId")}, ${field("id")}, ${field("position")}, ${field("type")}, ${field("deps")}, ${field("status")}
+      FROM ${jsonRows(steps)}`,
+    // Every first event is seq 1, in the order the runs were given.
     w.$executeRaw`INSERT INTO events (run_id, seq, type, step_id, data, created_at)
-      VALUES (${run.id}, 1, ${event.type}, ${event.stepId}, ${jsonOrNull(event.data)}, ${event.createdAt})`,
+      SELECT ${field("runId")}, 1, ${field("type")}, ${field("stepId")}, ${field("data")}, ${field("createdAt")}
+      FROM ${jsonRows(events)} ORDER BY v.key`,
   ]);
 }
 
-/** SQLite allows 32,766 bound parameters per statement; 6 a row leaves ample room. */
-const STEP_ROWS_PER_INSERT = 1000;
+/** Which of these ids and idempotency keys are taken, and by which runs. */
+export async function findTaken(db: Db, ids: string[], keys: string[]): Promise<RunRecord[]> {
+  if (ids.length === 0 && keys.length === 0) return [];
+  const rows = await db.read.$queryRaw<Record<string, unknown>[]>`
+    SELECT ${RUN_COLUMNS} FROM runs
+    WHERE id IN (${Prisma.join(ids.length ? ids : [""])}) OR idempotency_key IN (${Prisma.join(keys.length ? keys : [""])})`;
+  return rows.map((row) => toRunRecord(rawRun(row)));
+}
 
 export async function findRun(db: Db, id: string): Promise<RunRecord | null> {
   const [run] = await findRuns(db, [id]);

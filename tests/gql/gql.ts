@@ -24,6 +24,7 @@ type Documents = {
     "\n  query WorkerStatus {\n    workerStatus {\n      enabled\n      running\n      workerId\n      ticks\n      lastTickAt\n      queueDepth\n      oldestQueuedAt\n    }\n  }\n": typeof types.WorkerStatusDocument,
     "\n  subscription FollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n": typeof types.FollowRunDocument,
     "\n  subscription FollowAll($afterId: ID) {\n    events(afterId: $afterId) {\n      id\n      runId\n      seq\n      type\n    }\n  }\n": typeof types.FollowAllDocument,
+    "\n  mutation CreateRuns($inputs: [CreateRunInput!]!) {\n    createRuns(inputs: $inputs) {\n      id\n      status\n      idempotencyKey\n      eventCount\n    }\n  }\n": typeof types.CreateRunsDocument,
 };
 const documents: Documents = {
     "\n  mutation CreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      mode\n      jobType\n      lane\n      requestedBy\n      priority\n      status\n      graph\n      params\n      idempotencyKey\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n    }\n  }\n": types.CreateRunDocument,
@@ -35,6 +36,7 @@ const documents: Documents = {
     "\n  query WorkerStatus {\n    workerStatus {\n      enabled\n      running\n      workerId\n      ticks\n      lastTickAt\n      queueDepth\n      oldestQueuedAt\n    }\n  }\n": types.WorkerStatusDocument,
     "\n  subscription FollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n": types.FollowRunDocument,
     "\n  subscription FollowAll($afterId: ID) {\n    events(afterId: $afterId) {\n      id\n      runId\n      seq\n      type\n    }\n  }\n": types.FollowAllDocument,
+    "\n  mutation CreateRuns($inputs: [CreateRunInput!]!) {\n    createRuns(inputs: $inputs) {\n      id\n      status\n      idempotencyKey\n      eventCount\n    }\n  }\n": types.CreateRunsDocument,
 };
 
 /**
@@ -73,6 +75,10 @@ export function graphql(source: "\n  subscription FollowRun($runId: ID!, $afterS
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  subscription FollowAll($afterId: ID) {\n    events(afterId: $afterId) {\n      id\n      runId\n      seq\n      type\n    }\n  }\n"): typeof import('./graphql.js').FollowAllDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation CreateRuns($inputs: [CreateRunInput!]!) {\n    createRuns(inputs: $inputs) {\n      id\n      status\n      idempotencyKey\n      eventCount\n    }\n  }\n"): typeof import('./graphql.js').CreateRunsDocument;
 
 
 export function graphql(source: string) {

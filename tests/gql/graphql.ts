@@ -111,6 +111,13 @@ export type FollowAllSubscriptionVariables = Exact<{
 
 export type FollowAllSubscription = { events: { id: string, runId: string, seq: number, type: string } };
 
+export type CreateRunsMutationVariables = Exact<{
+  inputs: Array<CreateRunInput> | CreateRunInput;
+}>;
+
+
+export type CreateRunsMutation = { createRuns: Array<{ id: string, status: RunStatus, idempotencyKey: string | null, eventCount: number }> };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -287,3 +294,13 @@ export const FollowAllDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<FollowAllSubscription, FollowAllSubscriptionVariables>;
+export const CreateRunsDocument = new TypedDocumentString(`
+    mutation CreateRuns($inputs: [CreateRunInput!]!) {
+  createRuns(inputs: $inputs) {
+    id
+    status
+    idempotencyKey
+    eventCount
+  }
+}
+    `) as unknown as TypedDocumentString<CreateRunsMutation, CreateRunsMutationVariables>;

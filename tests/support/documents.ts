@@ -161,3 +161,14 @@ export const AllEventsSubscription = graphql(`
     }
   }
 `);
+
+export const CreateRuns = graphql(`
+  mutation CreateRuns($inputs: [CreateRunInput!]!) {
+    createRuns(inputs: $inputs) {
+      id
+      status
+      idempotencyKey
+      eventCount
+    }
+  }
+`);

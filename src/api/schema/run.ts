@@ -156,6 +156,17 @@ builder.mutationField("createRun", (t) =>
   }),
 );
 
+builder.mutationField("createRuns", (t) =>
+  t.field({
+    type: [RunRef],
+    description:
+      "Creates 1..500 runs in one transaction, all or none; errors name the input by index (inputs[3].graph...). " +
+      "Runs come back in input order.",
+    args: { inputs: t.arg({ type: [CreateRunInputRef], required: true }) },
+    resolve: (_root, { inputs }, ctx) => ctx.forge.createRuns(inputs),
+  }),
+);
+
 builder.mutationField("cancelRun", (t) =>
   t.field({
     type: RunRef,
