@@ -4,6 +4,7 @@ import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
 import { Prisma, PrismaClient } from "./generated/client.ts";
 
 export type Tx = Prisma.TransactionClient;
+type UnwrapTuple<P extends readonly unknown[]> = { [K in keyof P]: Awaited<P[K]> };
 export { Prisma };
 
 export interface DbOptions {
@@ -58,9 +59,18 @@ export class Db {
     return retryBusy(() => this.#writer.$transaction(fn));
   }
 
-  /** Runs the given queries in one transaction: cheaper than `write` when no statement depends on another's result. */
-  writeBatch<const P extends Prisma.PrismaPromise<unknown>[]>(build: (db: PrismaClient) => [...P]) {
-    return retryBusy(() => this.#writer.$transaction(build(this.#writer)));
+  /**
+   * Runs the given queries in one transaction: cheaper than `write` when no statement
+   * depends on another's result. Prisma sends a batch of one query without a transaction
+   * (and so without the adapter's lock, where it could land inside another request's open
+   * transaction), so a single query goes through `write` instead.
+   */
+  writeBatch<const P extends Prisma.PrismaPromise<unknown>[]>(build: (db: PrismaClient | Tx) => [...P]): Promise<UnwrapTuple<P>> {
+    // Building is free: a Prisma query runs only when awaited.
+    if (build(this.#writer).length === 1) {
+      return this.write(async (tx) => [await (build(tx)[0] as P[number])] as UnwrapTuple<P>);
+    }
+    return retryBusy(() => this.#writer.$transaction(build(this.#writer))) as Promise<UnwrapTuple<P>>;
   }
 
   async close(): Promise<void> {
