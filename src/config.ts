@@ -23,7 +23,9 @@ const schema = z.object({
   DATABASE_URL: z
     .string()
     .default("file:./data/forge.db")
-    .refine((v) => v.startsWith("file:"), "must be a file: URL (for example file:./data/forge.db)"),
+    .refine((v) => v.startsWith("file:"), "must be a file: URL (for example file:./data/forge.db)")
+    // Forge opens the file twice (a writer and a reader), and two :memory: connections are two databases.
+    .refine((v) => v.length > "file:".length && !v.startsWith("file::memory:"), "must name a database file (:memory: is not supported)"),
   FORGE_HOST: z.string().min(1).default("127.0.0.1"),
   FORGE_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   FORGE_ADMIN_TOKEN: optionalSecret,

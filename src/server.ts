@@ -1,6 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { GraphQLError } from "graphql";
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
@@ -31,6 +31,17 @@ export interface App {
   /** Listens on config.host:config.port (port 0 picks a free one); returns the bound URL. */
   start(): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** Largest request body accepted: a 1,000-step graph with every dep it may have is under 1 MiB. */
+const MAX_BODY_BYTES = 4 * 1024 * 1024;
+
+/** graphql-ws sends errors as they are; drop the HTTP status meant for yoga's responses. */
+function withoutHttpStatus(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
+  const formatted = error instanceof GraphQLError ? error.toJSON() : error;
+  if (!formatted.extensions || !("http" in formatted.extensions)) return formatted;
+  const { http: _http, ...extensions } = formatted.extensions;
+  return { ...formatted, extensions };
 }
 
 export type InitialContext = { request?: Request; connectionParams?: Record<string, unknown> };
@@ -108,7 +119,19 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     plugins: [useApiToken(), useInputErrorCode()],
   });
 
-  const server: Server = createServer(yoga);
+  const server: Server = createServer((req, res) => {
+    const length = Number(req.headers["content-length"] ?? 0);
+    if (length > MAX_BODY_BYTES) {
+      res
+        .writeHead(413, { "content-type": "application/json" })
+        .end(
+          JSON.stringify({ errors: [{ message: `request body over ${MAX_BODY_BYTES} bytes`, extensions: { code: "BAD_USER_INPUT" } }] }),
+        );
+      req.resume();
+      return;
+    }
+    void yoga(req, res);
+  });
   const wss = new WebSocketServer({ server, path: "/graphql" });
   const ws = useServer<Record<string, unknown> | undefined>(
     {
@@ -136,6 +159,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
       },
+      onNext: (_ctx, _id, _payload, _args, result) =>
+        result.errors ? { ...result, errors: result.errors.map(withoutHttpStatus) } : undefined,
       execute: (args) => (args.rootValue as { execute: typeof import("graphql").execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import("graphql").subscribe }).subscribe(args),
     },

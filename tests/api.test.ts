@@ -75,6 +75,23 @@ describe("createRun", () => {
   });
 });
 
+describe("request limits", () => {
+  it("answers a request body over 4 MiB with 413 before reading it", async () => {
+    const forge = await startForge();
+    const url = await forge.app.start();
+    const response = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ __typename }", variables: { pad: "x".repeat(4 * 1024 * 1024) } }),
+    });
+    expect(response.status).toBe(413);
+    expect(((await response.json()) as { errors: Array<{ extensions: { code: string } }> }).errors[0]?.extensions.code).toBe(
+      "BAD_USER_INPUT",
+    );
+    expect(await forge.app.forge.db.read.run.count()).toBe(0);
+  });
+});
+
 describe("queries", () => {
   it("run is null when absent", async () => {
     const forge = await startForge();

@@ -32,6 +32,7 @@ describe("config", () => {
     ["FORGE_LEASE_MS", { FORGE_LEASE_MS: "1.5" }],
     ["LOG_LEVEL", { LOG_LEVEL: "loud" }],
     ["DATABASE_URL", { DATABASE_URL: "mysql://localhost/forge" }],
+    ["DATABASE_URL", { DATABASE_URL: "file::memory:" }],
     ["FORGE_ADMIN_TOKEN", { FORGE_ADMIN_TOKEN: "short" }],
     ["FORGE_SQLITE_SYNCHRONOUS", { FORGE_SQLITE_SYNCHRONOUS: "OFF" }],
   ];

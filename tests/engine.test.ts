@@ -23,6 +23,20 @@ describe("tick engine", () => {
     expect((await forge.gql(TickOnce, { limit: 10 })).data?.tickOnce.ticked).toBe(0);
   });
 
+  it("a dense graph (every step depending on the 16 before it) finishes in one tick", async () => {
+    const forge = await startForge();
+    const steps: Record<string, { type: string; deps: string[] }> = {};
+    for (let i = 0; i < 1000; i++)
+      steps[`s${i}`] = { type: "noop", deps: Array.from({ length: Math.min(i, 16) }, (_, k) => `s${i - k - 1}`) };
+    const id = (await forge.gql(CreateRun, { input: runInput({ graph: { steps } }) })).data?.createRun.id as string;
+    expect((await forge.gql(TickOnce, {})).data?.tickOnce).toMatchObject({ ticked: 1, succeeded: 1 });
+    const run = (await forge.gql(GetRun, { id, first: 1000 })).data?.run;
+    expect(run?.steps.every((s) => s.status === "SUCCEEDED")).toBe(true);
+    // Each step waits for the one before it, so they ran one at a time, in order.
+    const started = run?.events.filter((e) => e.type === "step_started").map((e) => e.stepId) ?? [];
+    expect(started).toEqual(started.map((_, i) => `s${i}`));
+  });
+
   it("steps come back in topological order, then by id, and run in that order", async () => {
     const forge = await startForge();
     const graph = {

@@ -140,3 +140,17 @@ describe("graphql-ws auth", () => {
     }
   });
 });
+
+describe("runEvents subscription cursor", () => {
+  it("refuses an afterSeq past the run's last event instead of waiting forever, with no HTTP detail in the error", async () => {
+    const forge = await startForge();
+    const url = await forge.app.start();
+    const id = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string;
+    const sub = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: 50 });
+    await sub.done;
+    expect(sub.errors).toEqual([
+      expect.objectContaining({ message: "afterSeq: is past the run's last event (seq 1)", extensions: { code: "BAD_USER_INPUT" } }),
+    ]);
+    expect(forge.app.forge.feed.listenerCount).toBe(0);
+  });
+});

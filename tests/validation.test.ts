@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { CreateRunInput } from "./gql/graphql.ts";
-import { CreateRun } from "./support/documents.ts";
+import { CreateRun, GetRun, TickOnce } from "./support/documents.ts";
 import { runInput, startForge, type TestForge } from "./support/forge.ts";
 
 async function expectRefused(forge: TestForge, input: CreateRunInput, message: string | RegExp) {
@@ -82,6 +82,59 @@ describe("graph validation: each rule refuses with BAD_USER_INPUT, names the ste
     const forge = await startForge();
     const steps = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`s${i}`, { type: "noop" }]));
     await expectRefused(forge, graphOf(steps), "graph.steps: has 1001 steps, more than the limit of 1000");
+  });
+
+  it("refuses more deps in all than 16 per allowed step", async () => {
+    const forge = await startForge();
+    const steps: Record<string, { type: string; deps: string[] }> = {};
+    for (let i = 0; i < 1000; i++)
+      steps[`s${i}`] = { type: "noop", deps: Array.from({ length: Math.min(i, 17) }, (_, k) => `s${i - k - 1}`) };
+    await expectRefused(forge, graphOf(steps), "graph.steps: has more than 16000 deps in all (16 per allowed step)");
+  });
+
+  it("refuses params and graphs nested more than 64 levels deep", async () => {
+    const forge = await startForge();
+    let deep: unknown = 1;
+    for (let i = 0; i < 200; i++) deep = { d: deep };
+    await expectRefused(forge, runInput({ params: deep as Record<string, unknown> }), "input.params: is nested more than 64 levels deep");
+    await expectRefused(forge, graphOf({ a: { type: "noop", params: deep } }), "input.graph: is nested more than 64 levels deep");
+  });
+
+  it("answers params nested 10,000 levels deep with BAD_USER_INPUT, not a crash", async () => {
+    const forge = await startForge();
+    // Written by hand: JSON.stringify itself would overflow the stack at this depth.
+    const params = `${'{"d":'.repeat(10_000)}1${"}".repeat(10_000)}`;
+    const body = `{"query":"mutation($p: JSON) { createRun(input: {mode: LIVE, jobType: \\"j\\", requestedBy: \\"r\\", graph: {steps: {a: {type: \\"noop\\"}}}, params: $p}) { id } }","variables":{"p":${params}}}`;
+    const response = await forge.app.yoga.fetch("http://forge.test/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    const json = (await response.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
+    expect(response.status).toBe(200);
+    expect(json.errors?.[0]).toMatchObject({
+      message: "input.params: is nested more than 64 levels deep",
+      extensions: { code: "BAD_USER_INPUT" },
+    });
+    expect(await forge.app.forge.db.read.run.count()).toBe(0);
+  });
+
+  it("treats __proto__ and constructor as plain step names", async () => {
+    const forge = await startForge();
+    await expectRefused(
+      forge,
+      graphOf({ a: { type: "noop" } }, { initial_step: "constructor" }),
+      'graph.initial_step: unknown step "constructor"',
+    );
+    // JSON.parse makes "__proto__" an own key, as a request body does (an object literal would not).
+    const graph = JSON.parse('{"steps":{"__proto__":{"type":"noop"},"constructor":{"type":"noop","deps":["__proto__"]}}}');
+    const created = await forge.gql(CreateRun, { input: runInput({ graph }) });
+    expect(created.errors).toBeUndefined();
+    const id = created.data?.createRun.id as string;
+    await forge.gql(TickOnce, {});
+    const run = (await forge.gql(GetRun, { id })).data?.run;
+    expect(run?.status).toBe("SUCCEEDED");
+    expect(run?.steps.map((s) => s.id)).toEqual(["__proto__", "constructor"]);
   });
 
   it("accepts a graph and returns it normalized: every step has deps, keys in the client's order", async () => {

@@ -63,9 +63,26 @@ export function validateRunInput(input: CreateRunInput, rules: GraphRules): Vali
   if (key !== null && (key.length < 1 || key.length > 256)) {
     throw new InvalidInput("input.idempotencyKey", "must be 1-256 characters");
   }
+  checkJsonShape("input.params", params);
+  checkJsonShape("input.graph", input.graph);
   const graph = validateGraph(input.graph, rules);
   const chosen = { id, mode: input.mode, jobType, requestedBy, lane, priority, graph, params, idempotencyKey: key };
   return { ...chosen, params: params as Record<string, unknown>, inputHash: hashInput(chosen) };
+}
+
+/** JSON nested deeper than this is refused: nothing a run needs, and deep enough to
+ * overflow the stack of recursive JSON code. */
+export const MAX_JSON_DEPTH = 64;
+
+/** Refuses JSON nested deeper than MAX_JSON_DEPTH, iteratively (it must not overflow itself). */
+function checkJsonShape(field: string, value: unknown): void {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop() as [unknown, number];
+    if (current === null || typeof current !== "object") continue;
+    if (depth > MAX_JSON_DEPTH) throw new InvalidInput(field, `is nested more than ${MAX_JSON_DEPTH} levels deep`);
+    for (const child of Object.values(current)) stack.push([child, depth + 1]);
+  }
 }
 
 function hashInput(value: unknown): string {

@@ -277,6 +277,9 @@ export class Forge {
   async followRun(runId: string, afterSeq: number, signal: AbortSignal): Promise<AsyncGenerator<StoredEvent>> {
     const run = await findRun(this.db, runId);
     if (!run) throw new RunNotFound(runId);
+    // seq only grows, so a cursor past the run's last event was never handed out; waiting
+    // on it would skip the terminal event and never complete.
+    if (afterSeq > run.seq) throw new InvalidInput("afterSeq", `is past the run's last event (seq ${run.seq})`);
     return followRun(this, { id: run.id, seq: run.seq, terminal: isTerminalRun(run.status) }, afterSeq, signal);
   }
 

@@ -45,12 +45,23 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
     emit("run_started", null);
   }
 
+  // Deps not yet succeeded, per step, and who waits on whom: each wave costs only the
+  // edges of the steps it finished, so a dense 1,000-step graph ticks in linear time.
+  const unmet = new Map<string, number>();
+  const dependents = new Map<string, MutableStep[]>();
+  for (const step of ordered) {
+    unmet.set(step.id, step.deps.filter((d) => steps.get(d)?.status !== "SUCCEEDED").length);
+    for (const dep of step.deps) {
+      const list = dependents.get(dep);
+      if (list) list.push(step);
+      else dependents.set(dep, [step]);
+    }
+  }
+  let ready = ordered.filter((s) => s.status === "PENDING" && unmet.get(s.id) === 0);
+
   let budget = ctx.stepBudget;
-  while (budget > 0 && !ctx.signal.aborted) {
-    const wave = ordered
-      .filter((s) => s.status === "PENDING" && s.deps.every((d) => steps.get(d)?.status === "SUCCEEDED"))
-      .slice(0, budget);
-    if (wave.length === 0) break;
+  while (budget > 0 && ready.length > 0 && !ctx.signal.aborted) {
+    const wave = ready.slice(0, budget);
     budget -= wave.length;
     for (const step of wave) {
       step.status = "RUNNING";
@@ -60,6 +71,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       emit("step_started", step.id, { attempt: step.attempts });
     }
     const results = await Promise.allSettled(wave.map((step) => runHandler(run, step, steps, ctx)));
+    const unlocked: MutableStep[] = [];
     results.forEach((result, i) => {
       const step = wave[i] as MutableStep;
       step.finishedAt = ctx.clock.now();
@@ -67,12 +79,19 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         step.status = "SUCCEEDED";
         step.output = result.value ?? null;
         emit("step_succeeded", step.id, { attempt: step.attempts });
+        for (const next of dependents.get(step.id) ?? []) {
+          const left = (unmet.get(next.id) as number) - 1;
+          unmet.set(next.id, left);
+          if (left === 0 && next.status === "PENDING") unlocked.push(next);
+        }
       } else {
         step.status = "FAILED";
         step.error = errorMessage(result.reason);
         emit("step_failed", step.id, { attempt: step.attempts, error: step.error });
       }
     });
+    // What the budget cut off stays first in line; then the newly ready, in step order.
+    ready = [...ready.slice(wave.length), ...unlocked.sort((a, b) => a.position - b.position)];
   }
 
   // A step that failed for good takes every step that depends on it, directly or not, with it.

@@ -5,6 +5,7 @@ import { Prisma, PrismaClient } from "./generated/client.ts";
 
 export type Tx = Prisma.TransactionClient;
 type UnwrapTuple<P extends readonly unknown[]> = { [K in keyof P]: Awaited<P[K]> };
+
 export { Prisma };
 
 export interface DbOptions {
