@@ -1,3 +1,4 @@
+import { stepUpdate } from "./change.ts";
 import type { NewEvent } from "./event.ts";
 import { isTerminalRun, isTerminalStep, type RunStatus, type StepStatus } from "./status.ts";
 
@@ -31,15 +32,7 @@ export function planCancel(run: RunState, steps: StepState[], now: Date) {
   events.push({ type: "run_cancelled", stepId: null, data: { cancelledSteps: cancelled.map((s) => s.id) }, createdAt: now });
   return {
     run: { status: "CANCELLED" as const, startedAt: run.startedAt, finishedAt: now, updatedAt: now, wakeAt: null },
-    steps: cancelled.map(({ id, status, attempts, startedAt, finishedAt, output, error }) => ({
-      id,
-      status,
-      attempts,
-      startedAt,
-      finishedAt,
-      output,
-      error,
-    })),
+    steps: cancelled.map(stepUpdate),
     events,
   };
 }

@@ -1,7 +1,7 @@
 import type { Clock } from "../clock.ts";
+import { type RunChange, type StepUpdate, stepUpdate } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import { isTerminalStep, type StepStatus } from "../domain/status.ts";
-import type { RunChange, StepUpdate } from "../store/leases.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 
@@ -132,17 +132,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       epoch: ctx.epoch,
       baseSeq: run.seq,
       run: { ...runState, updatedAt: ctx.clock.now(), wakeAt },
-      steps: ordered
-        .filter((s) => s.changed)
-        .map(({ id, status, attempts, startedAt, finishedAt, output, error }) => ({
-          id,
-          status,
-          attempts,
-          startedAt,
-          finishedAt,
-          output,
-          error,
-        })),
+      steps: ordered.filter((s) => s.changed).map(stepUpdate),
       events,
     },
   };

@@ -1,8 +1,7 @@
-import type { NewEvent } from "../domain/event.ts";
-import type { RunStatus, StepStatus } from "../domain/status.ts";
+import type { RunChange } from "../domain/change.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import { field, jsonRows, ms } from "./json-rows.ts";
-import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, rawStep, type StepRecord, toRunRecord, toStepRecord } from "./records.ts";
+import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "./records.ts";
 
 /**
  * Leases and the writes made under them.
@@ -49,10 +48,14 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
   ]);
   const claimed = rows.map((row) => {
     const run = toRunRecord(rawRun(row));
-    const steps = (JSON.parse(row.stepsJson as string) as Array<Record<string, unknown>>).map((s) =>
-      toStepRecord(
-        rawStep({ ...s, runId: run.id, deps: JSON.stringify(s.deps), output: s.output == null ? null : JSON.stringify(s.output) }),
-      ),
+    const steps = (JSON.parse(row.stepsJson as string) as Array<Omit<StepRecord, "runId">>).map(
+      (s): StepRecord => ({
+        ...s,
+        runId: run.id,
+        startedAt: toDateOrNull(s.startedAt),
+        finishedAt: toDateOrNull(s.finishedAt),
+        output: s.output ?? null,
+      }),
     );
     return { runId: run.id, epoch: run.leaseEpoch, run, steps };
   });
@@ -87,28 +90,6 @@ export async function countLeasedByOthers(db: Db, owner: string, now: Date, last
     WHERE r.wake_at IS NOT NULL AND r.wake_at <= ${now}
       AND r.lease_owner IS NOT NULL AND r.lease_owner <> ${owner} AND r.lease_expires_at > ${now} ${cutoff}`;
   return Number(rows[0]?.n ?? 0);
-}
-
-export interface StepUpdate {
-  id: string;
-  status: StepStatus;
-  attempts: number;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  output: unknown;
-  error: string | null;
-}
-
-/** Everything one tick changed in one run, to be committed atomically under its lease. */
-export interface RunChange {
-  runId: string;
-  owner: string;
-  epoch: number;
-  /** The run's seq when the ticker read it; its events take the next numbers. */
-  baseSeq: number;
-  run: { status: RunStatus; startedAt: Date | null; finishedAt: Date | null; updatedAt: Date; wakeAt: Date | null };
-  steps: StepUpdate[];
-  events: NewEvent[];
 }
 
 /**

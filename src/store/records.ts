@@ -94,7 +94,7 @@ function toDate(value: unknown): Date {
   return value instanceof Date ? value : new Date(typeof value === "string" || typeof value === "number" ? value : Number(value));
 }
 
-function toDateOrNull(value: unknown): Date | null {
+export function toDateOrNull(value: unknown): Date | null {
   return value === null || value === undefined ? null : toDate(value);
 }
 

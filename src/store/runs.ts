@@ -1,9 +1,10 @@
+import type { RunChange } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import type { RunStatus } from "../domain/status.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import type { RunWhereInput } from "./generated/models.ts";
 import { field, jsonRows, ms } from "./json-rows.ts";
-import { type RunChange, writeStepsAndEvents } from "./leases.ts";
+import { writeStepsAndEvents } from "./leases.ts";
 import {
   jsonOrNull,
   RUN_COLUMNS,

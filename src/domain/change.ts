@@ -1,0 +1,34 @@
+import type { NewEvent } from "./event.ts";
+import type { RunStatus, StepStatus } from "./status.ts";
+
+/** A step's state after a change, as it is written back. */
+export interface StepUpdate {
+  id: string;
+  status: StepStatus;
+  attempts: number;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  output: unknown;
+  error: string | null;
+}
+
+/**
+ * Everything one change (a tick, a cancellation) does to one run, committed atomically:
+ * the run's new state, its changed steps, and the events that record them.
+ */
+export interface RunChange {
+  runId: string;
+  /** The lease the change is written under (a tick), or the one it overrides (a cancellation). */
+  owner: string;
+  epoch: number;
+  /** The run's seq when the change was planned; its events take the next numbers. */
+  baseSeq: number;
+  run: { status: RunStatus; startedAt: Date | null; finishedAt: Date | null; updatedAt: Date; wakeAt: Date | null };
+  steps: StepUpdate[];
+  events: NewEvent[];
+}
+
+/** The written part of a step, without whatever else the planner kept on it. */
+export function stepUpdate({ id, status, attempts, startedAt, finishedAt, output, error }: StepUpdate): StepUpdate {
+  return { id, status, attempts, startedAt, finishedAt, output, error };
+}
