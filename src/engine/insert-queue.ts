@@ -2,10 +2,15 @@ import type { Db } from "../store/db.ts";
 import { insertRuns, type NewRunRows } from "../store/runs.ts";
 
 /**
- * Group commit for new runs. The first insert goes out at once; inserts that arrive while
- * a transaction is in flight wait for it and then go out together in the next one, so
- * concurrent createRun calls share transactions (and fsyncs) instead of queueing for one
- * each. No timer is involved: a lone caller never waits for company.
+ * Group commit for new runs: inserts requested during one turn of the event loop go out
+ * together in one transaction at the end of that turn (setImmediate), and inserts that
+ * arrive while a transaction is in flight go out together in the next one. So concurrent
+ * createRun calls share transactions (and fsyncs) instead of queueing for one each.
+ *
+ * Flushing at once would not do: better-sqlite3 is synchronous and Prisma's steps between
+ * statements are microtasks, so no other request is even read while a transaction runs,
+ * and every batch would hold one insert. No timer is involved: a lone caller waits only
+ * for the rest of the current turn.
  */
 export class InsertQueue {
   readonly #db: Db;
@@ -22,12 +27,14 @@ export class InsertQueue {
   insert(rows: NewRunRows): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#pending.push({ rows, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(() => void this.#flush());
+      }
     });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
     try {
       while (this.#pending.length > 0) {
         const batch = this.#pending.splice(0, this.#maxBatch);
