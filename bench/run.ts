@@ -1,9 +1,10 @@
 import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
+import { benchScale } from "./scale.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|latency|http]`: Forge's benchmarks,
+ * `npm run bench [-- --quick] [-- --only throughput|latency|http|scale]`: Forge's benchmarks,
  * each printed as a table next to a bound measured in the same run. Figures vary with the
  * machine; the ratios are what to compare between runs.
  */
@@ -22,3 +23,4 @@ if (wants("throughput")) {
 }
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
+if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1_000_000 });

@@ -31,7 +31,9 @@ export interface ClaimRequest {
 
 /**
  * Claims up to `limit` due runs, highest priority first, then oldest, in one statement
- * that also returns them, so the tick needs no second read of its runs.
+ * that also returns them, so the tick needs no second read of its runs. The pick reads
+ * runs_due_idx, which is already in pick order, so it stops after `limit` entries however
+ * long the queue; left to itself SQLite prefers the wake-time index and sorts every due run.
  */
 export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRun[]> {
   const expires = new Date(req.now.getTime() + req.leaseMs);
@@ -39,7 +41,7 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
     w.$queryRaw<Record<string, unknown>[]>`
       UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
       WHERE id IN (
-        SELECT id FROM runs
+        SELECT id FROM runs INDEXED BY runs_due_idx
         WHERE wake_at IS NOT NULL AND wake_at <= ${req.now}
           AND (lease_owner IS NULL OR lease_expires_at <= ${req.now})
         ORDER BY priority DESC, created_at, id
