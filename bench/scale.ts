@@ -72,7 +72,11 @@ export async function benchScale(o: { small: number; large: number }): Promise<v
       ["workerStatus queue depth", () => forge.workerStatus()],
       ["tickOnce(limit: 100)", () => forge.tickOnce(100)],
     ];
-    for (const [name, fn] of ops) (results[name] ??= []).push(await time(20, fn));
+    for (const [name, fn] of ops) {
+      const samples = results[name] ?? [];
+      samples.push(await time(20, fn));
+      results[name] = samples;
+    }
     await forge.stop();
     await db.close();
   }
