@@ -152,6 +152,20 @@ describe("tick engine", () => {
     expect(last?.data).toEqual({ failedSteps: ["bad"] });
   });
 
+  it("a step whose output cannot be stored as JSON fails with the reason instead of poisoning the tick", async () => {
+    const registry = new StepRegistry([noop, { type: "bigint", run: () => ({ n: 10n }) }]);
+    const forge = await startForge({ registry });
+    const bad = (await forge.gql(CreateRun, { input: runInput({ graph: { steps: { a: { type: "bigint" } } } }) })).data?.createRun
+      .id as string;
+    const good = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string;
+    const tick = (await forge.gql(TickOnce, {})).data?.tickOnce;
+    expect(tick).toMatchObject({ ticked: 2, succeeded: 1, failed: 1 });
+    const run = (await forge.gql(GetRun, { id: bad })).data?.run;
+    expect(run?.status).toBe("FAILED");
+    expect(run?.steps[0]?.error).toMatch(/^step output is not JSON-serializable: /);
+    expect((await forge.gql(GetRun, { id: good })).data?.run?.status).toBe("SUCCEEDED");
+  });
+
   it("the lease is visible while a tick holds it, with owner, epoch and expiry", async () => {
     const forge = await startForge({ env: { FORGE_LEASE_MS: "30000" } });
     const id = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string;

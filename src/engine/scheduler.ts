@@ -45,7 +45,15 @@ export class Scheduler {
   /** Advances at most `limit` runs, highest priority first, then oldest. */
   async tickOnce(limit: number, owner = `ticker:${randomUUID()}`, signal = new AbortController().signal): Promise<TickResult> {
     const batch = await this.claim(limit, owner);
-    return batch.commit(await batch.advance(signal));
+    let advanced: AdvancedRun[];
+    try {
+      advanced = await batch.advance(signal);
+    } catch (error) {
+      // Nothing was written; give the runs back now rather than when the leases expire.
+      await batch.commit([]);
+      throw error;
+    }
+    return batch.commit(advanced);
   }
 
   /** First phase of a tick: take the leases. Exposed so tests can interleave tickers. */
@@ -91,9 +99,9 @@ export class TickBatch {
   /** Last phase: commit every change, fenced by its lease, then wake event readers. */
   async commit(advanced: AdvancedRun[]): Promise<TickResult> {
     const changes = advanced.map((a) => a.change);
-    let committed: Set<string>;
+    let committed = new Set<string>();
     try {
-      committed = await this.o.db.write((tx) => commitChanges(tx, changes));
+      if (changes.length > 0) committed = await this.o.db.write((tx) => commitChanges(tx, changes));
     } catch (error) {
       // One bad run must not hold back the others: commit them one by one.
       this.o.log.warn({ err: error, runs: changes.length }, "batch commit failed; committing runs one at a time");

@@ -147,7 +147,7 @@ async function runHandler(run: RunRecord, step: MutableStep, steps: Map<string, 
   if (!handler) throw new Error(`step type "${step.type}" is not registered in this process`);
   const depOutputs: Record<string, unknown> = {};
   for (const dep of step.deps) depOutputs[dep] = steps.get(dep)?.output ?? null;
-  return handler.run({
+  const output = await handler.run({
     runId: run.id,
     stepId: step.id,
     mode: run.mode,
@@ -157,6 +157,14 @@ async function runHandler(run: RunRecord, step: MutableStep, steps: Map<string, 
     attempt: step.attempts,
     signal: ctx.signal,
   });
+  // The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
+  // instead of failing the whole tick's commit on every later tick.
+  try {
+    JSON.stringify(output);
+  } catch (error) {
+    throw new Error(`step output is not JSON-serializable: ${errorMessage(error)}`);
+  }
+  return output;
 }
 
 function errorMessage(reason: unknown): string {
