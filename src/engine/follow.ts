@@ -74,8 +74,9 @@ async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K
 
 /**
  * A run's events with seq > afterSeq: first the stored ones, then live ones, ending after
- * the run's terminal event. The caller has checked that the run exists; `lastSeq` is its
- * seq then, so a follower of a finished run that has seen everything ends at once.
+ * the run's terminal event. The caller has checked that the run exists and passes its seq
+ * and whether it had finished, so a follower of a finished run that has seen everything
+ * ends at once.
  */
 export function followRun(
   deps: { db: Db; feed: EventFeed },
