@@ -1,3 +1,4 @@
+import type { StepUpdate } from "../domain/change.ts";
 import type { StoredEvent } from "../domain/event.ts";
 import type { Graph } from "../domain/graph.ts";
 import type { RunMode, RunStatus, StepStatus } from "../domain/status.ts";
@@ -30,18 +31,12 @@ export interface RunRecord {
   wakeAt: Date | null;
 }
 
-export interface StepRecord {
+/** A step as stored: its written state (StepUpdate) plus where it sits in the graph. */
+export interface StepRecord extends StepUpdate {
   runId: string;
-  id: string;
   position: number;
   type: string;
   deps: string[];
-  status: StepStatus;
-  attempts: number;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  output: unknown;
-  error: string | null;
 }
 
 export function toRunRecord(row: Run): RunRecord {
