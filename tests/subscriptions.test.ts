@@ -154,3 +154,17 @@ describe("runEvents subscription cursor", () => {
     expect(forge.app.forge.feed.listenerCount).toBe(0);
   });
 });
+
+describe("shutdown", () => {
+  it("stopping the server ends open subscriptions and lets their followers go", async () => {
+    const forge = await startForge({ autoStop: false });
+    const url = await forge.app.start();
+    const id = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string;
+    const sub = subscribe(wsClient(url), RunEventsSubscription, { runId: id });
+    await waitFor(() => sub.items.length === 1, "run_created");
+    expect(forge.app.forge.feed.listenerCount).toBe(1);
+    await forge.stop();
+    await expect(sub.done).rejects.toMatchObject({ code: 1001 });
+    expect(forge.app.forge.feed.listenerCount).toBe(0);
+  });
+});
