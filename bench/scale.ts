@@ -68,7 +68,7 @@ export async function benchScale(o: { small: number; large: number }): Promise<v
       ["runs(first: 50, after: page 1)", () => forge.listRuns({}, 50, { createdAt: page2.createdAt, id: page2.id })],
       ["runs(status: PENDING, first: 50)", () => forge.listRuns({ status: "PENDING" }, 50, null)],
       ["runs(jobType, lane, first: 50)", () => forge.listRuns({ jobType: "job3", lane: "lane3" }, 50, null)],
-      ["run(id) with steps", async () => Promise.all([forge.getRun(page2.id), forge.steps(page2.id)])],
+      ["run(id) with steps", async () => Promise.all([forge.getRun(page2.id), forge.steps([page2.id])])],
       ["workerStatus queue depth", () => forge.workerStatus()],
       ["tickOnce(limit: 100)", () => forge.tickOnce(100)],
     ];

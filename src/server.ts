@@ -5,7 +5,7 @@ import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { accessFor, bearerToken } from "./api/auth.ts";
-import type { Context } from "./api/context.ts";
+import { type Context, createContext } from "./api/context.ts";
 import { createErrorMasker, forgeGraphQLError } from "./api/errors.ts";
 import { schema } from "./api/schema/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
@@ -114,7 +114,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     logging: false,
     context: ({ request, connectionParams }) => {
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
-      return { forge, access: accessFor(config, bearerToken(typeof header === "string" ? header : null)) };
+      return createContext(forge, accessFor(config, bearerToken(typeof header === "string" ? header : null)));
     },
     plugins: [useApiToken(), useInputErrorCode()],
   });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { TestClock } from "../src/clock.ts";
 import { CreateRun, CreateRuns, GetRun, ListRuns, RunEvents, TickOnce } from "./support/documents.ts";
-import { runInput, startForge } from "./support/forge.ts";
+import { chain, runInput, startForge } from "./support/forge.ts";
 
 describe("createRun", () => {
   it("stores the run PENDING with its steps and run_created as seq 1", async () => {
@@ -240,5 +240,19 @@ describe("group commit", () => {
     expect(await forge.app.forge.db.read.run.count()).toBe(30);
     const events = await forge.app.forge.db.read.event.findMany({ orderBy: { id: "asc" } });
     expect(events.every((e) => e.seq === 1 && e.type === "run_created")).toBe(true);
+  });
+});
+
+describe("dashboard listing", () => {
+  it("each run in a page comes with its own steps, in their stable order", async () => {
+    const forge = await startForge();
+    for (let i = 1; i <= 12; i++) await forge.gql(CreateRun, { input: runInput({ id: `r${i}`, graph: chain((i % 4) + 1) }) });
+    const result = await forge.gql("{ runs(first: 12) { edges { node { id steps { id deps } } } } }");
+    expect(result.errors).toBeUndefined();
+    for (const { node } of result.data.runs.edges as Array<{ node: { id: string; steps: Array<{ id: string; deps: string[] }> } }>) {
+      const n = (Number(node.id.slice(1)) % 4) + 1;
+      expect(node.steps.map((s) => s.id)).toEqual(Array.from({ length: n }, (_, i) => `s${i}`));
+      expect(node.steps.map((s) => s.deps)).toEqual(Array.from({ length: n }, (_, i) => (i ? [`s${i - 1}`] : [])));
+    }
   });
 });

@@ -224,8 +224,9 @@ export class Forge {
     return listRuns(this.db, filter, first, after);
   }
 
-  steps(runId: string): Promise<StepRecord[]> {
-    return findSteps(this.db, [runId]);
+  /** Steps of the given runs, each run's in their stable order. */
+  steps(runIds: string[]): Promise<StepRecord[]> {
+    return findSteps(this.db, runIds);
   }
 
   runEvents(runId: string, afterSeq: number, first: number): Promise<StoredEvent[]> {

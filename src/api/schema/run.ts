@@ -45,7 +45,7 @@ export const RunRef = builder.objectRef<RunRecord>("Run").implement({
     steps: t.field({
       type: [StepRef],
       description: "One per graph step, topological order, then by id.",
-      resolve: (r, _args, ctx) => ctx.forge.steps(r.id),
+      resolve: (r, _args, ctx) => ctx.loadSteps(r.id),
     }),
     events: t.field({
       type: [RunEventRef],
