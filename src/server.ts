@@ -33,6 +33,9 @@ export interface App {
   stop(): Promise<void>;
 }
 
+/** How long a closing WebSocket client gets to answer the close handshake. */
+const WS_CLOSE_GRACE_MS = 1000;
+
 /** Largest request body accepted: a 1,000-step graph with every dep it may have is under 1 MiB. */
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -47,21 +50,24 @@ function withoutHttpStatus(error: GraphQLError | GraphQLFormattedError): GraphQL
 export type InitialContext = { request?: Request; connectionParams?: Record<string, unknown> };
 
 /**
- * Variables that do not fit the schema (a wrong enum value, a missing required field) are
- * refused by GraphQL before any resolver runs, with a message naming the field but no
- * code; give them the contract's BAD_USER_INPUT.
+ * Requests that do not fit the schema are refused by GraphQL before any resolver runs:
+ * variables of the wrong type come back without a code, and literals, unknown fields or
+ * unparsable queries with GraphQL's own codes. The contract has one code for all of them,
+ * BAD_USER_INPUT, answered with HTTP 200; the message (which names the field) is kept.
  */
+const REQUEST_ERROR_CODES = new Set([undefined, "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_USER_INPUT"]);
+
 function useInputErrorCode(): Plugin<Context> {
   const withCode = (errors: readonly GraphQLError[]) =>
     errors.map((e) =>
-      e.extensions?.code || e.path
+      e.path || !REQUEST_ERROR_CODES.has(e.extensions?.code as string | undefined)
         ? e
         : new GraphQLError(e.message, {
             nodes: e.nodes,
             source: e.source,
             positions: e.positions,
             originalError: e.originalError,
-            extensions: { ...e.extensions, code: "BAD_USER_INPUT" },
+            extensions: { code: "BAD_USER_INPUT", http: { status: 200 } },
           }),
     );
   return {
@@ -73,12 +79,24 @@ function useInputErrorCode(): Plugin<Context> {
   };
 }
 
-/** FORGE_API_TOKEN gate: every operation needs the API (or admin) token when it is set. */
-function useApiToken(): Plugin<Context> {
-  const refuse = () => ({
-    errors: [forgeGraphQLError(new Forbidden("this server needs a token (Authorization: Bearer <FORGE_API_TOKEN>)"))],
-  });
+/**
+ * FORGE_API_TOKEN gate: every operation needs the API (or admin) token when it is set.
+ * HTTP requests are refused before parsing, so that a caller without the token learns
+ * nothing about the schema, not even from validation errors; only the GraphiQL page
+ * itself (static HTML) is served. graphql-ws connections are refused in onConnect; the
+ * execution hooks are a second guard behind both.
+ */
+function useApiToken(config: Pick<Config, "adminToken" | "apiToken">): Plugin<Context> {
+  const forbidden = new Forbidden("this server needs a token (Authorization: Bearer <FORGE_API_TOKEN>)");
+  const refuse = () => ({ errors: [forgeGraphQLError(forbidden)] });
   return {
+    onRequest: ({ request, endResponse, fetchAPI }) => {
+      if (config.apiToken === null) return;
+      if (request.method === "GET" && (request.headers.get("accept") ?? "").includes("text/html")) return;
+      if (accessFor(config, bearerToken(request.headers.get("authorization"))).api) return;
+      const body = JSON.stringify({ errors: [{ message: forbidden.message, extensions: { code: forbidden.code } }] });
+      endResponse(new fetchAPI.Response(body, { status: 403, headers: { "content-type": "application/json" } }));
+    },
     onExecute: ({ args, setResultAndStopExecution }) => {
       if (!args.contextValue.access.api) setResultAndStopExecution(refuse());
     },
@@ -116,7 +134,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
       return createContext(forge, accessFor(config, bearerToken(typeof header === "string" ? header : null)));
     },
-    plugins: [useApiToken(), useInputErrorCode()],
+    plugins: [useApiToken(config), useInputErrorCode()],
   });
 
   const server: Server = createServer((req, res) => {
@@ -182,14 +200,20 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         });
       }),
     stop: async () => {
-      // Stop taking work first, then let the worker finish its tick, then close the store.
+      // Refuse new connections first, then end the open ones, then let the worker finish its
+      // tick, then close the store. A WebSocket client that no longer reads never answers
+      // the close handshake (ws would wait 30 s for it), so it is cut off after a grace period.
+      const httpClosed = listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve();
+      server.closeIdleConnections();
       for (const client of wss.clients) client.close(1001, "server shutting down");
+      const cutOff = setTimeout(() => {
+        for (const client of wss.clients) client.terminate();
+      }, WS_CLOSE_GRACE_MS);
       await ws.dispose();
       await new Promise<void>((resolve) => wss.close(() => resolve()));
-      if (listening) {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      }
+      clearTimeout(cutOff);
+      server.closeAllConnections();
+      await httpClosed;
       await forge.stop();
       if (ownsDb) await db.close();
     },

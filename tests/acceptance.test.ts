@@ -149,6 +149,17 @@ describe("acceptance", () => {
       // The API token is not an admin token.
       expect((await forge.gql(TickOnce, { limit: 1 }, API)).status).toBe(403);
     });
+
+    it("with FORGE_API_TOKEN set, a caller without it learns nothing about the schema", async () => {
+      const forge = await startForge({ env: { FORGE_API_TOKEN: API } });
+      for (const query of ["{ runz }", "{ __schema { types { name } } }", "{ run(id: "]) {
+        const refused = await forge.gql(query, {}, null);
+        expect(refused.status).toBe(403);
+        expect(refused.errors).toEqual([{ message: expect.stringMatching(/token/), extensions: { code: "FORBIDDEN" } }]);
+      }
+      const page = await forge.app.yoga.fetch("http://forge.test/graphql", { headers: { accept: "text/html" } });
+      expect(page.status).toBe(200);
+    });
   });
 
   it("E: tickOnce(limit: 3) over 7 runnable runs advances exactly 3, highest priority then oldest", async () => {

@@ -63,6 +63,28 @@ describe("createRun", () => {
     expect(await forge.app.forge.db.read.run.count()).toBe(1);
   });
 
+  it("unknown fields, syntax errors and bad literals are BAD_USER_INPUT with HTTP 200, whatever the client accepts", async () => {
+    const forge = await startForge();
+    for (const accept of ["application/json", "application/graphql-response+json"]) {
+      for (const [query, message] of [
+        ["{ runz }", /Cannot query field "runz"/],
+        ["{ run(id: ", /Syntax Error/],
+        ["{ runs(first: 99999999999) { pageInfo { hasNextPage } } }", /99999999999/],
+        ["{ runs(status: DONE) { pageInfo { hasNextPage } } }", /DONE/],
+      ] as const) {
+        const response = await forge.app.yoga.fetch("http://forge.test/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json", accept },
+          body: JSON.stringify({ query }),
+        });
+        expect(response.status).toBe(200);
+        const body = (await response.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+        expect(body.errors[0]?.extensions.code).toBe("BAD_USER_INPUT");
+        expect(body.errors[0]?.message).toMatch(message);
+      }
+    }
+  });
+
   it("a wrong enum value or a missing field is refused before anything runs", async () => {
     const forge = await startForge();
     const result = await forge.gql("mutation($i: CreateRunInput!) { createRun(input: $i) { id } }", {
@@ -128,6 +150,7 @@ describe("queries", () => {
 
     const odd = (await forge.gql(ListRuns, { jobType: "odd" })).data?.runs.edges.map((e) => e.node.id);
     expect(odd?.sort()).toEqual([ids[1], ids[3], ids[5]].sort());
+    expect((await forge.gql(ListRuns, { jobType: "" })).data?.runs.edges).toEqual([]);
     const laneA = (await forge.gql(ListRuns, { lane: "a", jobType: "even" })).data?.runs.edges.map((e) => e.node.id);
     expect(laneA?.sort()).toEqual([ids[0], ids[2]].sort());
     await forge.gql(TickOnce, { limit: 2 });
@@ -141,6 +164,10 @@ describe("queries", () => {
       [forge.gql(ListRuns, { first: 0 }), "first: must be an integer from 1 to 500"],
       [forge.gql(ListRuns, { first: 501 }), "first: must be an integer from 1 to 500"],
       [forge.gql(ListRuns, { after: "garbage" }), "after: is not a cursor returned by runs"],
+      [
+        forge.gql(ListRuns, { after: Buffer.from(JSON.stringify([9e15, "x"])).toString("base64url") }),
+        "after: is not a cursor returned by runs",
+      ],
       [forge.gql(RunEvents, { runId: "x", first: 1001 }), "first: must be an integer from 1 to 1000"],
       [forge.gql(RunEvents, { runId: "x", afterSeq: -1 }), "afterSeq: must be an integer from 0 to 9007199254740991"],
       [forge.gql(TickOnce, { limit: 0 }), "limit: must be an integer from 1 to 1000"],
@@ -230,6 +257,18 @@ describe("createRuns", () => {
 });
 
 describe("group commit", () => {
+  it("when the database fails, every caller in the batch gets the error and nothing is written", async () => {
+    const forge = await startForge();
+    await forge.app.forge.db.write(async (tx) => {
+      await tx.$executeRawUnsafe("DROP TABLE events");
+    });
+    const results = await Promise.all(Array.from({ length: 5 }, (_, i) => forge.gql(CreateRun, { input: runInput({ id: `f-${i}` }) })));
+    expect(results.map((r) => [r.status, r.errors?.[0]?.extensions?.code])).toEqual(
+      Array.from({ length: 5 }, () => [500, "INTERNAL_SERVER_ERROR"]),
+    );
+    expect(await forge.app.forge.db.read.run.count()).toBe(0);
+  });
+
   it("concurrent createRun calls each get their own outcome when one of them is a duplicate", async () => {
     const forge = await startForge();
     await forge.gql(CreateRun, { input: runInput({ id: "dup" }) });

@@ -1,7 +1,9 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { Db } from "../src/store/db.ts";
 import { claimDueRuns } from "../src/store/leases.ts";
+import { migrate } from "../src/store/migrate.ts";
 import { CreateRun } from "./support/documents.ts";
-import { runInput, startForge } from "./support/forge.ts";
+import { freshDbUrl, runInput, startForge } from "./support/forge.ts";
 
 describe("store transactions", () => {
   it("a claim made while another transaction is open neither sees its writes nor rolls back with it", async () => {
@@ -29,5 +31,24 @@ describe("store transactions", () => {
     expect(claimed?.run.priority).toBe(0);
     const row = await db.read.run.findUniqueOrThrow({ where: { id } });
     expect([row.priority, row.leaseOwner, row.leaseEpoch]).toEqual([0, "claimer", 1]);
+  });
+
+  it("a transaction whose snapshot another connection made stale is started over and commits", async () => {
+    const url = freshDbUrl();
+    const mine = await Db.open({ url });
+    const other = await Db.open({ url });
+    onTestFinished(() => Promise.all([mine.close(), other.close()]).then(() => {}));
+    await migrate(mine);
+    let attempts = 0;
+    await mine.write(async (tx) => {
+      attempts++;
+      await tx.$queryRaw`SELECT count(*) FROM workers`;
+      // Another connection (as another process would) commits between our read and our write.
+      if (attempts === 1)
+        await other.write((o) => o.$executeRaw`INSERT INTO workers (id, started_at, heartbeat_at) VALUES ('other', 0, 0)`);
+      await tx.$executeRaw`INSERT INTO workers (id, started_at, heartbeat_at) VALUES (${`mine-${attempts}`}, 0, 0)`;
+    });
+    expect(attempts).toBe(2);
+    expect((await mine.read.worker.findMany({ orderBy: { id: "asc" } })).map((w) => w.id)).toEqual(["mine-2", "other"]);
   });
 });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { AllEventsSubscription, CreateRun, RunEventsSubscription, TickOnce } from "./support/documents.ts";
 import { ADMIN, API, chain, runInput, startForge } from "./support/forge.ts";
 import { waitFor } from "./support/wait.ts";
@@ -156,6 +157,19 @@ describe("runEvents subscription cursor", () => {
 });
 
 describe("shutdown", () => {
+  it("stopping the server does not wait for a WebSocket client that stopped reading", { timeout: 15_000 }, async () => {
+    const forge = await startForge({ autoStop: false });
+    const url = await forge.app.start();
+    const socket = new WebSocket(url.replace(/^http/, "ws"), "graphql-transport-ws");
+    await new Promise((resolve) => socket.once("open", resolve));
+    socket.send(JSON.stringify({ type: "connection_init" }));
+    await new Promise((resolve) => socket.once("message", resolve));
+    // A client that never reads again never answers the close handshake; ws would wait 30 s.
+    (socket as unknown as { _socket: { pause(): void } })._socket.pause();
+    await forge.stop();
+    socket.terminate();
+  });
+
   it("stopping the server ends open subscriptions and lets their followers go", async () => {
     const forge = await startForge({ autoStop: false });
     const url = await forge.app.start();

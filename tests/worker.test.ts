@@ -1,8 +1,11 @@
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { pino } from "pino";
 import { describe, expect, it } from "vitest";
+import type { Scheduler, TickResult } from "../src/engine/scheduler.ts";
 import { noop } from "../src/engine/steps/noop.ts";
 import { StepRegistry } from "../src/engine/steps/registry.ts";
+import { Worker } from "../src/engine/worker.ts";
 import { CreateRun, GetRun, WorkerStatusQuery } from "./support/documents.ts";
 import { freshDbUrl, runInput, startForge } from "./support/forge.ts";
 import { waitFor } from "./support/wait.ts";
@@ -65,6 +68,51 @@ describe("worker", () => {
     expect(row.stoppedAt).not.toBeNull();
     expect(row.ticks).toBeGreaterThan(0);
     expect(forge.app.forge.worker?.running).toBe(false);
+  });
+});
+
+describe("worker loop", () => {
+  /**
+   * The loop around a scheduler whose ticks the test releases one at a time, each finding
+   * nothing to do. The clock never moves, so a loop that went to sleep would stay asleep.
+   */
+  async function loopWithHeldTicks() {
+    const forge = await startForge();
+    const releases: Array<() => void> = [];
+    const scheduler = {
+      tickOnce: () =>
+        new Promise<TickResult>((resolve) => {
+          releases.push(() => resolve({ ticked: 0, succeeded: 0, failed: 0, skippedLeased: 0, runIds: [] }));
+        }),
+    } as unknown as Scheduler;
+    const { db, clock, feed } = forge.app.forge;
+    const worker = new Worker({ db, clock, feed, scheduler, log: pino({ level: "silent" }), tickLimit: 10, intervalMs: 3_600_000 });
+    await worker.start();
+    const release = async (n: number) => {
+      await waitFor(() => releases.length >= n, `tick ${n}`);
+      releases[n - 1]?.();
+    };
+    return { forge, worker, release, ticksStarted: () => releases.length };
+  }
+
+  it("a stop that arrives during a tick that finds nothing ends the loop instead of sleeping", async () => {
+    const { worker, release } = await loopWithHeldTicks();
+    const stopping = worker.stop();
+    await release(1);
+    await stopping;
+    expect(worker.running).toBe(false);
+  });
+
+  it("a run created during a tick that finds nothing is looked for at once, not after the backoff", async () => {
+    const { forge, worker, release, ticksStarted } = await loopWithHeldTicks();
+    await waitFor(() => ticksStarted() === 1, "the first tick");
+    await forge.gql(CreateRun, { input: runInput() });
+    await forge.app.forge.feed.flush();
+    await release(1);
+    await waitFor(() => ticksStarted() === 2, "a second tick without the clock moving");
+    const stopping = worker.stop();
+    await release(2);
+    await stopping;
   });
 });
 

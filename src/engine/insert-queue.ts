@@ -1,4 +1,4 @@
-import type { Db } from "../store/db.ts";
+import { type Db, isUniqueViolation } from "../store/db.ts";
 import { insertRuns, type NewRunRows } from "../store/runs.ts";
 
 /**
@@ -45,11 +45,12 @@ export class InsertQueue {
           );
           for (const b of batch) b.resolve();
         } catch (error) {
-          if (batch.length === 1) {
-            batch[0]?.reject(error);
+          if (batch.length === 1 || !isUniqueViolation(error)) {
+            // The database itself failed (locked, full, gone): every caller gets the error.
+            for (const b of batch) b.reject(error);
             continue;
           }
-          // One run's failure (a duplicate id, say) must not fail the others: go one by one.
+          // One run's duplicate id or key must not fail the others: go one by one.
           for (const b of batch) {
             await insertRuns(this.#db, [b.rows]).then(b.resolve, b.reject);
           }

@@ -36,6 +36,8 @@ export class Worker {
   #loop: Promise<void> | null = null;
   #stopping = new AbortController();
   #wake: (() => void) | null = null;
+  /** A new run arrived since the loop last looked: tick again instead of sleeping. */
+  #woken = false;
   #unsubscribe: (() => void) | null = null;
   ticks = 0;
   lastTickAt: Date | null = null;
@@ -52,7 +54,9 @@ export class Worker {
     if (this.#loop) return;
     await registerWorker(this.#o.db, this.id, this.#o.clock.now());
     this.#unsubscribe = this.#o.feed.subscribe((events) => {
-      if (events.some((e) => e.type === "run_created")) this.#wake?.();
+      if (!events.some((e) => e.type === "run_created")) return;
+      this.#woken = true;
+      this.#wake?.();
     });
     this.#o.log.info({ workerId: this.id }, "worker started");
     this.#loop = this.#run();
@@ -85,6 +89,13 @@ export class Worker {
         idle = 0;
         continue;
       }
+      // A stop or a new run that came while the tick ran is not waited out.
+      if (stop.aborted) break;
+      if (this.#woken) {
+        this.#woken = false;
+        idle = 0;
+        continue;
+      }
       const wait = Math.min(this.#o.intervalMs * 2 ** idle, this.#o.intervalMs * MAX_IDLE_FACTOR, HEARTBEAT_MS);
       idle++;
       const woken = new AbortController();
@@ -95,6 +106,7 @@ export class Worker {
       stop.removeEventListener("abort", onStop);
       this.#wake = null;
       if (woken.signal.aborted) idle = 0;
+      this.#woken = false;
     }
   }
 

@@ -79,20 +79,33 @@ export class Db {
   }
 }
 
-/** How long a statement waits for another process's write lock before failing. */
-const BUSY_TIMEOUT_MS = 5_000;
-const BUSY_RETRIES = 5;
+/**
+ * How long a statement waits for another process's write lock before failing. The wait
+ * is synchronous (better-sqlite3 blocks its thread), so it stays short: two seconds is
+ * far more than any of Forge's own transactions holds the lock.
+ */
+const BUSY_TIMEOUT_MS = 2_000;
+const SNAPSHOT_RETRIES = 5;
 
+/**
+ * A deferred transaction that read before another process wrote cannot upgrade to a
+ * writer: SQLite answers SQLITE_BUSY_SNAPSHOT at once, and only starting over helps. A
+ * plain SQLITE_BUSY has already waited BUSY_TIMEOUT_MS and is not retried.
+ */
 async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      // A deferred transaction that read before another process wrote cannot upgrade
-      // to a writer (SQLITE_BUSY without waiting); only starting over helps.
-      if (attempt >= BUSY_RETRIES || !/SQLITE_BUSY|database is locked/.test(String(error))) throw error;
+      if (attempt >= SNAPSHOT_RETRIES || !isStaleSnapshot(error)) throw error;
     }
   }
+}
+
+function isStaleSnapshot(error: unknown): boolean {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } } | null)?.meta?.driverAdapterError
+    ?.cause;
+  return cause?.originalCode === "SQLITE_BUSY_SNAPSHOT" || /SQLITE_BUSY_SNAPSHOT/.test(String(error));
 }
 
 export function sqlitePath(url: string): string {

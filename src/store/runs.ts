@@ -112,9 +112,9 @@ export interface RunCursor {
 /** Newest first (createdAt, then id, both descending); `after` excludes it and everything before it. */
 export async function listRuns(db: Db, filter: RunFilter, first: number, after: RunCursor | null): Promise<RunRecord[]> {
   const where: RunWhereInput = {};
-  if (filter.status) where.status = filter.status;
-  if (filter.jobType) where.jobType = filter.jobType;
-  if (filter.lane) where.lane = filter.lane;
+  if (filter.status != null) where.status = filter.status;
+  if (filter.jobType != null) where.jobType = filter.jobType;
+  if (filter.lane != null) where.lane = filter.lane;
   if (after) {
     where.OR = [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }];
   }

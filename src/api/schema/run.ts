@@ -95,7 +95,8 @@ function encodeCursor(run: RunRecord): string {
 function decodeCursor(cursor: string): RunCursor {
   try {
     const [ms, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
-    if (typeof ms === "number" && Number.isSafeInteger(ms) && typeof id === "string") return { createdAt: new Date(ms), id };
+    const createdAt = new Date(typeof ms === "number" && Number.isSafeInteger(ms) ? ms : Number.NaN);
+    if (!Number.isNaN(createdAt.getTime()) && typeof id === "string") return { createdAt, id };
   } catch {
     // fall through to the error below
   }
