@@ -108,8 +108,8 @@ export class Forge {
     await this.feed.stop();
   }
 
-  /** Validates one input and builds the rows that create it. */
-  #plan(input: CreateRunInput, now: Date): { valid: ValidRunInput; rows: NewRunRows } {
+  /** Validates one input and builds the run as it will be stored, with the rows that create it. */
+  #plan(input: CreateRunInput, now: Date): { valid: ValidRunInput; run: RunRecord; rows: NewRunRows } {
     const valid = validateRunInput(input, { stepTypes: this.registry.types(), maxSteps: DEFAULT_MAX_STEPS });
     const run: RunRecord = {
       id: valid.id ?? newRunId(now),
@@ -137,11 +137,11 @@ export class Forge {
       const step = valid.graph.steps[id] as { type: string; deps: string[] };
       return { runId: run.id, id, position, type: step.type, deps: step.deps, status: "PENDING" as const };
     });
-    return { valid, rows: { run, steps, event: { type: "run_created", stepId: null, data: null, createdAt: now } } };
+    return { valid, run, rows: { run, steps, event: { type: "run_created", stepId: null, data: null, createdAt: now } } };
   }
 
   async createRun(input: CreateRunInput): Promise<RunRecord> {
-    const { valid, rows } = this.#plan(input, this.clock.now());
+    const { valid, run, rows } = this.#plan(input, this.clock.now());
     if (valid.idempotencyKey) {
       const existing = await findRunByIdempotencyKey(this.db, valid.idempotencyKey);
       if (existing) return sameInputOrConflict(existing, valid, "input.idempotencyKey");
@@ -155,10 +155,10 @@ export class Forge {
         const existing = await findRunByIdempotencyKey(this.db, valid.idempotencyKey);
         if (existing) return sameInputOrConflict(existing, valid, "input.idempotencyKey");
       }
-      throw new Conflict(`input.id: a run with id "${rows.run.id}" already exists`);
+      throw new Conflict(`input.id: a run with id "${run.id}" already exists`);
     }
     this.feed.notify();
-    return { ...rows.run, leaseOwner: null, leaseEpoch: 0, leaseExpiresAt: null };
+    return run;
   }
 
   /**
@@ -187,18 +187,17 @@ export class Forge {
     const batchIds = new Map<string, number>();
     const results: RunRecord[] = [];
     const toInsert: NewRunRows[] = [];
-    planned.forEach(({ valid, rows }, i) => {
+    planned.forEach(({ valid, run, rows }, i) => {
       const key = valid.idempotencyKey;
       const existing = key ? byKey.get(key) : undefined;
       if (existing) {
         results.push(sameInputOrConflict(existing, valid, `inputs[${i}].idempotencyKey`));
         return;
       }
-      if (takenIds.has(rows.run.id)) throw new Conflict(`inputs[${i}].id: a run with id "${rows.run.id}" already exists`);
-      const earlier = batchIds.get(rows.run.id);
+      if (takenIds.has(run.id)) throw new Conflict(`inputs[${i}].id: a run with id "${run.id}" already exists`);
+      const earlier = batchIds.get(run.id);
       if (earlier !== undefined) throw new InvalidInput(`inputs[${i}].id`, `repeats the id of inputs[${earlier}]`);
-      batchIds.set(rows.run.id, i);
-      const run: RunRecord = { ...rows.run, leaseOwner: null, leaseEpoch: 0, leaseExpiresAt: null };
+      batchIds.set(run.id, i);
       if (key) byKey.set(key, run);
       toInsert.push(rows);
       results.push(run);

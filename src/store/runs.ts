@@ -62,30 +62,28 @@ export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
   ]);
 }
 
+/** Runs matching a condition on the runs table, read with raw SQL (see records.ts for why). */
+async function selectRuns(db: Db, where: Prisma.Sql): Promise<RunRecord[]> {
+  const rows = await db.read.$queryRaw<Record<string, unknown>[]>`SELECT ${RUN_COLUMNS} FROM runs WHERE ${where}`;
+  return rows.map((row) => toRunRecord(rawRun(row)));
+}
+
 /** Which of these ids and idempotency keys are taken, and by which runs. */
 export async function findTaken(db: Db, ids: string[], keys: string[]): Promise<RunRecord[]> {
   if (ids.length === 0 && keys.length === 0) return [];
-  const rows = await db.read.$queryRaw<Record<string, unknown>[]>`
-    SELECT ${RUN_COLUMNS} FROM runs
-    WHERE id IN (${Prisma.join(ids.length ? ids : [""])}) OR idempotency_key IN (${Prisma.join(keys.length ? keys : [""])})`;
-  return rows.map((row) => toRunRecord(rawRun(row)));
+  // An empty IN list is not valid SQL; "" is never an id or a key (both need a character).
+  return selectRuns(
+    db,
+    Prisma.sql`id IN (${Prisma.join(ids.length ? ids : [""])}) OR idempotency_key IN (${Prisma.join(keys.length ? keys : [""])})`,
+  );
 }
 
 export async function findRun(db: Db, id: string): Promise<RunRecord | null> {
-  const [run] = await findRuns(db, [id]);
-  return run ?? null;
+  return (await selectRuns(db, Prisma.sql`id = ${id}`))[0] ?? null;
 }
 
 export async function findRunByIdempotencyKey(db: Db, key: string): Promise<RunRecord | null> {
-  const row = await db.read.run.findUnique({ where: { idempotencyKey: key } });
-  return row ? toRunRecord(row) : null;
-}
-
-export async function findRuns(db: Db | Tx, ids: string[]): Promise<RunRecord[]> {
-  if (ids.length === 0) return [];
-  const client = "read" in db ? db.read : db;
-  const rows = await client.$queryRaw<Record<string, unknown>[]>`SELECT ${RUN_COLUMNS} FROM runs WHERE id IN (${Prisma.join(ids)})`;
-  return rows.map((row) => toRunRecord(rawRun(row)));
+  return (await selectRuns(db, Prisma.sql`idempotency_key = ${key}`))[0] ?? null;
 }
 
 /** Steps of the given runs, each run's steps in their stable order. */
