@@ -132,7 +132,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     logging: false,
     context: ({ request, connectionParams }) => {
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
-      return createContext(forge, accessFor(config, bearerToken(typeof header === "string" ? header : null)));
+      return createContext(forge, accessFor(config, bearerToken(header)));
     },
     plugins: [useApiToken(config), useInputErrorCode()],
   });
@@ -156,7 +156,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       onConnect: (ctx) => {
         const header = ctx.connectionParams?.authorization;
         // Refused connections close with 4403 Forbidden.
-        return accessFor(config, bearerToken(typeof header === "string" ? header : null)).api;
+        return accessFor(config, bearerToken(header)).api;
       },
       onSubscribe: async (ctx, _id, params) => {
         const enveloped = yoga.getEnveloped({ connectionParams: ctx.connectionParams ?? {} });

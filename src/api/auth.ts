@@ -10,8 +10,8 @@ export interface Access {
   admin: boolean;
 }
 
-/** The token in `Bearer <token>`, or null. */
-export function bearerToken(header: string | null | undefined): string | null {
+/** The token in `Bearer <token>`, or null (also for a header, or connection param, that is not a string). */
+export function bearerToken(header: unknown): string | null {
   if (typeof header !== "string") return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   return match ? (match[1] as string) : null;

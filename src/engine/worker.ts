@@ -70,7 +70,7 @@ export class Worker {
     while (!stop.aborted) {
       let ticked = 0;
       try {
-        // The tick gets its own signal: stopping lets it finish rather than abort it.
+        // The tick is not given the stop signal: stopping lets it finish rather than abort it.
         const result = await scheduler.tickOnce(this.#o.tickLimit, this.id);
         ticked = result.ticked;
         this.ticks++;
