@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { SECOND } from "./clock.ts";
+import { isPostgresUrl, POSTGRES_DEFAULTS, type PostgresOptions } from "./store/url.ts";
 
 /**
  * Forge's configuration, parsed once from the environment. This is the only module that
@@ -19,13 +20,18 @@ const optionalSecret = z
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 
 const schema = z.object({
-  /** `file:` path for SQLite. The default keeps data beside the checkout, under ./data. */
+  /** `file:` path for SQLite (the default keeps data beside the checkout, under ./data), or
+   * a `postgres://` / `postgresql://` URL, optionally with `?schema=name`. */
   DATABASE_URL: z
     .string()
     .default("file:./data/forge.db")
-    .refine((v) => v.startsWith("file:"), "must be a file: URL (for example file:./data/forge.db)")
+    .refine((v) => v.startsWith("file:") || isPostgresUrl(v), "must be a file: URL (for example file:./data/forge.db) or a postgres:// URL")
     // Forge opens the file twice (a writer and a reader), and two :memory: connections are two databases.
-    .refine((v) => v.length > "file:".length && !v.startsWith("file::memory:"), "must name a database file (:memory: is not supported)"),
+    .refine(
+      (v) => !v.startsWith("file:") || (v.length > "file:".length && !v.startsWith("file::memory:")),
+      "must name a database file (:memory: is not supported)",
+    )
+    .refine((v) => !isPostgresUrl(v) || URL.canParse(v), "is not a valid postgres:// URL"),
   FORGE_HOST: z.string().min(1).default("127.0.0.1"),
   FORGE_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   FORGE_ADMIN_TOKEN: optionalSecret,
@@ -43,6 +49,20 @@ const schema = z.object({
   /** SQLite `synchronous`: FULL (default) fsyncs the WAL at every commit, so a committed
    * transaction survives power loss; NORMAL is faster but may lose the last commits then. */
   FORGE_SQLITE_SYNCHRONOUS: z.enum(["FULL", "NORMAL"]).default("FULL"),
+  /** PostgreSQL: connections per process. Each worker tick and each API request holds at most
+   * one at a time; ten leaves room for concurrent requests without crowding a small server
+   * (max_connections is 100 by default, shared by every Forge process). */
+  FORGE_PG_POOL_SIZE: positiveInt(POSTGRES_DEFAULTS.poolSize, 1000),
+  /** PostgreSQL: the server cancels any statement running longer than this (0 = no limit). */
+  FORGE_PG_STATEMENT_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 60 * 60 * SECOND)
+    .default(POSTGRES_DEFAULTS.statementTimeoutMs),
+  /** PostgreSQL: a query fails if no connection could be opened within this long (a server
+   * that is down or restarting gets a clear error instead of a hang). */
+  FORGE_PG_CONNECT_TIMEOUT_MS: positiveInt(POSTGRES_DEFAULTS.connectTimeoutMs, 10 * 60 * SECOND),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });
@@ -58,6 +78,7 @@ export type Config = Readonly<{
   tickIntervalMs: number;
   leaseMs: number;
   sqliteSynchronous: "FULL" | "NORMAL";
+  postgres: PostgresOptions;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   development: boolean;
 }>;
@@ -88,6 +109,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     tickIntervalMs: e.FORGE_TICK_INTERVAL_MS,
     leaseMs: e.FORGE_LEASE_MS,
     sqliteSynchronous: e.FORGE_SQLITE_SYNCHRONOUS,
+    postgres: Object.freeze({
+      poolSize: e.FORGE_PG_POOL_SIZE,
+      statementTimeoutMs: e.FORGE_PG_STATEMENT_TIMEOUT_MS,
+      connectTimeoutMs: e.FORGE_PG_CONNECT_TIMEOUT_MS,
+    }),
     logLevel: e.LOG_LEVEL,
     development: e.NODE_ENV === "development",
   });

@@ -33,7 +33,7 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config.logLevel);
 
   if (command === "migrate") {
-    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous });
+    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
     try {
       const report = await migrate(db);
       log.info(report, "migrations up to date");
@@ -44,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
   }
 
   if (command === "worker") {
-    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous });
+    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
     const forge = await Forge.start({
       db,
       clock: systemClock,

@@ -110,7 +110,7 @@ function useApiToken(config: Pick<Config, "adminToken" | "apiToken">): Plugin<Co
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const ownsDb = options.db === undefined;
-  const db = options.db ?? (await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous }));
+  const db = options.db ?? (await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres }));
   const forge = await Forge.start({
     db,
     clock: options.clock ?? systemClock,

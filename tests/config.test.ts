@@ -14,6 +14,7 @@ describe("config", () => {
       tickIntervalMs: 1000,
       leaseMs: 30000,
       sqliteSynchronous: "FULL",
+      postgres: { poolSize: 10, statementTimeoutMs: 30000, connectTimeoutMs: 5000 },
       logLevel: "info",
       development: false,
     });
@@ -35,6 +36,10 @@ describe("config", () => {
     ["DATABASE_URL", { DATABASE_URL: "file::memory:" }],
     ["FORGE_ADMIN_TOKEN", { FORGE_ADMIN_TOKEN: "short" }],
     ["FORGE_SQLITE_SYNCHRONOUS", { FORGE_SQLITE_SYNCHRONOUS: "OFF" }],
+    ["DATABASE_URL", { DATABASE_URL: "postgres://[::1" }],
+    ["FORGE_PG_POOL_SIZE", { FORGE_PG_POOL_SIZE: "0" }],
+    ["FORGE_PG_STATEMENT_TIMEOUT_MS", { FORGE_PG_STATEMENT_TIMEOUT_MS: "-1" }],
+    ["FORGE_PG_CONNECT_TIMEOUT_MS", { FORGE_PG_CONNECT_TIMEOUT_MS: "soon" }],
   ];
   for (const [name, env] of invalid) {
     it(`refuses an invalid ${name} with one line naming it (${JSON.stringify(env[name])})`, () => {
@@ -50,6 +55,16 @@ describe("config", () => {
       }
     });
   }
+
+  it("takes a PostgreSQL URL and its pool settings", () => {
+    const config = loadConfig({
+      DATABASE_URL: "postgresql://forge@db.internal:5432/forge?schema=prod",
+      FORGE_PG_POOL_SIZE: "4",
+      FORGE_PG_STATEMENT_TIMEOUT_MS: "0",
+    });
+    expect(config.databaseUrl).toBe("postgresql://forge@db.internal:5432/forge?schema=prod");
+    expect(config.postgres).toEqual({ poolSize: 4, statementTimeoutMs: 0, connectTimeoutMs: 5000 });
+  });
 
   it("names every invalid variable, one per line", () => {
     expect(() => loadConfig({ FORGE_PORT: "x", LOG_LEVEL: "y" })).toThrow(/^invalid FORGE_PORT: .*\ninvalid LOG_LEVEL: /);

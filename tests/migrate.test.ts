@@ -1,7 +1,7 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { Db, sqlitePath } from "../src/store/db.ts";
 import { migrate, migrationFiles } from "../src/store/migrate.ts";
-import { freshDbUrl } from "./support/forge.ts";
+import { dialect, freshDbUrl } from "./support/forge.ts";
 
 async function openFresh(): Promise<Db> {
   const db = await Db.open({ url: freshDbUrl() });
@@ -12,7 +12,7 @@ async function openFresh(): Promise<Db> {
 describe("migrations", () => {
   it("apply once, are recorded, and are a no-op the second time", async () => {
     const db = await openFresh();
-    const names = migrationFiles("sqlite").map((f) => f.name);
+    const names = migrationFiles(dialect).map((f) => f.name);
     expect(await migrate(db)).toEqual({ applied: names, alreadyApplied: [] });
     expect(await migrate(db)).toEqual({ applied: [], alreadyApplied: names });
     const rows = await db.read.$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM forge_migrations ORDER BY name");
@@ -26,7 +26,7 @@ describe("migrations", () => {
     await expect(migrate(db)).rejects.toThrow(/0001_init\.sql was applied with different contents/);
   });
 
-  it("put the database in WAL mode with the chosen synchronous level", async () => {
+  it.runIf(dialect === "sqlite")("put the database in WAL mode with the chosen synchronous level", async () => {
     const url = freshDbUrl();
     const db = await Db.open({ url, synchronous: "FULL" });
     onTestFinished(() => db.close());
@@ -90,7 +90,38 @@ describe("migrations", () => {
     expect(await db.read.worker.findFirstOrThrow()).toMatchObject({ ticks: 2, lastTickAt: at });
   });
 
-  it("the scheduler's pick and the dashboard's listing use their indexes", async () => {
+  it.runIf(dialect === "postgres")("open pooled connections with the configured statement timeout, in the URL's schema", async () => {
+    const url = freshDbUrl();
+    const db = await Db.open({ url, postgres: { statementTimeoutMs: 1234 } });
+    onTestFinished(() => db.close());
+    const [row] = await db.read.$queryRawUnsafe<Array<{ timeout: string; schema: string }>>(
+      "SELECT current_setting('statement_timeout') AS timeout, current_schema() AS schema",
+    );
+    expect(row).toEqual({ timeout: "1234ms", schema: new URL(url).searchParams.get("schema") });
+    await expect(db.read.$queryRawUnsafe("SELECT pg_sleep(2)")).rejects.toThrow(/statement timeout/);
+  });
+
+  it.runIf(dialect === "postgres")("the scheduler's pick reads the pick-order index (PostgreSQL)", async () => {
+    const db = await openFresh();
+    await migrate(db);
+    // A queue of 20,000 due runs, with statistics, so the planner weighs a real choice.
+    await db.write((tx) =>
+      tx.$executeRawUnsafe(`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params, input_hash,
+          created_at, updated_at, wake_at)
+        SELECT 'r' || i, 'LIVE', 'j', 'default', 't', i % 3, 'PENDING', '{}', '{}', 'h',
+          now() - i * interval '1 ms', now(), now() - i * interval '1 ms'
+        FROM generate_series(1, 20000) AS i`),
+    );
+    await db.read.$executeRawUnsafe("ANALYZE runs");
+    const rows = await db.read.$queryRawUnsafe<Array<{ "QUERY PLAN": string }>>(
+      "EXPLAIN SELECT id FROM runs WHERE wake_at IS NOT NULL AND wake_at <= now() AND (lease_owner IS NULL OR lease_expires_at <= now()) ORDER BY priority DESC, created_at, id LIMIT 100 FOR UPDATE SKIP LOCKED",
+    );
+    const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
+    expect(plan).toMatch(/Index Scan using runs_due_idx/);
+    expect(plan).not.toMatch(/Sort/);
+  });
+
+  it.runIf(dialect === "sqlite")("the scheduler's pick and the dashboard's listing use their indexes", async () => {
     const db = await openFresh();
     await migrate(db);
     const plan = async (sql: string) =>
@@ -118,7 +149,11 @@ describe("migrations", () => {
         await tx.$executeRawUnsafe("CREATE TABLE runs (x INTEGER)");
       }),
     ).rejects.toThrow();
-    const tables = await db.read.$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM sqlite_master WHERE name = 'half_done'");
+    const tables = await db.read.$queryRawUnsafe<Array<{ name: string }>>(
+      dialect === "sqlite"
+        ? "SELECT name FROM sqlite_master WHERE name = 'half_done'"
+        : "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'half_done'",
+    );
     expect(tables).toEqual([]);
   });
 });

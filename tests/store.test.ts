@@ -3,7 +3,7 @@ import { Db } from "../src/store/db.ts";
 import { claimDueRuns } from "../src/store/leases.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { CreateRun } from "./support/documents.ts";
-import { freshDbUrl, runInput, startForge } from "./support/forge.ts";
+import { dialect, freshDbUrl, runInput, startForge } from "./support/forge.ts";
 
 describe("store transactions", () => {
   it("a claim made while another transaction is open neither sees its writes nor rolls back with it", async () => {
@@ -14,26 +14,59 @@ describe("store transactions", () => {
     const gate = new Promise<void>((resolve) => {
       release = resolve;
     });
+    let wrote = () => {};
+    const written = new Promise<void>((resolve) => {
+      wrote = resolve;
+    });
     const failing = db
       .write(async (tx) => {
         await tx.$executeRaw`UPDATE runs SET priority = 999 WHERE id = ${id}`;
+        wrote();
         await gate;
         throw new Error("roll this back");
       })
       .catch((error: Error) => error.message);
-    // Let the transaction above start and make its write.
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await written;
     const claim = claimDueRuns(db, { owner: "claimer", now: forge.clock.now(), leaseMs: 30_000, limit: 10 });
     await new Promise((resolve) => setTimeout(resolve, 20));
     release();
     expect(await failing).toBe("roll this back");
-    const [claimed] = await claim;
+    let [claimed] = await claim;
+    if (dialect === "postgres") {
+      // The open transaction held the row locked, and the claim skips locked rows rather
+      // than wait for them: it took nothing, and the next claim takes the run as committed.
+      expect(claimed).toBeUndefined();
+      [claimed] = await claimDueRuns(db, { owner: "claimer", now: forge.clock.now(), leaseMs: 30_000, limit: 10 });
+    }
     expect(claimed?.run.priority).toBe(0);
     const row = await db.read.run.findUniqueOrThrow({ where: { id } });
     expect([row.priority, row.leaseOwner, row.leaseEpoch]).toEqual([0, "claimer", 1]);
   });
 
-  it("a transaction whose snapshot another connection made stale is started over and commits", async () => {
+  it.runIf(dialect === "postgres")("a transaction chosen as a deadlock victim is started over and commits", async () => {
+    const db = await Db.open({ url: freshDbUrl() });
+    onTestFinished(() => db.close());
+    await migrate(db);
+    const at = new Date();
+    await db.writeBatch((w) => [
+      w.worker.create({ data: { id: "a", startedAt: at, heartbeatAt: at } }),
+      w.worker.create({ data: { id: "b", startedAt: at, heartbeatAt: at } }),
+    ]);
+    let attempts = 0;
+    // Two transactions lock a and b in opposite orders: PostgreSQL aborts one of them.
+    const lockBoth = (first: string, second: string) =>
+      db.write(async (tx) => {
+        attempts++;
+        await tx.$executeRaw`UPDATE workers SET ticks = ticks + 1 WHERE id = ${first}`;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        await tx.$executeRaw`UPDATE workers SET ticks = ticks + 1 WHERE id = ${second}`;
+      });
+    await Promise.all([lockBoth("a", "b"), lockBoth("b", "a")]);
+    expect(attempts).toBe(3);
+    expect((await db.read.worker.findMany({ orderBy: { id: "asc" } })).map((w) => w.ticks)).toEqual([2, 2]);
+  });
+
+  it.runIf(dialect === "sqlite")("a transaction whose snapshot another connection made stale is started over and commits", async () => {
     const url = freshDbUrl();
     const mine = await Db.open({ url });
     const other = await Db.open({ url });

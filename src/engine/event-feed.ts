@@ -1,16 +1,26 @@
+import type { Logger } from "pino";
 import type { StoredEvent } from "../domain/event.ts";
 import type { Db } from "../store/db.ts";
 import { lastEventId, listEventsAfter } from "../store/events.ts";
+import { type Channel, type CommitKind, PgChannel } from "../store/notify.ts";
 
 /**
  * The process's single reader of new events. Committers call `notify()` after their
  * transaction commits; the feed then reads every event past the last id it has seen, in
  * id order, and hands each batch to its listeners. The notification is only a wake-up:
  * what listeners receive always comes from the store, and a periodic poll picks up
- * events committed by other processes or whose notification was lost.
+ * events whose notification was lost.
  *
- * On SQLite one writer commits at a time and ids are allocated inside the write, so id
- * order is commit order and reading `id > lastId` never skips an event.
+ * On PostgreSQL the feed also tells other processes (NOTIFY after the commit) and hears
+ * from them (LISTEN), so an event committed by any process reaches every process's
+ * subscribers at once; without a notification it still arrives by the next poll.
+ *
+ * Reading `id > lastId` never skips an event because ids are handed out in commit order:
+ * SQLite has one writer at a time, and on PostgreSQL every insert of events holds the
+ * events lock until it commits (Dialect.eventsLock).
+ *
+ * Besides events, the feed passes on the hint that runs were created, here or in another
+ * process: it is what wakes an idle worker.
  */
 export type FeedListener = (events: StoredEvent[]) => void;
 
@@ -21,7 +31,10 @@ const PAGE = 1000;
 
 export class EventFeed {
   readonly #db: Db;
+  readonly #log: Logger;
   readonly #listeners = new Set<FeedListener>();
+  readonly #createdListeners = new Set<() => void>();
+  #channel: Channel | null = null;
   #lastId = 0;
   #timer: NodeJS.Timeout | null = null;
   #pumping: Promise<void> | null = null;
@@ -29,13 +42,24 @@ export class EventFeed {
   #behind = false;
   #stopped = false;
 
-  constructor(db: Db) {
+  constructor(db: Db, log: Logger) {
     this.#db = db;
+    this.#log = log;
   }
 
   async start(pollMs = FEED_POLL_MS): Promise<void> {
     this.#lastId = await lastEventId(this.#db);
-    this.#timer = setInterval(() => this.notify(), pollMs);
+    if (this.#db.dialect === "postgres") {
+      this.#channel = await PgChannel.listen(
+        this.#db,
+        (kind, reconnected) => {
+          if (reconnected) this.#log.info("event notifications: listening again");
+          this.#heard(kind);
+        },
+        (error) => this.#log.warn({ err: error }, "event notifications: connection problem (falling back to polling)"),
+      );
+    }
+    this.#timer = setInterval(() => this.#wake(), pollMs);
     this.#timer.unref();
   }
 
@@ -52,12 +76,30 @@ export class EventFeed {
   subscribe(listener: FeedListener): () => void {
     this.#listeners.add(listener);
     // Catch up on what was committed while nobody listened (see notify).
-    if (this.#behind) this.notify();
+    if (this.#behind) this.#wake();
     return () => this.#listeners.delete(listener);
   }
 
+  /** Calls `listener` whenever runs were created, in this process or (PostgreSQL) another one. */
+  onRunsCreated(listener: () => void): () => void {
+    this.#createdListeners.add(listener);
+    return () => this.#createdListeners.delete(listener);
+  }
+
+  /** This process committed events (`created`: among them new runs): read them, and tell the other processes. */
+  notify(kind: CommitKind = "events"): void {
+    if (this.#stopped) return;
+    this.#channel?.publish(kind);
+    this.#heard(kind);
+  }
+
+  #heard(kind: CommitKind): void {
+    if (kind === "created") for (const listener of this.#createdListeners) listener();
+    this.#wake();
+  }
+
   /** Something was committed: read it (coalesced with any read in progress). */
-  notify(): void {
+  #wake(): void {
     if (this.#stopped) return;
     // With no listener there is nobody to hand events to: remember to catch up instead of
     // reading now, which keeps commits cheap in a process nobody is watching.
@@ -74,14 +116,14 @@ export class EventFeed {
       this.#pumping = null;
       if (this.#again) {
         this.#again = false;
-        this.notify();
+        this.#wake();
       }
     });
   }
 
   /** Resolves once every event committed before the call has been handed out. */
   async flush(): Promise<void> {
-    this.notify();
+    this.#wake();
     while (this.#pumping) await this.#pumping;
   }
 
@@ -103,7 +145,9 @@ export class EventFeed {
     this.#stopped = true;
     if (this.#timer) clearInterval(this.#timer);
     this.#timer = null;
+    await this.#channel?.stop();
     await this.#pumping;
     this.#listeners.clear();
+    this.#createdListeners.clear();
   }
 }

@@ -77,7 +77,7 @@ export class Forge {
     this.db = o.db;
     this.clock = o.clock;
     this.registry = o.registry ?? new StepRegistry();
-    this.feed = new EventFeed(o.db);
+    this.feed = new EventFeed(o.db, o.log);
     this.#inserts = new InsertQueue(o.db);
     this.scheduler = new Scheduler({ db: o.db, clock: o.clock, registry: this.registry, feed: this.feed, log: o.log, leaseMs: o.leaseMs });
     this.worker = o.workerEnabled
@@ -157,7 +157,7 @@ export class Forge {
       }
       throw new Conflict(`input.id: a run with id "${run.id}" already exists`);
     }
-    this.feed.notify();
+    this.feed.notify("created");
     return run;
   }
 
@@ -210,7 +210,7 @@ export class Forge {
         if (retryOnRace && isUniqueViolation(error)) return this.createRuns(inputs, false);
         throw error;
       }
-      this.feed.notify();
+      this.feed.notify("created");
     }
     return results;
   }

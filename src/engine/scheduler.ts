@@ -101,14 +101,14 @@ export class TickBatch {
     const changes = advanced.map((a) => a.change);
     let committed = new Set<string>();
     try {
-      if (changes.length > 0) committed = await this.o.db.write((tx) => commitChanges(tx, changes));
+      if (changes.length > 0) committed = await commitChanges(this.o.db, changes);
     } catch (error) {
       // One bad run must not hold back the others: commit them one by one.
       this.o.log.warn({ err: error, runs: changes.length }, "batch commit failed; committing runs one at a time");
       committed = new Set();
       for (const change of changes) {
         try {
-          for (const id of await this.o.db.write((tx) => commitChanges(tx, [change]))) committed.add(id);
+          for (const id of await commitChanges(this.o.db, [change])) committed.add(id);
         } catch (runError) {
           this.o.log.error({ err: runError, runId: change.runId }, "could not commit tick for run");
         }

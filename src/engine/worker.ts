@@ -9,7 +9,7 @@ import type { Scheduler } from "./scheduler.ts";
 
 /**
  * The background worker: ticks in a loop while there is work, backs off while idle, and
- * wakes early when a run is created in this process. It registers itself in the workers
+ * wakes early when a run is created (in this process, or on PostgreSQL in any). It registers itself in the workers
  * table and heartbeats there, so `workerStatus` can tell whether it is alive.
  *
  * Modes: idle (waiting for work) -> ticking -> idle ...; stop() moves either to stopping,
@@ -53,8 +53,7 @@ export class Worker {
   async start(): Promise<void> {
     if (this.#loop) return;
     await registerWorker(this.#o.db, this.id, this.#o.clock.now());
-    this.#unsubscribe = this.#o.feed.subscribe((events) => {
-      if (!events.some((e) => e.type === "run_created")) return;
+    this.#unsubscribe = this.#o.feed.onRunsCreated(() => {
       this.#woken = true;
       this.#wake?.();
     });

@@ -1,7 +1,12 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { PrismaBetterSqlite3 } from "@prisma/adapter-better-sqlite3";
+import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
+import { type Dialect, postgres, sqlite } from "./dialect.ts";
 import { Prisma, PrismaClient } from "./generated/client.ts";
+import { PrismaClient as PgPrismaClient } from "./generated-pg/client.ts";
+import { isPostgresUrl, POSTGRES_DEFAULTS, type PostgresOptions } from "./url.ts";
 
 export type Tx = Prisma.TransactionClient;
 type UnwrapTuple<P extends readonly unknown[]> = { [K in keyof P]: Awaited<P[K]> };
@@ -11,31 +16,60 @@ export { Prisma };
 export interface DbOptions {
   url: string;
   synchronous?: "FULL" | "NORMAL";
+  postgres?: Partial<PostgresOptions>;
 }
 
 /**
- * Forge's handle on its database.
+ * Forge's handle on its database: SQLite for a `file:` URL, PostgreSQL for a
+ * `postgres://` or `postgresql://` one. Both clients are generated from the one data
+ * model (prisma/schema.prisma), so they expose the same models; `sql` holds the few
+ * statements that differ.
  *
  * SQLite through Prisma's better-sqlite3 adapter runs every query of a client on one
  * connection, and the adapter serializes transactions but not plain queries: a plain
  * query issued while a transaction is open would run inside it and could read (or
- * write) uncommitted state. So Forge keeps two clients: `write` and `writeBatch` go
- * through transactions on the writer connection and nothing else touches it, and all
- * reads outside a transaction use a separate reader connection, which only ever sees
- * committed data (WAL gives readers a snapshot without blocking the writer).
+ * write) uncommitted state. So on SQLite Forge keeps two clients: `write` and
+ * `writeBatch` go through transactions on the writer connection and nothing else touches
+ * it, and all reads outside a transaction use a separate reader connection, which only
+ * ever sees committed data (WAL gives readers a snapshot without blocking the writer).
+ * On PostgreSQL every transaction and every plain query takes its own pooled
+ * connection, so one client serves both.
  */
 export class Db {
-  readonly dialect = "sqlite" as const;
+  readonly sql: Dialect;
   readonly #writer: PrismaClient;
   /** Committed-data reads. */
   readonly read: PrismaClient;
+  /** PostgreSQL only: how to open a connection outside the pool (for LISTEN), and Forge's schema. */
+  readonly pgConfig: pg.ClientConfig | null;
+  readonly pgSchema: string | null;
+  readonly #pool: pg.Pool | null;
 
-  private constructor(writer: PrismaClient, reader: PrismaClient) {
+  private constructor(
+    sql: Dialect,
+    writer: PrismaClient,
+    reader: PrismaClient,
+    pg: { pool: pg.Pool; config: pg.ClientConfig; schema: string } | null = null,
+  ) {
+    this.sql = sql;
     this.#writer = writer;
     this.read = reader;
+    this.#pool = pg?.pool ?? null;
+    this.pgConfig = pg?.config ?? null;
+    this.pgSchema = pg?.schema ?? null;
+  }
+
+  get dialect(): Dialect["name"] {
+    return this.sql.name;
   }
 
   static async open(options: DbOptions): Promise<Db> {
+    return isPostgresUrl(options.url)
+      ? Db.#openPostgres(options.url, { ...POSTGRES_DEFAULTS, ...options.postgres })
+      : Db.#openSqlite(options);
+  }
+
+  static async #openSqlite(options: DbOptions): Promise<Db> {
     const path = sqlitePath(options.url);
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
     const client = () =>
@@ -52,30 +86,75 @@ export class Db {
       await c.$executeRawUnsafe(`PRAGMA synchronous = ${synchronous}`);
       await c.$executeRawUnsafe("PRAGMA foreign_keys = ON");
     }
-    return new Db(writer, reader);
+    return new Db(sqlite, writer, reader);
   }
 
-  /** Runs `fn` in a transaction on the writer connection; retried when another process holds the file's write lock. */
+  static async #openPostgres(url: string, o: PostgresOptions): Promise<Db> {
+    const { connectionString, schema } = postgresTarget(url);
+    const config: pg.ClientConfig = {
+      connectionString,
+      connectionTimeoutMillis: o.connectTimeoutMs,
+      // Unqualified names in Forge's SQL resolve in the chosen schema.
+      options: `-c search_path=${quoteIdent(schema)}`,
+      application_name: "forge",
+    };
+    if (schema !== "public") await createSchema(config, schema);
+    const pool = new pg.Pool({ ...config, max: o.poolSize, statement_timeout: o.statementTimeoutMs || undefined });
+    // A pooled connection that dies while idle (a server restart) is dropped by the pool;
+    // without a listener its error would crash the process.
+    pool.on("error", () => {});
+    const client = new PgPrismaClient({ adapter: new PrismaPg(pool, { schema }) }) as unknown as PrismaClient;
+    return new Db(postgres, client, client, { pool, config, schema });
+  }
+
+  /** Runs `fn` in a transaction on the writer connection, retried when the database asks for it. */
   write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return retryBusy(() => this.#writer.$transaction(fn));
+    return retryTransient(() => this.#writer.$transaction(fn));
   }
 
   /**
    * Runs the given queries in one transaction: cheaper than `write` when no statement
    * depends on another's result. Prisma sends a batch of one query without a transaction
-   * (and so without the adapter's lock, where it could land inside another request's open
-   * transaction), so a single query goes through `write` instead.
+   * (and so, on SQLite, without the adapter's lock, where it could land inside another
+   * request's open transaction), so a single query goes through `write` instead.
    */
   writeBatch<const P extends Prisma.PrismaPromise<unknown>[]>(build: (db: PrismaClient | Tx) => [...P]): Promise<UnwrapTuple<P>> {
     // Building is free: a Prisma query runs only when awaited.
     if (build(this.#writer).length === 1) {
       return this.write(async (tx) => [await (build(tx)[0] as P[number])] as UnwrapTuple<P>);
     }
-    return retryBusy(() => this.#writer.$transaction(build(this.#writer))) as Promise<UnwrapTuple<P>>;
+    return retryTransient(() => this.#writer.$transaction(build(this.#writer))) as Promise<UnwrapTuple<P>>;
   }
 
   async close(): Promise<void> {
     await Promise.all([this.#writer.$disconnect(), this.read.$disconnect()]);
+    await this.#pool?.end();
+  }
+}
+
+/** The connection string without Prisma's `schema` parameter, and that schema (default public). */
+export function postgresTarget(url: string): { connectionString: string; schema: string } {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get("schema") || "public";
+  parsed.searchParams.delete("schema");
+  return { connectionString: parsed.toString(), schema };
+}
+
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+async function createSchema(config: pg.ClientConfig, schema: string): Promise<void> {
+  const client = new pg.Client({ ...config, options: undefined });
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    await client.query(`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`);
+  } catch (error) {
+    // Another process created it at the same moment.
+    if ((error as { code?: string }).code !== "23505") throw error;
+  } finally {
+    await client.end();
   }
 }
 
@@ -85,27 +164,35 @@ export class Db {
  * far more than any of Forge's own transactions holds the lock.
  */
 const BUSY_TIMEOUT_MS = 2_000;
-const SNAPSHOT_RETRIES = 5;
+const RETRIES = 5;
 
 /**
- * A deferred transaction that read before another process wrote cannot upgrade to a
- * writer: SQLite answers SQLITE_BUSY_SNAPSHOT at once, and only starting over helps. A
- * plain SQLITE_BUSY has already waited BUSY_TIMEOUT_MS and is not retried.
+ * Transactions the database aborted only because of a concurrent one, and which succeed
+ * when started over:
+ * - SQLite: a deferred transaction that read before another process wrote cannot upgrade
+ *   to a writer (SQLITE_BUSY_SNAPSHOT). A plain SQLITE_BUSY has already waited
+ *   BUSY_TIMEOUT_MS and is not retried.
+ * - PostgreSQL: a deadlock victim (40P01) or a serialization failure (40001).
  */
-async function retryBusy<T>(fn: () => Promise<T>): Promise<T> {
+async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (error) {
-      if (attempt >= SNAPSHOT_RETRIES || !isStaleSnapshot(error)) throw error;
+      if (attempt >= RETRIES || !isTransient(error)) throw error;
     }
   }
 }
 
-function isStaleSnapshot(error: unknown): boolean {
-  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string } } } } | null)?.meta?.driverAdapterError
-    ?.cause;
-  return cause?.originalCode === "SQLITE_BUSY_SNAPSHOT" || /SQLITE_BUSY_SNAPSHOT/.test(String(error));
+function driverCause(error: unknown): { originalCode?: string; kind?: string; code?: string } | undefined {
+  return (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string; kind?: string; code?: string } } } } | null)?.meta
+    ?.driverAdapterError?.cause;
+}
+
+function isTransient(error: unknown): boolean {
+  const code = driverCause(error)?.originalCode;
+  if (code === "SQLITE_BUSY_SNAPSHOT" || code === "40P01" || code === "40001") return true;
+  return /SQLITE_BUSY_SNAPSHOT|deadlock detected|could not serialize access/.test(String(error));
 }
 
 export function sqlitePath(url: string): string {
@@ -117,6 +204,5 @@ export function sqlitePath(url: string): string {
 export function isUniqueViolation(error: unknown): boolean {
   if (!(error instanceof Prisma.PrismaClientKnownRequestError)) return false;
   if (error.code === "P2002") return true;
-  const cause = (error.meta?.driverAdapterError as { cause?: { kind?: string } } | undefined)?.cause;
-  return error.code === "P2010" && cause?.kind === "UniqueConstraintViolation";
+  return error.code === "P2010" && driverCause(error)?.kind === "UniqueConstraintViolation";
 }

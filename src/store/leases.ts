@@ -1,6 +1,6 @@
 import type { RunChange } from "../domain/change.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
-import { field, jsonRows, ms } from "./json-rows.ts";
+import { ms } from "./dialect.ts";
 import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "./records.ts";
 
 /**
@@ -31,9 +31,11 @@ export interface ClaimRequest {
 
 /**
  * Claims up to `limit` due runs, highest priority first, then oldest, in one statement
- * that also returns them, so the tick needs no second read of its runs. The pick reads
- * runs_due_idx, which is already in pick order, so it stops after `limit` entries however
- * long the queue; left to itself SQLite prefers the wake-time index and sorts every due run.
+ * that also returns them with their steps, so the tick needs no second read of its runs.
+ * The pick reads runs_due_idx, which is already in pick order, so it stops after `limit`
+ * entries however long the queue (left to itself SQLite prefers the wake-time index and
+ * sorts every due run). On PostgreSQL the pick skips rows another worker's claim has
+ * locked instead of queueing behind it, so concurrent workers take disjoint batches.
  */
 export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRun[]> {
   const expires = new Date(req.now.getTime() + req.leaseMs);
@@ -41,12 +43,13 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
     w.$queryRaw<Record<string, unknown>[]>`
       UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
       WHERE id IN (
-        SELECT id FROM runs INDEXED BY runs_due_idx
+        SELECT id FROM runs ${db.sql.indexedBy("runs_due_idx")}
         WHERE wake_at IS NOT NULL AND wake_at <= ${req.now}
           AND (lease_owner IS NULL OR lease_expires_at <= ${req.now})
         ORDER BY priority DESC, created_at, id
-        LIMIT ${req.limit})
-      RETURNING ${RUN_COLUMNS}, ${STEPS_AS_JSON} AS "stepsJson"`,
+        LIMIT ${req.limit}
+        ${db.sql.skipLocked})
+      RETURNING ${RUN_COLUMNS}, ${db.sql.stepsOfRunAsJson} AS "stepsJson"`,
   ]);
   const claimed = rows.map((row) => {
     const run = toRunRecord(rawRun(row));
@@ -69,12 +72,6 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
   return claimed;
 }
 
-/** A claimed run's steps, in their stable order, as one JSON array (read in the claim statement itself). */
-const STEPS_AS_JSON = Prisma.raw(`(SELECT json_group_array(json_object('id', s.id, 'position', s.position, 'type', s.type,
-    'deps', json(s.deps), 'status', s.status, 'attempts', s.attempts, 'startedAt', s.started_at, 'finishedAt', s.finished_at,
-    'output', json(s.output), 'error', s.error))
-  FROM (SELECT * FROM steps s WHERE s.run_id = runs.id ORDER BY s.position) s)`);
-
 /**
  * Due runs another ticker holds a live lease on. When the claim was cut short by its
  * limit, only those ranked ahead of the last claimed run count as passed over.
@@ -85,9 +82,10 @@ export async function countLeasedByOthers(db: Db, owner: string, now: Date, last
         OR (r.created_at = c.created_at AND r.id < c.id))))`
     : Prisma.empty;
   // runs_leased_idx holds only the runs in a tick right now, so this reads a handful of rows.
+  const leased = db.sql.indexedBy("runs_leased_idx");
   const from = lastClaimed
-    ? Prisma.sql`runs r INDEXED BY runs_leased_idx, (SELECT priority, created_at, id FROM runs WHERE id = ${lastClaimed}) c`
-    : Prisma.sql`runs r INDEXED BY runs_leased_idx`;
+    ? Prisma.sql`runs r ${leased}, (SELECT priority, created_at, id FROM runs WHERE id = ${lastClaimed}) c`
+    : Prisma.sql`runs r ${leased}`;
   const rows = await db.read.$queryRaw<Array<{ n: number }>>`
     SELECT count(*) AS n FROM ${from}
     WHERE r.wake_at IS NOT NULL AND r.wake_at <= ${now}
@@ -99,8 +97,13 @@ export async function countLeasedByOthers(db: Db, owner: string, now: Date, last
  * Commits the changes of several runs in one transaction and releases their leases.
  * Returns the ids committed; a run whose lease was lost is left untouched.
  */
-export async function commitChanges(tx: Tx, changes: RunChange[]): Promise<Set<string>> {
+export async function commitChanges(db: Db, changes: RunChange[]): Promise<Set<string>> {
   if (changes.length === 0) return new Set();
+  return db.write((tx) => commitInTx(db, tx, changes));
+}
+
+async function commitInTx(db: Db, tx: Tx, changes: RunChange[]): Promise<Set<string>> {
+  const { rows, text, int, time } = db.sql;
   const runs = changes.map((c) => ({
     runId: c.runId,
     owner: c.owner,
@@ -113,16 +116,17 @@ export async function commitChanges(tx: Tx, changes: RunChange[]): Promise<Set<s
     updatedAt: ms(c.run.updatedAt),
     wakeAt: ms(c.run.wakeAt),
   }));
-  const rows = await tx.$queryRaw<Array<{ id: string }>>`
-    UPDATE runs SET status = ${field("status")}, seq = ${field("seq")}, started_at = ${field("startedAt")},
-      finished_at = ${field("finishedAt")}, updated_at = ${field("updatedAt")}, wake_at = ${field("wakeAt")},
+  const updated = await tx.$queryRaw<Array<{ id: string }>>`
+    UPDATE runs SET status = ${text("status")}, seq = ${int("seq")}, started_at = ${time("startedAt")},
+      finished_at = ${time("finishedAt")}, updated_at = ${time("updatedAt")}, wake_at = ${time("wakeAt")},
       lease_owner = NULL, lease_expires_at = NULL
-    FROM ${jsonRows(runs)}
-    WHERE runs.id = ${field("runId")} AND runs.lease_owner = ${field("owner")} AND runs.lease_epoch = ${field("epoch")}
-      AND runs.seq = ${field("baseSeq")}
+    FROM ${rows(runs)}
+    WHERE runs.id = ${text("runId")} AND runs.lease_owner = ${text("owner")} AND runs.lease_epoch = ${int("epoch")}
+      AND runs.seq = ${int("baseSeq")}
     RETURNING runs.id`;
-  const committed = new Set(rows.map((r) => r.id));
+  const committed = new Set(updated.map((r) => r.id));
   await writeStepsAndEvents(
+    db,
     tx,
     changes.filter((c) => committed.has(c.runId)),
   );
@@ -130,7 +134,8 @@ export async function commitChanges(tx: Tx, changes: RunChange[]): Promise<Set<s
 }
 
 /** Writes the step updates and appends the events of changes whose run row is already written. */
-export async function writeStepsAndEvents(tx: Tx, changes: RunChange[]): Promise<void> {
+export async function writeStepsAndEvents(db: Db, tx: Tx, changes: RunChange[]): Promise<void> {
+  const { rows, text, int, time } = db.sql;
   const steps = changes.flatMap((c) =>
     c.steps.map((s) => ({
       runId: c.runId,
@@ -145,10 +150,10 @@ export async function writeStepsAndEvents(tx: Tx, changes: RunChange[]): Promise
   );
   if (steps.length > 0) {
     await tx.$executeRaw`
-      UPDATE steps SET status = ${field("status")}, attempts = ${field("attempts")}, started_at = ${field("startedAt")},
-        finished_at = ${field("finishedAt")}, output = ${field("output")}, error = ${field("error")}
-      FROM ${jsonRows(steps)}
-      WHERE steps.run_id = ${field("runId")} AND steps.id = ${field("id")}`;
+      UPDATE steps SET status = ${text("status")}, attempts = ${int("attempts")}, started_at = ${time("startedAt")},
+        finished_at = ${time("finishedAt")}, output = ${text("output")}, error = ${text("error")}
+      FROM ${rows(steps)}
+      WHERE steps.run_id = ${text("runId")} AND steps.id = ${text("id")}`;
   }
   const events = changes.flatMap((c) =>
     c.events.map((e, i) => ({
@@ -161,11 +166,13 @@ export async function writeStepsAndEvents(tx: Tx, changes: RunChange[]): Promise
     })),
   );
   if (events.length > 0) {
+    // Last statement of the transaction: the events lock is held from here to the commit.
+    if (db.sql.eventsLock) await tx.$executeRaw(db.sql.eventsLock);
     // Inserted in array order, so within a run global ids follow seq.
     await tx.$executeRaw`
       INSERT INTO events (run_id, seq, type, step_id, data, created_at)
-      SELECT ${field("runId")}, ${field("seq")}, ${field("type")}, ${field("stepId")}, ${field("data")}, ${field("createdAt")}
-      FROM ${jsonRows(events)} ORDER BY v.key`;
+      SELECT ${text("runId")}, ${int("seq")}, ${text("type")}, ${text("stepId")}, ${text("data")}, ${time("createdAt")}
+      FROM ${rows(events)} ORDER BY v.key`;
   }
 }
 

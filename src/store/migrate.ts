@@ -10,6 +10,10 @@ import type { Db } from "./db.ts";
  * no-op. A recorded migration whose file has changed stops startup: the database and the
  * code would disagree about the schema.
  *
+ * On PostgreSQL each of these transactions first takes an advisory lock, so processes
+ * that start at once apply each migration exactly once: the others wait, then find it
+ * recorded.
+ *
  * Files hold plain statements separated by `;` at the end of a line (no triggers or
  * string literals containing semicolons).
  */
@@ -40,14 +44,17 @@ export function splitStatements(sql: string): string[] {
 }
 
 export async function migrate(db: Db): Promise<MigrationReport> {
-  await db.write((tx) =>
-    tx.$executeRawUnsafe(
+  const lock = db.sql.migrationsLock;
+  await db.write(async (tx) => {
+    if (lock) await tx.$executeRaw(lock);
+    await tx.$executeRawUnsafe(
       "CREATE TABLE IF NOT EXISTS forge_migrations (name TEXT NOT NULL PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
-    ),
-  );
+    );
+  });
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   for (const file of migrationFiles(db.dialect)) {
     const outcome = await db.write(async (tx) => {
+      if (lock) await tx.$executeRaw(lock);
       const rows = await tx.$queryRaw<Array<{ checksum: string }>>`SELECT checksum FROM forge_migrations WHERE name = ${file.name}`;
       const recorded = rows[0];
       if (recorded) {

@@ -2,8 +2,8 @@ import type { RunChange } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import type { RunStatus } from "../domain/status.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
+import { ms } from "./dialect.ts";
 import type { RunWhereInput } from "./generated/models.ts";
-import { field, jsonRows, ms } from "./json-rows.ts";
 import { writeStepsAndEvents } from "./leases.ts";
 import {
   jsonOrNull,
@@ -45,20 +45,23 @@ export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
   }));
   const steps = items.flatMap(({ steps }) => steps.map((s) => ({ ...s, deps: JSON.stringify(s.deps) })));
   const events = items.map(({ run, event }) => ({ ...event, runId: run.id, data: jsonOrNull(event.data), createdAt: ms(event.createdAt) }));
+  const { rows, text, int, time, eventsLock } = db.sql;
   await db.writeBatch((w) => [
     w.$executeRaw`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params,
         idempotency_key, input_hash, created_at, updated_at, started_at, finished_at, seq, wake_at)
-      SELECT ${field("id")}, ${field("mode")}, ${field("jobType")}, ${field("lane")}, ${field("requestedBy")}, ${field("priority")},
-        ${field("status")}, ${field("graph")}, ${field("params")}, ${field("idempotencyKey")}, ${field("inputHash")},
-        ${field("createdAt")}, ${field("updatedAt")}, ${field("startedAt")}, ${field("finishedAt")}, ${field("seq")}, ${field("wakeAt")}
-      FROM ${jsonRows(runs)} ORDER BY v.key`,
+      SELECT ${text("id")}, ${text("mode")}, ${text("jobType")}, ${text("lane")}, ${text("requestedBy")}, ${int("priority")},
+        ${text("status")}, ${text("graph")}, ${text("params")}, ${text("idempotencyKey")}, ${text("inputHash")},
+        ${time("createdAt")}, ${time("updatedAt")}, ${time("startedAt")}, ${time("finishedAt")}, ${int("seq")}, ${time("wakeAt")}
+      FROM ${rows(runs)} ORDER BY v.key`,
     w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status)
-      SELECT ${field("runId")}, ${field("id")}, ${field("position")}, ${field("type")}, ${field("deps")}, ${field("status")}
-      FROM ${jsonRows(steps)}`,
+      SELECT ${text("runId")}, ${text("id")}, ${int("position")}, ${text("type")}, ${text("deps")}, ${text("status")}
+      FROM ${rows(steps)}`,
+    // Held from here to the commit (see Dialect.eventsLock).
+    ...(eventsLock ? [w.$executeRaw(eventsLock)] : []),
     // Every first event is seq 1, in the order the runs were given.
     w.$executeRaw`INSERT INTO events (run_id, seq, type, step_id, data, created_at)
-      SELECT ${field("runId")}, 1, ${field("type")}, ${field("stepId")}, ${field("data")}, ${field("createdAt")}
-      FROM ${jsonRows(events)} ORDER BY v.key`,
+      SELECT ${text("runId")}, 1, ${text("type")}, ${text("stepId")}, ${text("data")}, ${time("createdAt")}
+      FROM ${rows(events)} ORDER BY v.key`,
   ]);
 }
 
@@ -132,9 +135,11 @@ export async function changeRunOverridingLease(
   plan: (run: RunRecord, steps: StepRecord[]) => RunChange | null,
 ): Promise<RunChange | null> {
   return db.write(async (tx) => {
-    const row = await tx.run.findUnique({ where: { id: runId } });
+    // Locked on PostgreSQL, so a concurrent commit waits for this one instead of racing it.
+    const rows = await tx.$queryRaw<Record<string, unknown>[]>`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ${runId} ${db.sql.forUpdate}`;
+    const row = rows[0];
     if (!row) return null;
-    const change = plan(toRunRecord(row), await findSteps(tx, [runId]));
+    const change = plan(toRunRecord(rawRun(row)), await findSteps(tx, [runId]));
     if (!change) return null;
     const updated = await tx.$executeRaw`
       UPDATE runs SET status = ${change.run.status}, seq = ${change.baseSeq + change.events.length},
@@ -142,7 +147,7 @@ export async function changeRunOverridingLease(
         wake_at = ${change.run.wakeAt}, lease_owner = NULL, lease_expires_at = NULL, lease_epoch = lease_epoch + 1
       WHERE id = ${runId} AND seq = ${change.baseSeq}`;
     if (updated !== 1) throw new Error(`run "${runId}" changed while it was being updated`);
-    await writeStepsAndEvents(tx, [change]);
+    await writeStepsAndEvents(db, tx, [change]);
     return change;
   });
 }

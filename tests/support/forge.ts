@@ -12,9 +12,31 @@ import type { CreateRunInput } from "../gql/graphql.ts";
 
 export const openApps = new Set<App>();
 
-/** A fresh SQLite file URL in its own temporary folder. */
+/** The database this test run targets: the vitest project sets FORGE_TEST_DIALECT (vitest.config.ts). */
+export const dialect: "sqlite" | "postgres" = process.env.FORGE_TEST_DIALECT === "postgres" ? "postgres" : "sqlite";
+
+/** PostgreSQL schemas handed out by freshDbUrl in this test file; dropped after it (setup.ts). */
+export const createdSchemas: string[] = [];
+
+/**
+ * A fresh, empty database URL: on SQLite a new file in its own temporary folder, on
+ * PostgreSQL a new schema (created when Forge first connects) in TEST_DATABASE_URL's database.
+ */
 export function freshDbUrl(): string {
+  if (dialect === "postgres") {
+    const schema = `forge_test_${process.pid}_${createdSchemas.length}_${Math.random().toString(36).slice(2, 8)}`;
+    createdSchemas.push(schema);
+    const url = new URL(testDatabaseUrl());
+    url.searchParams.set("schema", schema);
+    return url.toString();
+  }
   return `file:${join(mkdtempSync(join(tmpdir(), "forge-test-")), "forge.db")}`;
+}
+
+export function testDatabaseUrl(): string {
+  const url = process.env.TEST_DATABASE_URL;
+  if (!url) throw new Error("TEST_DATABASE_URL is not set");
+  return url;
 }
 
 export const ADMIN = "admin-token-for-tests";

@@ -1,20 +1,31 @@
 import type { Reporter, TestModule } from "vitest/node";
 
-/** Prints the plain `tests: N passed, M failed` line that CI reads, as the last line. */
+/**
+ * Prints how many tests each dialect ran, then the plain `tests: N passed, M failed` line
+ * that CI reads, as the last line. `.ci/run` checks the postgres line to make sure the
+ * PostgreSQL suites were not skipped.
+ */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
     let passed = 0;
     let failed = 0;
     let skipped = 0;
+    const perProject = new Map<string, number>([
+      ["sqlite", 0],
+      ["postgres", 0],
+    ]);
     for (const module of modules) {
+      const project = module.project.name;
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === "passed") passed++;
         else if (state === "failed") failed++;
         else skipped++;
+        if (state === "passed" || state === "failed") perProject.set(project, (perProject.get(project) ?? 0) + 1);
       }
       if (module.state() === "failed" && module.children.size === 0) failed++;
     }
-    process.stdout.write(`\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
+    const lines = [...perProject].map(([name, ran]) => `${name}: ${ran} tests ran`);
+    process.stdout.write(`\n${lines.join("\n")}\ntests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}\n`);
   }
 }

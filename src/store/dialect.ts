@@ -1,0 +1,94 @@
+import { Prisma } from "./generated/client.ts";
+
+/**
+ * The SQL that differs between SQLite and PostgreSQL. Everything else in store/ is
+ * written once, in SQL both accept.
+ *
+ * Batched writes pass their rows as one JSON array parameter that the database expands
+ * (`FROM rows(...) AS v`, `v.key` being the row's index), instead of thousands of bound
+ * parameters: Prisma spends far more time per bound parameter than the database spends
+ * parsing JSON, and the statement stays the same whatever the batch size. Timestamps
+ * travel as epoch milliseconds.
+ */
+export interface Dialect {
+  readonly name: "sqlite" | "postgres";
+  /** A FROM-clause source over a JSON array of row objects, aliased `v`, in array order by `v.key`. */
+  rows(rows: unknown[]): Prisma.Sql;
+  /** A text field of the current `rows` row. */
+  text(name: string): Prisma.Sql;
+  /** An integer field of the current `rows` row. */
+  int(name: string): Prisma.Sql;
+  /** A timestamp field (epoch milliseconds in the JSON) of the current `rows` row. */
+  time(name: string): Prisma.Sql;
+  /** A run's steps, in their stable order, as one JSON text value (correlated on `runs.id`). */
+  readonly stepsOfRunAsJson: Prisma.Sql;
+  /** Names the index a query must read (SQLite's planner otherwise prefers a worse one). */
+  indexedBy(index: string): Prisma.Sql;
+  /** Ends the claim's pick: rows locked by a concurrent claim are passed over, not waited for. */
+  readonly skipLocked: Prisma.Sql;
+  /** Ends a read inside a write transaction that must lock what it read. */
+  readonly forUpdate: Prisma.Sql;
+  /**
+   * Run inside a transaction right before it inserts events, and held until it commits.
+   * PostgreSQL hands out sequence values at insert but commits in any order, so without it
+   * a reader could see id 11 committed while id 10 is still in flight, and skip 10 for
+   * good. Under this lock ids are allocated in commit order. SQLite has one writer at a
+   * time, so there the lock is the database's own.
+   */
+  readonly eventsLock: Prisma.Sql | null;
+  /** Serializes migrations from processes starting at once. */
+  readonly migrationsLock: Prisma.Sql | null;
+}
+
+const raw = Prisma.raw;
+const sqliteField = (name: string) => raw(`(v.value ->> '${fieldName(name)}')`);
+
+export const sqlite: Dialect = {
+  name: "sqlite",
+  rows: (rows) => Prisma.sql`json_each(${JSON.stringify(rows)}) AS v`,
+  text: sqliteField,
+  int: sqliteField,
+  // The columns hold epoch milliseconds already.
+  time: sqliteField,
+  stepsOfRunAsJson: raw(`(SELECT json_group_array(json_object('id', s.id, 'position', s.position, 'type', s.type,
+      'deps', json(s.deps), 'status', s.status, 'attempts', s.attempts, 'startedAt', s.started_at, 'finishedAt', s.finished_at,
+      'output', json(s.output), 'error', s.error))
+    FROM (SELECT * FROM steps s WHERE s.run_id = runs.id ORDER BY s.position) s)`),
+  indexedBy: (index) => raw(`INDEXED BY ${index}`),
+  skipLocked: Prisma.empty,
+  forUpdate: Prisma.empty,
+  eventsLock: null,
+  migrationsLock: null,
+};
+
+const pgField = (name: string) => `(v.value ->> '${fieldName(name)}')`;
+const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::bigint`;
+
+export const postgres: Dialect = {
+  name: "postgres",
+  rows: (rows) => Prisma.sql`json_array_elements(${JSON.stringify(rows)}::json) WITH ORDINALITY AS v(value, key)`,
+  text: (name) => raw(pgField(name)),
+  int: (name) => raw(`${pgField(name)}::integer`),
+  // Exact to the millisecond (no floating-point seconds on the way).
+  time: (name) => raw(`('epoch'::timestamp + ${pgField(name)}::bigint * interval '1 millisecond')`),
+  stepsOfRunAsJson: raw(`(SELECT coalesce(json_agg(json_build_object('id', s.id, 'position', s.position, 'type', s.type,
+      'deps', s.deps::json, 'status', s.status, 'attempts', s.attempts, 'startedAt', ${epochMs("s.started_at")},
+      'finishedAt', ${epochMs("s.finished_at")}, 'output', s.output::json, 'error', s.error) ORDER BY s.position), '[]')::text
+    FROM steps s WHERE s.run_id = runs.id)`),
+  indexedBy: () => Prisma.empty,
+  skipLocked: raw("FOR UPDATE SKIP LOCKED"),
+  forUpdate: raw("FOR UPDATE"),
+  // Keyed by schema, so Forge instances in different schemas of one database do not wait on each other.
+  eventsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_events'))`),
+  migrationsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_migrations'))`),
+};
+
+/** Field names are spliced into SQL: only plain identifiers are accepted. */
+function fieldName(name: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not a field name: ${name}`);
+  return name;
+}
+
+export function ms(date: Date | null): number | null {
+  return date === null ? null : date.getTime();
+}
