@@ -1,0 +1,93 @@
+import { systemClock } from "./clock.ts";
+import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { Forge } from "./engine/forge.ts";
+import type { StepRegistry } from "./engine/steps/registry.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { buildApp } from "./server.ts";
+import { Db } from "./store/db.ts";
+import { migrate } from "./store/migrate.ts";
+
+/**
+ * The command line (src/main.ts runs it). `forge [serve|worker|migrate]`:
+ * - serve (default): the API, plus the worker when FORGE_WORKER_ENABLED=true;
+ * - worker: only the worker, whatever FORGE_WORKER_ENABLED says (this process exists to run it);
+ * - migrate: apply pending migrations and exit.
+ */
+const USAGE = "usage: forge [serve|worker|migrate]";
+
+export interface CliOptions {
+  /** Step types for this process (default: the built-in ones). */
+  registry?: StepRegistry;
+}
+
+/** Runs one command to its end and returns the process's exit code. */
+export async function runCli(argv: string[], options: CliOptions = {}): Promise<number> {
+  const command = argv[0] ?? "serve";
+  if (!["serve", "worker", "migrate"].includes(command)) {
+    console.error(USAGE);
+    return 2;
+  }
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      return 1;
+    }
+    throw error;
+  }
+  const log = createLogger(config.logLevel);
+
+  if (command === "migrate") {
+    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
+    try {
+      const report = await migrate(db);
+      log.info(report, "migrations up to date");
+    } finally {
+      await db.close();
+    }
+    return 0;
+  }
+
+  if (command === "worker") {
+    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
+    const forge = await Forge.start({
+      db,
+      clock: systemClock,
+      log,
+      leaseMs: config.leaseMs,
+      tickLimit: config.tickLimit,
+      tickIntervalMs: config.tickIntervalMs,
+      workerEnabled: true,
+      registry: options.registry,
+    });
+    log.info({ workerId: forge.worker?.id }, "forge worker running");
+    await untilSignal(log);
+    await forge.stop();
+    await db.close();
+    return 0;
+  }
+
+  const app = await buildApp(config, { log, registry: options.registry });
+  const url = await app.start();
+  log.info({ url, worker: config.workerEnabled }, "forge serving");
+  await untilSignal(log);
+  await app.stop();
+  log.info("forge stopped");
+  return 0;
+}
+
+/** Resolves at the first SIGTERM or SIGINT; a second one exits at once. */
+function untilSignal(log: Logger): Promise<void> {
+  return new Promise((resolve) => {
+    const onSignal = (signal: NodeJS.Signals) => {
+      log.info({ signal }, "shutting down: finishing the tick in progress");
+      process.once("SIGINT", () => process.exit(130));
+      process.once("SIGTERM", () => process.exit(143));
+      resolve();
+    };
+    process.once("SIGTERM", onSignal);
+    process.once("SIGINT", onSignal);
+  });
+}

@@ -1,0 +1,36 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { onTestFinished } from "vitest";
+
+export const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
+export const RECORDING_MAIN = fileURLToPath(new URL("./recording-forge.ts", import.meta.url));
+
+export interface ForgeProcess {
+  child: ChildProcess;
+  pid: number;
+  /** Exit code (null when killed by a signal). */
+  exited: Promise<number | null>;
+  output(): string;
+}
+
+/** Starts a Forge process (`entry` with `args`); killed when the test finishes if still running. */
+export function startProcess(entry: string, args: string[], env: Record<string, string>): ForgeProcess {
+  // Node itself with tsx's loader (not the tsx binary, which would run Node as a grandchild),
+  // so the pid is the Forge process's own: the one a test kills and the one steps record.
+  const child = spawn(process.execPath, ["--import", "tsx", entry, ...args], { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout?.on("data", (d) => {
+    output += d;
+  });
+  child.stderr?.on("data", (d) => {
+    output += d;
+  });
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  onTestFinished(async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGKILL");
+      await exited;
+    }
+  });
+  return { child, pid: child.pid as number, exited, output: () => output };
+}
