@@ -147,7 +147,10 @@ describe.runIf(dialect === "postgres")("several processes on one PostgreSQL data
     const response = await fetch(`${url}/graphql`, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: "mutation($input: CreateRunInput!) { createRun(input: $input) { id } }", variables: { input: recordRun() } }),
+      body: JSON.stringify({
+        query: "mutation($input: CreateRunInput!) { createRun(input: $input) { id } }",
+        variables: { input: recordRun() },
+      }),
     });
     const id = ((await response.json()) as { data: { createRun: { id: string } } }).data.createRun.id;
     const events = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: 0 });

@@ -66,7 +66,15 @@ export interface GraphQLErrorJson {
  * test finishes. The clock is a TestClock unless one is given.
  */
 export async function startForge(
-  options: { env?: Record<string, string>; clock?: Clock; dbUrl?: string; registry?: StepRegistry; autoStop?: boolean } = {},
+  options: {
+    env?: Record<string, string>;
+    clock?: Clock;
+    dbUrl?: string;
+    registry?: StepRegistry;
+    autoStop?: boolean;
+    /** The event feed's poll interval (default 50 ms, to keep tests quick). */
+    feedPollMs?: number;
+  } = {},
 ): Promise<TestForge> {
   const dbUrl = options.dbUrl ?? freshDbUrl();
   const config = loadConfig({
@@ -77,7 +85,12 @@ export async function startForge(
     ...options.env,
   });
   const clock = options.clock ?? new TestClock();
-  const app = await buildApp(config, { log: pino({ level: "silent" }), clock, registry: options.registry, feedPollMs: 50 });
+  const app = await buildApp(config, {
+    log: pino({ level: "silent" }),
+    clock,
+    registry: options.registry,
+    feedPollMs: options.feedPollMs ?? 50,
+  });
   openApps.add(app);
   let stopped = false;
   const stop = async () => {

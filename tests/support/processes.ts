@@ -17,7 +17,10 @@ export interface ForgeProcess {
 export function startProcess(entry: string, args: string[], env: Record<string, string>): ForgeProcess {
   // Node itself with tsx's loader (not the tsx binary, which would run Node as a grandchild),
   // so the pid is the Forge process's own: the one a test kills and the one steps record.
-  const child = spawn(process.execPath, ["--import", "tsx", entry, ...args], { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let output = "";
   child.stdout?.on("data", (d) => {
     output += d;

@@ -1,6 +1,6 @@
 import { appendFileSync } from "node:fs";
-import { StepRegistry } from "../../src/engine/steps/registry.ts";
 import { noop } from "../../src/engine/steps/noop.ts";
+import { StepRegistry } from "../../src/engine/steps/registry.ts";
 
 /**
  * A step type for tests: `record` appends "runId stepId pid" to a file each time it
