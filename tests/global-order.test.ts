@@ -5,7 +5,7 @@ import { Db } from "../src/store/db.ts";
 import { listEventsAfter } from "../src/store/events.ts";
 import { writeStepsAndEvents } from "../src/store/leases.ts";
 import { AllEventsSubscription, GetRun } from "./support/documents.ts";
-import { dialect, freshDbUrl, runInput, startForge } from "./support/forge.ts";
+import { dialect, freshDbUrl, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { waitFor } from "./support/wait.ts";
 import { subscribe, wsClient } from "./support/ws.ts";
 
@@ -21,9 +21,9 @@ describe("global event order", () => {
     // separate processes would be. On SQLite the four share one engine: in one process,
     // two connections that both write block each other's thread (the driver waits for
     // locks synchronously), and a process writes through one connection anyway.
-    const engines = [];
+    const engines: TestForge[] = [];
     for (let i = 0; i < (dialect === "postgres" ? 4 : 1); i++) engines.push(await startForge({ dbUrl }));
-    const writers = [0, 1, 2, 3].map((i) => engines[i % engines.length] as (typeof engines)[number]);
+    const writers = [0, 1, 2, 3].map((i) => engines[i % engines.length] as TestForge);
     const reader = await Db.open({ url: dbUrl });
     onTestFinished(() => reader.close());
 
@@ -72,7 +72,8 @@ describe("global event order", () => {
         baseSeq: seq - 1,
         run: { status: "PENDING", startedAt: null, finishedAt: null, updatedAt: new Date(), wakeAt: null },
         steps: [],
-        events: [{ type: "note", stepId: null, data: null, createdAt: new Date() }],
+        // Any event will do: only its id matters here.
+        events: [{ type: "run_started", stepId: null, data: null, createdAt: new Date() }],
       });
 
       // Writer 1 inserts first (taking the lower id) but commits last; writer 2 commits in between.
@@ -109,7 +110,7 @@ describe("global event order", () => {
       // The hazard, made on purpose: plain inserts, no lock.
       const unlocked = await interleave(
         (seq) => (tx) =>
-          tx.$executeRaw`INSERT INTO events (run_id, seq, type, created_at) VALUES (${runId}, ${seq}, 'note', ${new Date()})`,
+          tx.$executeRaw`INSERT INTO events (run_id, seq, type, created_at) VALUES (${runId}, ${seq}, 'run_started', ${new Date()})`,
       );
       expect(unlocked.skipped).toHaveLength(1);
 
