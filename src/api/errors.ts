@@ -1,6 +1,7 @@
 import { GraphQLError } from "graphql";
 import type { Logger } from "pino";
 import { ForgeError } from "../errors.ts";
+import { isDatabaseUnavailable } from "../store/db.ts";
 
 /** HTTP status for each domain error when it is the only error of a response (API.md, "Errors"). */
 const HTTP_STATUS: Record<ForgeError["code"], number> = {
@@ -23,9 +24,11 @@ export function forgeGraphQLError(error: ForgeError, from?: GraphQLError): Graph
 
 /**
  * Turns whatever a resolver threw into what the client sees: domain errors keep their
- * message and get their code; GraphQL's own errors (syntax, validation) pass through;
- * anything else is logged and answered with a message that reveals nothing (unless
- * `development`, where the message helps whoever is at the keyboard).
+ * message and get their code; GraphQL's own errors (syntax, validation) pass through; a
+ * database that cannot be reached (a PostgreSQL restart, a locked SQLite file) is
+ * SERVICE_UNAVAILABLE with HTTP 503, which tells the client to retry; anything else is
+ * logged and answered with a message that reveals nothing (unless `development`, where
+ * the message helps whoever is at the keyboard).
  */
 export function createErrorMasker(log: Logger, development: boolean) {
   return (error: unknown): Error => {
@@ -34,6 +37,14 @@ export function createErrorMasker(log: Logger, development: boolean) {
     if (original instanceof ForgeError) return forgeGraphQLError(original, graphqlError ?? undefined);
     if (graphqlError && (!original || original instanceof GraphQLError)) {
       return original instanceof GraphQLError ? original : graphqlError;
+    }
+    if (isDatabaseUnavailable(original)) {
+      log.warn({ err: original }, "database unavailable");
+      return new GraphQLError("the database is unavailable right now (restarting or unreachable); try again shortly", {
+        nodes: graphqlError?.nodes,
+        path: graphqlError?.path,
+        extensions: { code: "SERVICE_UNAVAILABLE", http: { status: 503 } },
+      });
     }
     log.error({ err: original }, "internal error");
     const message = development && original instanceof Error ? original.message : "Internal server error";

@@ -206,3 +206,28 @@ export function isUniqueViolation(error: unknown): boolean {
   if (error.code === "P2002") return true;
   return error.code === "P2010" && driverCause(error)?.kind === "UniqueConstraintViolation";
 }
+
+/** Prisma's codes for "could not reach or keep the connection", and the pool timing out. */
+const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+const UNAVAILABLE_DRIVER_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
+/** PostgreSQL: admin shutdown, crash shutdown, cannot connect now, too many connections, and class 08 (connection exception). */
+const UNAVAILABLE_SQLSTATE = /^(57P01|57P02|57P03|53300|08\w{3})$/;
+const UNAVAILABLE_MESSAGE =
+  /ECONNREFUSED|ECONNRESET|EPIPE|Connection terminated|connection error|not queryable|timeout exceeded when trying to connect|database system is (starting up|shutting down)|terminating connection|SQLITE_BUSY|database is locked/;
+
+/**
+ * The database could not serve the request right now (it is restarting, unreachable, out
+ * of connections, or, on SQLite, locked by another process for longer than the busy
+ * timeout). Retrying later may succeed; nothing about the request was wrong.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && (UNAVAILABLE_PRISMA_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+    const cause = driverCause(e);
+    if (cause?.kind && UNAVAILABLE_DRIVER_KINDS.has(cause.kind)) return true;
+    if (cause?.originalCode && UNAVAILABLE_SQLSTATE.test(cause.originalCode)) return true;
+    if (UNAVAILABLE_MESSAGE.test(String((e as { message?: unknown }).message ?? e))) return true;
+  }
+  return false;
+}

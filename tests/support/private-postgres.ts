@@ -1,0 +1,59 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+/**
+ * A PostgreSQL server of a test's own, so a test can restart it without disturbing the
+ * machine's server that the other test files share. Built from the same installation
+ * (initdb + pg_ctl); the server runs as the `postgres` user, as PostgreSQL requires.
+ */
+const BIN = "/usr/lib/postgresql/15/bin";
+
+export interface PrivatePostgres {
+  url: string;
+  restart(): void;
+  stop(): void;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function asPostgres(command: string, args: string[]): void {
+  const run = process.getuid?.() === 0 ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, args];
+  execFileSync(run[0] as string, run[1] as string[], { stdio: "pipe" });
+}
+
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const dir = mkdtempSync(join(tmpdir(), "forge-pg-"));
+  chmodSync(dir, 0o700);
+  const pgUid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
+  const pgGid = Number(execFileSync("id", ["-g", "postgres"]).toString().trim());
+  if (process.getuid?.() === 0) chownSync(dir, pgUid, pgGid);
+  const data = join(dir, "data");
+  asPostgres(`${BIN}/initdb`, ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+  const port = await freePort();
+  const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`;
+  const ctl = (...args: string[]) => asPostgres(`${BIN}/pg_ctl`, ["-D", data, "-l", join(dir, "server.log"), "-o", options, ...args]);
+  ctl("start", "-w");
+  return {
+    url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
+    restart: () => ctl("restart", "-w", "-m", "fast"),
+    stop: () => {
+      try {
+        ctl("stop", "-w", "-m", "immediate");
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+}
