@@ -1,17 +1,19 @@
 import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
+import { benchPostgresLatency, benchPostgresThroughput } from "./postgres.ts";
 import { benchScale } from "./scale.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|latency|http|scale]`: Forge's benchmarks,
- * each printed as a table next to a bound measured in the same run. Figures vary with the
- * machine; the ratios are what to compare between runs.
+ * `npm run bench [-- --quick] [-- --only throughput|latency|http|scale|pg]`: Forge's
+ * benchmarks, each printed as a table next to a bound measured in the same run. Figures
+ * vary with the machine; the ratios are what to compare between runs. `pg` needs a
+ * PostgreSQL server (BENCH_DATABASE_URL, default the local one); `--pg` runs only it.
  */
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
-const only = args[args.indexOf("--only") + 1];
-const wants = (name: string) => !args.includes("--only") || only === name;
+const only = args.includes("--pg") ? "pg" : args[args.indexOf("--only") + 1];
+const wants = (name: string) => (!args.includes("--only") && !args.includes("--pg")) || only === name;
 
 console.log(`Forge benchmarks, node ${process.version}, ${new Date().toISOString()}${quick ? " (quick)" : ""}`);
 if (wants("throughput")) {
@@ -24,3 +26,7 @@ if (wants("throughput")) {
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
 if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1_000_000 });
+if (wants("pg")) {
+  await benchPostgresThroughput({ runs: quick ? 1000 : 6000 });
+  await benchPostgresLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
+}

@@ -70,7 +70,7 @@ export class Worker {
       let ticked = 0;
       try {
         // The tick is not given the stop signal: stopping lets it finish rather than abort it.
-        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id);
+        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id, { countSkipped: false });
         ticked = result.ticked;
         this.ticks++;
         this.lastTickAt = clock.now();

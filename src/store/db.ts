@@ -116,11 +116,13 @@ export class Db {
    * Runs the given queries in one transaction: cheaper than `write` when no statement
    * depends on another's result. Prisma sends a batch of one query without a transaction
    * (and so, on SQLite, without the adapter's lock, where it could land inside another
-   * request's open transaction), so a single query goes through `write` instead.
+   * request's open transaction), so on SQLite a single query goes through `write` instead.
    */
   writeBatch<const P extends Prisma.PrismaPromise<unknown>[]>(build: (db: PrismaClient | Tx) => [...P]): Promise<UnwrapTuple<P>> {
     // Building is free: a Prisma query runs only when awaited.
     if (build(this.#writer).length === 1) {
+      // On PostgreSQL one statement is its own transaction on its own pooled connection.
+      if (this.sql.name === "postgres") return retryTransient(async () => [await (build(this.#writer)[0] as P[number])] as UnwrapTuple<P>);
       return this.write(async (tx) => [await (build(tx)[0] as P[number])] as UnwrapTuple<P>);
     }
     return retryTransient(() => this.#writer.$transaction(build(this.#writer))) as Promise<UnwrapTuple<P>>;

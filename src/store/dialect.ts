@@ -26,6 +26,12 @@ export interface Dialect {
   indexedBy(index: string): Prisma.Sql;
   /** Ends the claim's pick: rows locked by a concurrent claim are passed over, not waited for. */
   readonly skipLocked: Prisma.Sql;
+  /**
+   * `id` is one of the ids the subquery picks. PostgreSQL plans a plain `id IN (subquery)`
+   * in an UPDATE as a hash join over a scan of the whole table; `= ANY(ARRAY(...))` runs
+   * the pick once and then looks the few ids up by primary key.
+   */
+  idIn(pick: Prisma.Sql): Prisma.Sql;
   /** Ends a read inside a write transaction that must lock what it read. */
   readonly forUpdate: Prisma.Sql;
   /**
@@ -56,6 +62,7 @@ export const sqlite: Dialect = {
     FROM (SELECT * FROM steps s WHERE s.run_id = runs.id ORDER BY s.position) s)`),
   indexedBy: (index) => raw(`INDEXED BY ${index}`),
   skipLocked: Prisma.empty,
+  idIn: (pick) => Prisma.sql`id IN (${pick})`,
   forUpdate: Prisma.empty,
   eventsLock: null,
   migrationsLock: null,
@@ -66,7 +73,8 @@ const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::big
 
 export const postgres: Dialect = {
   name: "postgres",
-  rows: (rows) => Prisma.sql`json_array_elements(${JSON.stringify(rows)}::json) WITH ORDINALITY AS v(value, key)`,
+  // jsonb: parsed once, then each field is a lookup (on json, every ->> re-reads the text).
+  rows: (rows) => Prisma.sql`jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS v(value, key)`,
   text: (name) => raw(pgField(name)),
   int: (name) => raw(`${pgField(name)}::integer`),
   // Exact to the millisecond (no floating-point seconds on the way).
@@ -77,6 +85,7 @@ export const postgres: Dialect = {
     FROM steps s WHERE s.run_id = runs.id)`),
   indexedBy: () => Prisma.empty,
   skipLocked: raw("FOR UPDATE SKIP LOCKED"),
+  idIn: (pick) => Prisma.sql`id = ANY(ARRAY(${pick}))`,
   forUpdate: raw("FOR UPDATE"),
   // Keyed by schema, so Forge instances in different schemas of one database do not wait on each other.
   eventsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_events'))`),

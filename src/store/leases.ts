@@ -42,13 +42,13 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
   const [rows] = await db.writeBatch((w) => [
     w.$queryRaw<Record<string, unknown>[]>`
       UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
-      WHERE id IN (
+      WHERE ${db.sql.idIn(Prisma.sql`
         SELECT id FROM runs ${db.sql.indexedBy("runs_due_idx")}
         WHERE wake_at IS NOT NULL AND wake_at <= ${req.now}
           AND (lease_owner IS NULL OR lease_expires_at <= ${req.now})
         ORDER BY priority DESC, created_at, id
         LIMIT ${req.limit}
-        ${db.sql.skipLocked})
+        ${db.sql.skipLocked}`)}
       RETURNING ${RUN_COLUMNS}, ${db.sql.stepsOfRunAsJson} AS "stepsJson"`,
   ]);
   const claimed = rows.map((row) => {
