@@ -1,5 +1,3 @@
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import type { Scheduler, TickResult } from "../src/engine/scheduler.ts";
@@ -8,6 +6,7 @@ import { StepRegistry } from "../src/engine/steps/registry.ts";
 import { Worker } from "../src/engine/worker.ts";
 import { CreateRun, GetRun, WorkerStatusQuery } from "./support/documents.ts";
 import { freshDbUrl, runInput, startForge } from "./support/forge.ts";
+import { MAIN, startProcess } from "./support/processes.ts";
 import { waitFor } from "./support/wait.ts";
 
 /** A step type that waits until the test lets it finish. */
@@ -117,21 +116,7 @@ describe("worker loop", () => {
 });
 
 describe("the forge process", () => {
-  const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-  const tsx = fileURLToPath(new URL("../node_modules/.bin/tsx", import.meta.url));
-
-  function run(args: string[], env: Record<string, string>) {
-    const child = spawn(tsx, [main, ...args], { env: { ...process.env, LOG_LEVEL: "info", ...env }, stdio: ["ignore", "pipe", "pipe"] });
-    let output = "";
-    child.stdout.on("data", (d) => {
-      output += d;
-    });
-    child.stderr.on("data", (d) => {
-      output += d;
-    });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-    return { child, exited, output: () => output };
-  }
+  const run = (args: string[], env: Record<string, string>) => startProcess(MAIN, args, env);
 
   it("stops at startup with one clear line naming an invalid variable", async () => {
     const p = run([], { FORGE_PORT: "eighty", DATABASE_URL: freshDbUrl() });
