@@ -19,6 +19,19 @@ describe("migrations", () => {
     expect(rows.map((r) => r.name)).toEqual(names);
   });
 
+  it.runIf(dialect === "postgres")("apply exactly once when several processes start at once", async () => {
+    const url = freshDbUrl();
+    // Separate handles with their own pools: to PostgreSQL, separate processes.
+    const dbs = await Promise.all(Array.from({ length: 4 }, () => Db.open({ url })));
+    onTestFinished(() => Promise.all(dbs.map((db) => db.close())).then(() => {}));
+    const reports = await Promise.all(dbs.map((db) => migrate(db)));
+    const names = migrationFiles(dialect).map((f) => f.name);
+    expect(reports.flatMap((r) => r.applied).sort()).toEqual(names);
+    for (const r of reports) expect([...r.applied, ...r.alreadyApplied].sort()).toEqual(names);
+    const rows = await dbs[0]?.read.$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM forge_migrations ORDER BY name");
+    expect(rows?.map((r) => r.name)).toEqual(names);
+  });
+
   it("refuse to run over a database migrated with different file contents", async () => {
     const db = await openFresh();
     await migrate(db);
