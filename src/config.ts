@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { SECOND } from "./clock.ts";
-import { isPostgresUrl, POSTGRES_DEFAULTS, type PostgresOptions } from "./store/url.ts";
+import { isPostgresUrl, POSTGRES_DEFAULTS, type PostgresOptions, postgresSchema } from "./store/url.ts";
 
 /**
  * Forge's configuration, parsed once from the environment. This is the only module that
@@ -31,7 +31,11 @@ const schema = z.object({
       (v) => !v.startsWith("file:") || (v.length > "file:".length && !v.startsWith("file::memory:")),
       "must name a database file (:memory: is not supported)",
     )
-    .refine((v) => !isPostgresUrl(v) || URL.canParse(v), "is not a valid postgres:// URL"),
+    .refine((v) => !isPostgresUrl(v) || URL.canParse(v), "is not a valid postgres:// URL")
+    .refine(
+      (v) => !isPostgresUrl(v) || !URL.canParse(v) || postgresSchema(v) !== null,
+      "schema must be a plain identifier (letters, digits, _; at most 48 characters)",
+    ),
   FORGE_HOST: z.string().min(1).default("127.0.0.1"),
   FORGE_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
   FORGE_ADMIN_TOKEN: optionalSecret,

@@ -37,6 +37,8 @@ describe("config", () => {
     ["FORGE_ADMIN_TOKEN", { FORGE_ADMIN_TOKEN: "short" }],
     ["FORGE_SQLITE_SYNCHRONOUS", { FORGE_SQLITE_SYNCHRONOUS: "OFF" }],
     ["DATABASE_URL", { DATABASE_URL: "postgres://[::1" }],
+    ["DATABASE_URL", { DATABASE_URL: "postgresql://localhost/forge?schema=my%20schema" }],
+    ["DATABASE_URL", { DATABASE_URL: `postgresql://localhost/forge?schema=${"s".repeat(49)}` }],
     ["FORGE_PG_POOL_SIZE", { FORGE_PG_POOL_SIZE: "0" }],
     ["FORGE_PG_STATEMENT_TIMEOUT_MS", { FORGE_PG_STATEMENT_TIMEOUT_MS: "-1" }],
     ["FORGE_PG_CONNECT_TIMEOUT_MS", { FORGE_PG_CONNECT_TIMEOUT_MS: "soon" }],

@@ -6,7 +6,7 @@ import pg from "pg";
 import { type Dialect, postgres, sqlite } from "./dialect.ts";
 import { Prisma, PrismaClient } from "./generated/client.ts";
 import { PrismaClient as PgPrismaClient } from "./generated-pg/client.ts";
-import { isPostgresUrl, POSTGRES_DEFAULTS, type PostgresOptions } from "./url.ts";
+import { isPostgresUrl, POSTGRES_DEFAULTS, type PostgresOptions, postgresSchema } from "./url.ts";
 
 export type Tx = Prisma.TransactionClient;
 type UnwrapTuple<P extends readonly unknown[]> = { [K in keyof P]: Awaited<P[K]> };
@@ -44,12 +44,15 @@ export class Db {
   readonly pgConfig: pg.ClientConfig | null;
   readonly pgSchema: string | null;
   readonly #pool: pg.Pool | null;
+  /** Interactive transactions: how long to wait for a connection, and how long one may stay open. */
+  readonly #tx: { maxWait?: number; timeout?: number };
+  #closed = false;
 
   private constructor(
     sql: Dialect,
     writer: PrismaClient,
     reader: PrismaClient,
-    pg: { pool: pg.Pool; config: pg.ClientConfig; schema: string } | null = null,
+    pg: { pool: pg.Pool; config: pg.ClientConfig; schema: string; options: PostgresOptions } | null = null,
   ) {
     this.sql = sql;
     this.#writer = writer;
@@ -57,6 +60,9 @@ export class Db {
     this.#pool = pg?.pool ?? null;
     this.pgConfig = pg?.config ?? null;
     this.pgSchema = pg?.schema ?? null;
+    // Prisma's defaults (2 s to get a connection, 5 s open) suit SQLite's in-process lock;
+    // on PostgreSQL a connection may take as long as the configured connect timeout.
+    this.#tx = pg ? { maxWait: pg.options.connectTimeoutMs, timeout: TX_TIMEOUT_MS } : {};
   }
 
   get dialect(): Dialect["name"] {
@@ -94,8 +100,9 @@ export class Db {
     const config: pg.ClientConfig = {
       connectionString,
       connectionTimeoutMillis: o.connectTimeoutMs,
-      // Unqualified names in Forge's SQL resolve in the chosen schema.
-      options: `-c search_path=${quoteIdent(schema)}`,
+      // Unqualified names in Forge's SQL resolve in the chosen schema (a plain identifier,
+      // so nothing in it needs escaping on the server's command line).
+      options: `-c search_path=${schema}`,
       application_name: "forge",
     };
     if (schema !== "public") await createSchema(config, schema);
@@ -104,12 +111,13 @@ export class Db {
     // without a listener its error would crash the process.
     pool.on("error", () => {});
     const client = new PgPrismaClient({ adapter: new PrismaPg(pool, { schema }) }) as unknown as PrismaClient;
-    return new Db(postgres, client, client, { pool, config, schema });
+    return new Db(postgres, client, client, { pool, config, schema, options: o });
   }
 
   /** Runs `fn` in a transaction on the writer connection, retried when the database asks for it. */
-  write<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
-    return retryTransient(() => this.#writer.$transaction(fn));
+  write<T>(fn: (tx: Tx) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+    const settings = { ...this.#tx, ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}) };
+    return retryTransient(() => this.#writer.$transaction(fn, settings));
   }
 
   /**
@@ -129,6 +137,8 @@ export class Db {
   }
 
   async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
     await Promise.all([this.#writer.$disconnect(), this.read.$disconnect()]);
     await this.#pool?.end();
   }
@@ -136,8 +146,9 @@ export class Db {
 
 /** The connection string without Prisma's `schema` parameter, and that schema (default public). */
 export function postgresTarget(url: string): { connectionString: string; schema: string } {
+  const schema = postgresSchema(url);
+  if (schema === null) throw new Error("DATABASE_URL: schema must be a plain identifier (letters, digits, _; at most 48 characters)");
   const parsed = new URL(url);
-  const schema = parsed.searchParams.get("schema") || "public";
   parsed.searchParams.delete("schema");
   return { connectionString: parsed.toString(), schema };
 }
@@ -166,6 +177,8 @@ async function createSchema(config: pg.ClientConfig, schema: string): Promise<vo
  * far more than any of Forge's own transactions holds the lock.
  */
 const BUSY_TIMEOUT_MS = 2_000;
+/** PostgreSQL: how long a write transaction may stay open (a tick's commit takes milliseconds). */
+const TX_TIMEOUT_MS = 60_000;
 const RETRIES = 5;
 
 /**
@@ -211,6 +224,8 @@ export function isUniqueViolation(error: unknown): boolean {
 
 /** Prisma's codes for "could not reach or keep the connection", and the pool timing out. */
 const UNAVAILABLE_PRISMA_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024"]);
+/** P2028 covers every transaction API failure; only "could not start one" (no connection in time) means unavailable. */
+const UNAVAILABLE_TX_START = /Unable to start a transaction/;
 const UNAVAILABLE_DRIVER_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections"]);
 /** PostgreSQL: admin shutdown, crash shutdown, cannot connect now, too many connections, and class 08 (connection exception). */
 const UNAVAILABLE_SQLSTATE = /^(57P01|57P02|57P03|53300|08\w{3})$/;
@@ -226,6 +241,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
   for (let e = error, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && (UNAVAILABLE_PRISMA_CODES.has(code) || UNAVAILABLE_SQLSTATE.test(code))) return true;
+    if (code === "P2028" && UNAVAILABLE_TX_START.test(String((e as { message?: unknown }).message))) return true;
     const cause = driverCause(e);
     if (cause?.kind && UNAVAILABLE_DRIVER_KINDS.has(cause.kind)) return true;
     if (cause?.originalCode && UNAVAILABLE_SQLSTATE.test(cause.originalCode)) return true;

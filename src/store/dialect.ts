@@ -20,8 +20,14 @@ export interface Dialect {
   int(name: string): Prisma.Sql;
   /** A timestamp field (epoch milliseconds in the JSON) of the current `rows` row. */
   time(name: string): Prisma.Sql;
-  /** A run's steps, in their stable order, as one JSON text value (correlated on `runs.id`). */
-  readonly stepsOfRunAsJson: Prisma.Sql;
+  /**
+   * A run's steps, in their stable order, as one JSON text value (correlated on `runs.id`),
+   * for the claim to return with each run. Null on PostgreSQL: there a claim that takes over
+   * a lease re-reads the run row as the last committer left it, but a subquery in the same
+   * statement still reads the statement's older snapshot, so the steps could predate the
+   * run (and finished steps would run again). There they are read after the claim.
+   */
+  readonly stepsOfRunAsJson: Prisma.Sql | null;
   /** Names the index a query must read (SQLite's planner otherwise prefers a worse one). */
   indexedBy(index: string): Prisma.Sql;
   /** Ends the claim's pick: rows locked by a concurrent claim are passed over, not waited for. */
@@ -42,8 +48,11 @@ export interface Dialect {
    * time, so there the lock is the database's own.
    */
   readonly eventsLock: Prisma.Sql | null;
-  /** Serializes migrations from processes starting at once. */
-  readonly migrationsLock: Prisma.Sql | null;
+  /**
+   * Run first in every migration transaction: serializes migrations from processes starting
+   * at once, and lifts the statement timeout (an index build may take long).
+   */
+  readonly migrationStart: Prisma.Sql[];
 }
 
 const raw = Prisma.raw;
@@ -65,11 +74,10 @@ export const sqlite: Dialect = {
   idIn: (pick) => Prisma.sql`id IN (${pick})`,
   forUpdate: Prisma.empty,
   eventsLock: null,
-  migrationsLock: null,
+  migrationStart: [],
 };
 
 const pgField = (name: string) => `(v.value ->> '${fieldName(name)}')`;
-const epochMs = (column: string) => `(extract(epoch FROM ${column}) * 1000)::bigint`;
 
 export const postgres: Dialect = {
   name: "postgres",
@@ -79,17 +87,17 @@ export const postgres: Dialect = {
   int: (name) => raw(`${pgField(name)}::integer`),
   // Exact to the millisecond (no floating-point seconds on the way).
   time: (name) => raw(`('epoch'::timestamp + ${pgField(name)}::bigint * interval '1 millisecond')`),
-  stepsOfRunAsJson: raw(`(SELECT coalesce(json_agg(json_build_object('id', s.id, 'position', s.position, 'type', s.type,
-      'deps', s.deps::json, 'status', s.status, 'attempts', s.attempts, 'startedAt', ${epochMs("s.started_at")},
-      'finishedAt', ${epochMs("s.finished_at")}, 'output', s.output::json, 'error', s.error) ORDER BY s.position), '[]')::text
-    FROM steps s WHERE s.run_id = runs.id)`),
+  stepsOfRunAsJson: null,
   indexedBy: () => Prisma.empty,
   skipLocked: raw("FOR UPDATE SKIP LOCKED"),
   idIn: (pick) => Prisma.sql`id = ANY(ARRAY(${pick}))`,
   forUpdate: raw("FOR UPDATE"),
   // Keyed by schema, so Forge instances in different schemas of one database do not wait on each other.
   eventsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_events'))`),
-  migrationsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_migrations'))`),
+  migrationStart: [
+    raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_migrations'))`),
+    raw("SET LOCAL statement_timeout = 0"),
+  ],
 };
 
 /** Field names are spliced into SQL: only plain identifiers are accepted. */

@@ -2,6 +2,7 @@ import type { RunChange } from "../domain/change.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import { ms } from "./dialect.ts";
 import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "./records.ts";
+import { findSteps } from "./runs.ts";
 
 /**
  * Leases and the writes made under them.
@@ -39,6 +40,7 @@ export interface ClaimRequest {
  */
 export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRun[]> {
   const expires = new Date(req.now.getTime() + req.leaseMs);
+  const inlineSteps = db.sql.stepsOfRunAsJson;
   const [rows] = await db.writeBatch((w) => [
     w.$queryRaw<Record<string, unknown>[]>`
       UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
@@ -49,27 +51,43 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
         ORDER BY priority DESC, created_at, id
         LIMIT ${req.limit}
         ${db.sql.skipLocked}`)}
-      RETURNING ${RUN_COLUMNS}, ${db.sql.stepsOfRunAsJson} AS "stepsJson"`,
+      RETURNING ${RUN_COLUMNS}${inlineSteps ? Prisma.sql`, ${inlineSteps} AS "stepsJson"` : Prisma.empty}`,
   ]);
-  const claimed = rows.map((row) => {
-    const run = toRunRecord(rawRun(row));
-    const steps = (JSON.parse(row.stepsJson as string) as Array<Omit<StepRecord, "runId">>).map(
-      (s): StepRecord => ({
-        ...s,
-        runId: run.id,
-        startedAt: toDateOrNull(s.startedAt),
-        finishedAt: toDateOrNull(s.finishedAt),
-        output: s.output ?? null,
-      }),
-    );
-    return { runId: run.id, epoch: run.leaseEpoch, run, steps };
-  });
+  const runs = rows.map((row) => toRunRecord(rawRun(row)));
+  // Read after the claim where the claim cannot return them consistently (Dialect.stepsOfRunAsJson);
+  // the runs are leased now, so their steps cannot change underneath.
+  const stepsByRun = new Map<string, StepRecord[]>();
+  if (inlineSteps) {
+    rows.forEach((row, i) => stepsByRun.set((runs[i] as RunRecord).id, parseStepsJson((runs[i] as RunRecord).id, row.stepsJson)));
+  } else {
+    for (const step of await findSteps(
+      db,
+      runs.map((r) => r.id),
+    )) {
+      const list = stepsByRun.get(step.runId) ?? [];
+      list.push(step);
+      stepsByRun.set(step.runId, list);
+    }
+  }
+  const claimed = runs.map((run) => ({ runId: run.id, epoch: run.leaseEpoch, run, steps: stepsByRun.get(run.id) ?? [] }));
   // RETURNING gives no order; restore the pick order.
   claimed.sort(
     ({ run: a }, { run: b }) =>
       b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
   );
   return claimed;
+}
+
+function parseStepsJson(runId: string, json: unknown): StepRecord[] {
+  return (JSON.parse(json as string) as Array<Omit<StepRecord, "runId">>).map(
+    (s): StepRecord => ({
+      ...s,
+      runId,
+      startedAt: toDateOrNull(s.startedAt),
+      finishedAt: toDateOrNull(s.finishedAt),
+      output: s.output ?? null,
+    }),
+  );
 }
 
 /**

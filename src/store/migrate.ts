@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Db } from "./db.ts";
+import type { Db, Tx } from "./db.ts";
 
 /**
  * Applies the SQL migrations in prisma/migrations/<dialect>/, in file-name order. Each
@@ -43,18 +43,23 @@ export function splitStatements(sql: string): string[] {
     .filter((s) => s.length > 0);
 }
 
+/** A migration may wait for another process's, and build indexes over large tables. */
+const MIGRATION_TX = { timeoutMs: 60 * 60_000 };
+
 export async function migrate(db: Db): Promise<MigrationReport> {
-  const lock = db.sql.migrationsLock;
+  const start = async (tx: Tx) => {
+    for (const statement of db.sql.migrationStart) await tx.$executeRaw(statement);
+  };
   await db.write(async (tx) => {
-    if (lock) await tx.$executeRaw(lock);
+    await start(tx);
     await tx.$executeRawUnsafe(
       "CREATE TABLE IF NOT EXISTS forge_migrations (name TEXT NOT NULL PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
     );
-  });
+  }, MIGRATION_TX);
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   for (const file of migrationFiles(db.dialect)) {
     const outcome = await db.write(async (tx) => {
-      if (lock) await tx.$executeRaw(lock);
+      await start(tx);
       const rows = await tx.$queryRaw<Array<{ checksum: string }>>`SELECT checksum FROM forge_migrations WHERE name = ${file.name}`;
       const recorded = rows[0];
       if (recorded) {
@@ -66,7 +71,7 @@ export async function migrate(db: Db): Promise<MigrationReport> {
       for (const statement of splitStatements(file.sql)) await tx.$executeRawUnsafe(statement);
       await tx.$executeRaw`INSERT INTO forge_migrations (name, checksum, applied_at) VALUES (${file.name}, ${file.checksum}, ${new Date().toISOString()})`;
       return "applied" as const;
-    });
+    }, MIGRATION_TX);
     (outcome === "applied" ? report.applied : report.alreadyApplied).push(file.name);
   }
   return report;

@@ -35,11 +35,15 @@ export class PgChannel implements Channel {
   #sending: Promise<void> | null = null;
   #pending: CommitKind | null = null;
   #reconnectTimer: NodeJS.Timeout | null = null;
+  /** A connection attempt in progress, which stop() must wait for (or it would leak the connection). */
+  #connecting: Promise<void> | null = null;
 
   private constructor(db: Db, onNotice: (kind: CommitKind, reconnected: boolean) => void, onError: (error: unknown) => void) {
     if (!db.pgConfig || !db.pgSchema) throw new Error("PgChannel needs a PostgreSQL database");
     this.#db = db;
     this.#config = db.pgConfig;
+    // The schema is a plain identifier of at most 48 characters (url.ts), so this stays
+    // within PostgreSQL's 63-byte names.
     this.#name = `forge_events:${db.pgSchema}`;
     this.#onNotice = onNotice;
     this.#onError = onError;
@@ -56,7 +60,14 @@ export class PgChannel implements Channel {
     return channel;
   }
 
-  async #connect(): Promise<void> {
+  #connect(): Promise<void> {
+    this.#connecting = this.#open().finally(() => {
+      this.#connecting = null;
+    });
+    return this.#connecting;
+  }
+
+  async #open(): Promise<void> {
     const client = new pg.Client(this.#config);
     client.on("notification", (message) => {
       const [kind, from] = (message.payload ?? "").split(":");
@@ -65,8 +76,17 @@ export class PgChannel implements Channel {
     });
     client.on("error", (error) => this.#lost(client, error));
     client.on("end", () => this.#lost(client, null));
-    await client.connect();
-    await client.query(`LISTEN "${this.#name.replaceAll('"', '""')}"`);
+    try {
+      await client.connect();
+      await client.query(`LISTEN "${this.#name}"`);
+    } catch (error) {
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.#stopped) {
+      await client.end().catch(() => {});
+      return;
+    }
     this.#client = client;
   }
 
@@ -117,6 +137,7 @@ export class PgChannel implements Channel {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#reconnectTimer) clearTimeout(this.#reconnectTimer);
+    await this.#connecting?.catch(() => {});
     while (this.#sending) await this.#sending;
     const client = this.#client;
     this.#client = null;
