@@ -105,8 +105,12 @@ async function forgeWorkers(workers: number, runs: number): Promise<number> {
   return runs / ((end - start) / 1000);
 }
 
-/** The same claim and commit statements as Forge's, from raw pg connections. */
-async function rawWorkers(connections: number, runs: number): Promise<number> {
+/**
+ * The same claim and commit statements as Forge's, from raw pg connections. With
+ * `notifyInCommit`, each commit also sends a NOTIFY inside its transaction (what Forge
+ * avoids: it notifies after the commit), to measure what that costs.
+ */
+async function rawWorkers(connections: number, runs: number, notifyInCommit = false): Promise<number> {
   const { url, db, forge } = await parkedQueue(`raw${connections}`, runs);
   await forge.stop();
   const { connectionString, schema } = postgresTarget(url);
@@ -127,14 +131,17 @@ async function rawWorkers(connections: number, runs: number): Promise<number> {
           `UPDATE runs SET lease_owner = $1, lease_epoch = lease_epoch + 1, lease_expires_at = $2
            WHERE id = ANY(ARRAY(SELECT id FROM runs WHERE wake_at IS NOT NULL AND wake_at <= $3
              AND (lease_owner IS NULL OR lease_expires_at <= $3) ORDER BY priority DESC, created_at, id LIMIT 100 FOR UPDATE SKIP LOCKED))
-           RETURNING id, seq, lease_epoch, (SELECT json_agg(s.id) FROM steps s WHERE s.run_id = runs.id) AS steps`,
+           RETURNING id, seq, lease_epoch`,
           [owner, new Date(now.getTime() + 60_000), now],
         );
         if (claimed.rowCount === 0) return;
         const ids = claimed.rows.map((r) => r.id as string);
+        // Like Forge on PostgreSQL: the claimed runs' steps are read after the claim.
+        const steps = await c.query("SELECT run_id, id FROM steps WHERE run_id = ANY($1) ORDER BY run_id, position", [ids]);
+        const stepOf = new Map(steps.rows.map((r) => [r.run_id as string, r.id as string]));
         const epochs = claimed.rows.map((r) => r.lease_epoch as number);
         const seqs = claimed.rows.map((r) => r.seq as number);
-        const stepIds = claimed.rows.map((r) => (r.steps as string[])[0] as string);
+        const stepIds = ids.map((id) => stepOf.get(id) as string);
         const evRun: string[] = [];
         const evSeq: number[] = [];
         const evType: string[] = [];
@@ -166,6 +173,7 @@ async function rawWorkers(connections: number, runs: number): Promise<number> {
            SELECT run_id, seq, type, step_id, $5 FROM unnest($1::text[], $2::int[], $3::text[], $4::text[]) AS v(run_id, seq, type, step_id)`,
           [evRun, evSeq, evType, evStep, now],
         );
+        if (notifyInCommit) await c.query("SELECT pg_notify('forge_bench_commits', $1)", [owner]);
         await c.query("COMMIT");
       }
     }),
@@ -188,6 +196,17 @@ export async function benchPostgresThroughput(o: { runs: number }): Promise<void
     `PostgreSQL: noop runs/s drained from a queue of ${fmt(o.runs)} (one step, four events written per run by the tick)`,
     ["workers", "Forge worker processes", "raw pg, same statements", "Forge / raw"],
     rows,
+  );
+  // NOTIFY inside a transaction takes a database-wide lock at commit; Forge sends it after.
+  const plain = await rawWorkers(4, o.runs);
+  const inCommit = await rawWorkers(4, o.runs, true);
+  printTable(
+    "PostgreSQL: cost of NOTIFY inside each commit (raw pg, 4 connections, ticks of 100 runs)",
+    ["commits", "runs/s", "vs without"],
+    [
+      ["without NOTIFY", fmt(plain), "1.00"],
+      ["NOTIFY inside each commit", fmt(inCommit), fmt(inCommit / plain, 2)],
+    ],
   );
 }
 
