@@ -135,6 +135,12 @@ describe("the forge process", () => {
     expect(p.output()).toContain("forge stopped");
   });
 
+  it("four processes starting at once on a new database all migrate it and exit 0", async () => {
+    const dbUrl = freshDbUrl();
+    const procs = Array.from({ length: 4 }, () => run(["migrate"], { DATABASE_URL: dbUrl }));
+    expect(await Promise.all(procs.map((p) => p.exited))).toEqual([0, 0, 0, 0]);
+  });
+
   it("npm run migrate applies migrations and exits", async () => {
     const dbUrl = freshDbUrl();
     const p = run(["migrate"], { DATABASE_URL: dbUrl });

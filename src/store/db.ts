@@ -86,11 +86,12 @@ export class Db {
     const writer = client();
     const reader = client();
     const synchronous = options.synchronous ?? "FULL";
-    // journal_mode is stored in the file; the other pragmas are per connection.
-    await writer.$queryRawUnsafe("PRAGMA journal_mode = WAL");
+    // journal_mode is stored in the file; the other pragmas are per connection. Processes
+    // opening a new file together can find it locked while one of them switches it to WAL.
+    await whileLocked(() => writer.$queryRawUnsafe("PRAGMA journal_mode = WAL"));
     for (const c of [writer, reader]) {
-      await c.$executeRawUnsafe(`PRAGMA synchronous = ${synchronous}`);
-      await c.$executeRawUnsafe("PRAGMA foreign_keys = ON");
+      await whileLocked(() => c.$executeRawUnsafe(`PRAGMA synchronous = ${synchronous}`));
+      await whileLocked(() => c.$executeRawUnsafe("PRAGMA foreign_keys = ON"));
     }
     return new Db(sqlite, writer, reader);
   }
@@ -195,6 +196,23 @@ async function retryTransient<T>(fn: () => Promise<T>): Promise<T> {
       return await fn();
     } catch (error) {
       if (attempt >= RETRIES || !isTransient(error)) throw error;
+    }
+  }
+}
+
+/**
+ * Retries `fn` while SQLite answers "database is locked" at once, for up to about five
+ * seconds. For startup only (opening and migrating): when several processes start on a
+ * new file together, SQLite may refuse a lock upgrade immediately, without waiting out the
+ * busy timeout, because waiting could deadlock.
+ */
+export async function whileLocked<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (error) {
+      if (attempt >= 100 || !/SQLITE_BUSY|database is locked/.test(String(error))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 20 + Math.random() * 30));
     }
   }
 }

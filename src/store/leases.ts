@@ -58,7 +58,10 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
   // the runs are leased now, so their steps cannot change underneath.
   const stepsByRun = new Map<string, StepRecord[]>();
   if (inlineSteps) {
-    rows.forEach((row, i) => stepsByRun.set((runs[i] as RunRecord).id, parseStepsJson((runs[i] as RunRecord).id, row.stepsJson)));
+    for (const [i, row] of rows.entries()) {
+      const runId = (runs[i] as RunRecord).id;
+      stepsByRun.set(runId, parseStepsJson(runId, row.stepsJson));
+    }
   } else {
     for (const step of await findSteps(
       db,

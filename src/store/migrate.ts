@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import type { Db, Tx } from "./db.ts";
+import { type Db, type Tx, whileLocked } from "./db.ts";
 
 /**
  * Applies the SQL migrations in prisma/migrations/<dialect>/, in file-name order. Each
@@ -50,28 +50,34 @@ export async function migrate(db: Db): Promise<MigrationReport> {
   const start = async (tx: Tx) => {
     for (const statement of db.sql.migrationStart) await tx.$executeRaw(statement);
   };
-  await db.write(async (tx) => {
-    await start(tx);
-    await tx.$executeRawUnsafe(
-      "CREATE TABLE IF NOT EXISTS forge_migrations (name TEXT NOT NULL PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
-    );
-  }, MIGRATION_TX);
+  // whileLocked: processes starting together on a new SQLite file take turns (PostgreSQL
+  // uses the migrations lock instead, and never answers "locked").
+  await whileLocked(() =>
+    db.write(async (tx) => {
+      await start(tx);
+      await tx.$executeRawUnsafe(
+        "CREATE TABLE IF NOT EXISTS forge_migrations (name TEXT NOT NULL PRIMARY KEY, checksum TEXT NOT NULL, applied_at TEXT NOT NULL)",
+      );
+    }, MIGRATION_TX),
+  );
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
   for (const file of migrationFiles(db.dialect)) {
-    const outcome = await db.write(async (tx) => {
-      await start(tx);
-      const rows = await tx.$queryRaw<Array<{ checksum: string }>>`SELECT checksum FROM forge_migrations WHERE name = ${file.name}`;
-      const recorded = rows[0];
-      if (recorded) {
-        if (recorded.checksum !== file.checksum) {
-          throw new Error(`migration ${file.name} was applied with different contents; restore the file or the database`);
+    const outcome = await whileLocked(() =>
+      db.write(async (tx) => {
+        await start(tx);
+        const rows = await tx.$queryRaw<Array<{ checksum: string }>>`SELECT checksum FROM forge_migrations WHERE name = ${file.name}`;
+        const recorded = rows[0];
+        if (recorded) {
+          if (recorded.checksum !== file.checksum) {
+            throw new Error(`migration ${file.name} was applied with different contents; restore the file or the database`);
+          }
+          return "already" as const;
         }
-        return "already" as const;
-      }
-      for (const statement of splitStatements(file.sql)) await tx.$executeRawUnsafe(statement);
-      await tx.$executeRaw`INSERT INTO forge_migrations (name, checksum, applied_at) VALUES (${file.name}, ${file.checksum}, ${new Date().toISOString()})`;
-      return "applied" as const;
-    }, MIGRATION_TX);
+        for (const statement of splitStatements(file.sql)) await tx.$executeRawUnsafe(statement);
+        await tx.$executeRaw`INSERT INTO forge_migrations (name, checksum, applied_at) VALUES (${file.name}, ${file.checksum}, ${new Date().toISOString()})`;
+        return "applied" as const;
+      }, MIGRATION_TX),
+    );
     (outcome === "applied" ? report.applied : report.alreadyApplied).push(file.name);
   }
   return report;
