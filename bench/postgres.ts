@@ -1,11 +1,12 @@
-import { type ChildProcess, fork, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { pino } from "pino";
 import { systemClock } from "../src/clock.ts";
 import { Forge } from "../src/engine/forge.ts";
 import { Db, postgresTarget, quoteIdent } from "../src/store/db.ts";
-import { fmt, percentile, printTable } from "./support.ts";
+import { measureDeliveries, noopRun, printLatency } from "./latency.ts";
+import { fmt, printTable } from "./support.ts";
 
 /**
  * Forge on PostgreSQL (`npm run bench -- --only pg`), against BENCH_DATABASE_URL (default:
@@ -23,7 +24,6 @@ import { fmt, percentile, printTable } from "./support.ts";
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const silent = pino({ level: "silent" });
-const input = { mode: "LIVE" as const, jobType: "bench", requestedBy: "bench", graph: { steps: { only: { type: "noop" } } } };
 
 function freshSchemaUrl(tag: string): string {
   const url = new URL(BASE_URL);
@@ -39,9 +39,8 @@ async function dropSchema(url: string): Promise<void> {
   await client.end();
 }
 
-/** A fresh schema holding `runs` noop runs, created through Forge and parked (not due). */
-async function parkedQueue(tag: string, runs: number): Promise<{ url: string; db: Db; forge: Forge }> {
-  const url = freshSchemaUrl(tag);
+/** A Forge engine without a worker on `url` (migrating it). */
+async function openEngine(url: string): Promise<{ db: Db; forge: Forge }> {
   const db = await Db.open({ url });
   const forge = await Forge.start({
     db,
@@ -52,7 +51,14 @@ async function parkedQueue(tag: string, runs: number): Promise<{ url: string; db
     tickIntervalMs: 1000,
     workerEnabled: false,
   });
-  for (let i = 0; i < runs; i += 500) await forge.createRuns(Array.from({ length: Math.min(500, runs - i) }, () => input));
+  return { db, forge };
+}
+
+/** A fresh schema holding `runs` noop runs, created through Forge and parked (not due). */
+async function parkedQueue(tag: string, runs: number): Promise<{ url: string; db: Db; forge: Forge }> {
+  const url = freshSchemaUrl(tag);
+  const { db, forge } = await openEngine(url);
+  for (let i = 0; i < runs; i += 500) await forge.createRuns(Array.from({ length: Math.min(500, runs - i) }, () => noopRun));
   await db.read.$executeRawUnsafe("UPDATE runs SET wake_at = NULL");
   await db.read.$executeRawUnsafe("VACUUM ANALYZE runs");
   return { url, db, forge };
@@ -216,16 +222,7 @@ export async function benchPostgresThroughput(o: { runs: number }): Promise<void
  */
 export async function benchPostgresLatency(o: { subscribers: number; events: number; gapMs: number }): Promise<void> {
   const url = freshSchemaUrl("lat");
-  const db = await Db.open({ url });
-  const writer = await Forge.start({
-    db,
-    clock: systemClock,
-    log: silent,
-    leaseMs: 60_000,
-    tickLimit: 100,
-    tickIntervalMs: 1000,
-    workerEnabled: false,
-  });
+  const { db, forge: writer } = await openEngine(url);
   const api = spawn(process.execPath, ["--import", "tsx", MAIN, "serve"], {
     env: { ...process.env, DATABASE_URL: url, FORGE_PORT: "0", LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "inherit"],
@@ -238,50 +235,20 @@ export async function benchPostgresLatency(o: { subscribers: number; events: num
       if (m) resolve(m[1] as string);
     }),
   );
-  const clients = fork(
-    fileURLToPath(new URL("./latency-clients.ts", import.meta.url)),
-    [apiUrl.replace(/^http/, "ws"), String(o.subscribers)],
-    {
-      execArgv: ["--import", "tsx"],
-    },
-  );
-  const messages: Array<{ ready?: boolean; arrivals?: Array<[string, number]> }> = [];
-  clients.on("message", (m) => messages.push(m as never));
-  const until = async (test: () => boolean) => {
-    while (!test()) await new Promise((r) => setTimeout(r, 10));
-  };
-  await until(() => messages.some((m) => m.ready));
-  await new Promise((r) => setTimeout(r, 300));
-  const committedAt = new Map<string, number>();
-  for (let i = 0; i < o.events; i++) {
-    const run = await writer.createRun(input);
-    committedAt.set(run.id, performance.timeOrigin + performance.now());
-    await new Promise((r) => setTimeout(r, o.gapMs));
-  }
-  await new Promise((r) => setTimeout(r, 1000));
-  clients.send({ stop: true });
-  await until(() => messages.some((m) => m.arrivals));
+  const latencies = await measureDeliveries({
+    ...o,
+    wsUrl: apiUrl.replace(/^http/, "ws"),
+    settleMs: 1000,
+    createRun: () => writer.createRun(noopRun),
+  });
   api.kill("SIGTERM");
   await new Promise((r) => api.on("exit", r));
   await writer.stop();
   await db.close();
   await dropSchema(url);
-
-  const latencies = (messages.find((m) => m.arrivals)?.arrivals ?? []).flatMap(([runId, at]) => {
-    const committed = committedAt.get(runId);
-    return committed === undefined ? [] : [at - committed];
-  });
-  latencies.sort((a, b) => a - b);
-  printTable(
+  printLatency(
     `PostgreSQL: event latency across processes, commit in one process to ${o.subscribers} graphql-ws subscribers of an API process, ${o.events} events ${o.gapMs} ms apart`,
-    ["deliveries", "p50 ms", "p99 ms", "max ms"],
-    [
-      [
-        `${fmt(latencies.length)} of ${fmt(o.subscribers * o.events)}`,
-        fmt(percentile(latencies, 50), 2),
-        fmt(percentile(latencies, 99), 2),
-        fmt(latencies.at(-1) ?? Number.NaN, 2),
-      ],
-    ],
+    latencies,
+    o.subscribers * o.events,
   );
 }
