@@ -56,6 +56,7 @@ describe("domain", () => {
       startedAt: null,
       output: null,
       error: null,
+      wakeAt: null,
     });
     const plan = planCancel(
       { status: "RUNNING", startedAt: now },

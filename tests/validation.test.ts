@@ -31,7 +31,11 @@ describe("graph validation: each rule refuses with BAD_USER_INPUT, names the ste
     ["a step id longer than 128 characters", graphOf({ ["x".repeat(129)]: { type: "noop" } }), /step id must be 1-128 characters/],
     ["a step that is not an object", graphOf({ a: "noop" }), "graph.steps.a: must be an object with a `type`"],
     ["a step without a type", graphOf({ a: { deps: [] } }), "graph.steps.a.type: must be a non-empty string"],
-    ["an unknown step type", graphOf({ a: { type: "teleport" } }), 'graph.steps.a.type: unknown step type "teleport" (known: noop)'],
+    [
+      "an unknown step type",
+      graphOf({ a: { type: "teleport" } }),
+      'graph.steps.a.type: unknown step type "teleport" (known: fail, noop, sleep)',
+    ],
     ["an unknown step key", graphOf({ a: { type: "noop", dependsOn: [] } }), "graph.steps.a.dependsOn: is not a known step key"],
     ["deps that are not an array", graphOf({ a: { type: "noop", deps: "b" } }), "graph.steps.a.deps: must be an array of step ids"],
     ["a dep that is not a string", graphOf({ a: { type: "noop", deps: [1] } }), "graph.steps.a.deps: must contain only step ids (strings)"],
@@ -58,6 +62,38 @@ describe("graph validation: each rule refuses with BAD_USER_INPUT, names the ste
       "graph.steps: cycle: x -> z -> y -> x",
     ],
     ["params that are not an object", graphOf({ a: { type: "noop", params: [1] } }), "graph.steps.a.params: must be an object"],
+    ["a retry that is not an object", graphOf({ a: { type: "noop", retry: 3 } }), "graph.steps.a.retry: must be an object"],
+    [
+      "an unknown retry key",
+      graphOf({ a: { type: "noop", retry: { attempts: 3 } } }),
+      "graph.steps.a.retry.attempts: is not a known retry key",
+    ],
+    [
+      "maxAttempts below 1",
+      graphOf({ a: { type: "noop", retry: { maxAttempts: 0 } } }),
+      "graph.steps.a.retry.maxAttempts: must be a whole number from 1 to 100",
+    ],
+    [
+      "a backoffFactor below 1",
+      graphOf({ a: { type: "noop", retry: { backoffFactor: 0.5 } } }),
+      "graph.steps.a.retry.backoffFactor: must be a number from 1 to 100",
+    ],
+    [
+      "a fractional backoffMs",
+      graphOf({ a: { type: "noop", retry: { backoffMs: 1.5 } } }),
+      "graph.steps.a.retry.backoffMs: must be a whole number",
+    ],
+    [
+      "a timeoutMs of 0",
+      graphOf({ a: { type: "noop", timeoutMs: 0 } }),
+      "graph.steps.a.timeoutMs: must be a whole number of milliseconds from 1",
+    ],
+    ["a sleep without ms", graphOf({ a: { type: "sleep" } }), 'graph.steps.a.params: sleep needs "ms"'],
+    [
+      "a fail step with negative times",
+      graphOf({ a: { type: "fail", params: { times: -1 } } }),
+      'graph.steps.a.params: "times" must be a whole number',
+    ],
     [
       "an initial_step that is not a string",
       graphOf({ a: { type: "noop" } }, { initial_step: 3 }),

@@ -15,6 +15,7 @@ interface StepState {
   startedAt: Date | null;
   output: unknown;
   error: string | null;
+  wakeAt: Date | null;
 }
 
 /**
@@ -27,7 +28,7 @@ export function planCancel(run: RunState, steps: StepState[], now: Date) {
   const cancelled = steps
     .filter((s) => !isTerminalStep(s.status))
     .sort((a, b) => a.position - b.position)
-    .map((s) => ({ ...s, status: "CANCELLED" as const, finishedAt: now }));
+    .map((s) => ({ ...s, status: "CANCELLED" as const, finishedAt: now, wakeAt: null }));
   const events: NewEvent[] = cancelled.map((s) => ({ type: "step_cancelled", stepId: s.id, data: null, createdAt: now }));
   events.push({ type: "run_cancelled", stepId: null, data: { cancelledSteps: cancelled.map((s) => s.id) }, createdAt: now });
   return {

@@ -10,6 +10,8 @@ export interface StepUpdate {
   finishedAt: Date | null;
   output: unknown;
   error: string | null;
+  /** While WAITING on a timer: when the step is due again. */
+  wakeAt: Date | null;
 }
 
 /**
@@ -29,6 +31,6 @@ export interface RunChange {
 }
 
 /** The written part of a step, without whatever else the planner kept on it. */
-export function stepUpdate({ id, status, attempts, startedAt, finishedAt, output, error }: StepUpdate): StepUpdate {
-  return { id, status, attempts, startedAt, finishedAt, output, error };
+export function stepUpdate({ id, status, attempts, startedAt, finishedAt, output, error, wakeAt }: StepUpdate): StepUpdate {
+  return { id, status, attempts, startedAt, finishedAt, output, error, wakeAt };
 }

@@ -13,6 +13,25 @@ export interface GraphStep {
   type: string;
   deps: string[];
   params?: Record<string, unknown>;
+  retry?: RetryPolicy;
+  /** An attempt running longer than this is aborted and counts as failed. */
+  timeoutMs?: number;
+}
+
+/** How a failed attempt is retried (API.md, "Failure and retry"). */
+export interface RetryPolicy {
+  maxAttempts: number;
+  backoffMs: number;
+  backoffFactor: number;
+  maxBackoffMs: number;
+}
+
+/** No retry unless the graph asks for one; these fill in whatever it leaves out. */
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 1, backoffMs: 1000, backoffFactor: 2, maxBackoffMs: 60_000 };
+
+/** The wait before attempt `failedAttempt + 1`: min(maxBackoffMs, backoffMs * backoffFactor^(failedAttempt-1)). */
+export function backoffDelay(retry: RetryPolicy, failedAttempt: number): number {
+  return Math.min(retry.maxBackoffMs, retry.backoffMs * retry.backoffFactor ** (failedAttempt - 1));
 }
 
 export interface GraphRules {
@@ -20,6 +39,8 @@ export interface GraphRules {
   stepTypes: ReadonlySet<string>;
   /** The most steps a graph may have. */
   maxSteps: number;
+  /** A step type's own check of its params: the problem, or null when they are fine. */
+  checkParams?: (type: string, params: Record<string, unknown>) => string | null;
 }
 
 const STEP_ID = /^[A-Za-z0-9._-]{1,128}$/;
@@ -27,7 +48,15 @@ const STEP_ID = /^[A-Za-z0-9._-]{1,128}$/;
  * graph may have 16,000 deps, far more than fan-ins of real pipelines need. */
 const MAX_DEPS_PER_STEP = 16;
 const GRAPH_KEYS = new Set(["steps", "initial_step"]);
-const STEP_KEYS = new Set(["type", "deps", "params"]);
+const STEP_KEYS = new Set(["type", "deps", "params", "retry", "timeoutMs"]);
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Each retry setting: its bounds and whether it must be a whole number. */
+const RETRY_FIELDS: Record<keyof RetryPolicy, { min: number; max: number; integer: boolean }> = {
+  maxAttempts: { min: 1, max: 100, integer: true },
+  backoffMs: { min: 0, max: DAY_MS, integer: true },
+  backoffFactor: { min: 1, max: 100, integer: false },
+  maxBackoffMs: { min: 0, max: DAY_MS, integer: true },
+};
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -59,7 +88,8 @@ export function validateGraph(input: unknown, rules: GraphRules): Graph {
     const raw = rawSteps[id];
     if (!isObject(raw)) throw new InvalidInput(where, "must be an object with a `type`");
     for (const key of Object.keys(raw)) {
-      if (!STEP_KEYS.has(key)) throw new InvalidInput(`${where}.${key}`, "is not a known step key (expected type, deps, params)");
+      if (!STEP_KEYS.has(key))
+        throw new InvalidInput(`${where}.${key}`, "is not a known step key (expected type, deps, params, retry, timeoutMs)");
     }
     if (typeof raw.type !== "string" || raw.type.length === 0) throw new InvalidInput(`${where}.type`, "must be a non-empty string");
     if (!rules.stepTypes.has(raw.type)) {
@@ -87,6 +117,16 @@ export function validateGraph(input: unknown, rules: GraphRules): Graph {
       if (!isObject(raw.params)) throw new InvalidInput(`${where}.params`, "must be an object");
       step.params = raw.params;
     }
+    const problem = rules.checkParams?.(raw.type, step.params ?? {});
+    if (problem) throw new InvalidInput(`${where}.params`, problem);
+    if (raw.retry !== undefined) step.retry = validateRetry(raw.retry, `${where}.retry`);
+    if (raw.timeoutMs !== undefined) {
+      const t = raw.timeoutMs;
+      if (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > DAY_MS) {
+        throw new InvalidInput(`${where}.timeoutMs`, `must be a whole number of milliseconds from 1 to ${DAY_MS}`);
+      }
+      step.timeoutMs = t;
+    }
     steps[id] = step;
   }
 
@@ -103,6 +143,27 @@ export function validateGraph(input: unknown, rules: GraphRules): Graph {
   const cycle = findCycle(steps);
   if (cycle) throw new InvalidInput("graph.steps", `cycle: ${cycle.join(" -> ")}`);
   return graph;
+}
+
+function validateRetry(raw: unknown, where: string): RetryPolicy {
+  if (!isObject(raw)) throw new InvalidInput(where, "must be an object (maxAttempts, backoffMs, backoffFactor, maxBackoffMs)");
+  const retry: RetryPolicy = { ...DEFAULT_RETRY };
+  for (const [key, value] of Object.entries(raw)) {
+    const rule = Object.hasOwn(RETRY_FIELDS, key) ? RETRY_FIELDS[key as keyof RetryPolicy] : undefined;
+    if (!rule)
+      throw new InvalidInput(`${where}.${key}`, "is not a known retry key (expected maxAttempts, backoffMs, backoffFactor, maxBackoffMs)");
+    if (
+      typeof value !== "number" ||
+      !Number.isFinite(value) ||
+      (rule.integer && !Number.isInteger(value)) ||
+      value < rule.min ||
+      value > rule.max
+    ) {
+      throw new InvalidInput(`${where}.${key}`, `must be a ${rule.integer ? "whole " : ""}number from ${rule.min} to ${rule.max}`);
+    }
+    retry[key as keyof RetryPolicy] = value;
+  }
+  return retry;
 }
 
 /** Returns one cycle as a path that starts and ends on the same step, or null. */

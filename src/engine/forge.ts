@@ -110,7 +110,11 @@ export class Forge {
 
   /** Validates one input and builds the run as it will be stored, with the rows that create it. */
   #plan(input: CreateRunInput, now: Date): { valid: ValidRunInput; run: RunRecord; rows: NewRunRows } {
-    const valid = validateRunInput(input, { stepTypes: this.registry.types(), maxSteps: DEFAULT_MAX_STEPS });
+    const valid = validateRunInput(input, {
+      stepTypes: this.registry.types(),
+      maxSteps: DEFAULT_MAX_STEPS,
+      checkParams: (type, params) => this.registry.checkParams(type, params),
+    });
     const run: RunRecord = {
       id: valid.id ?? newRunId(now),
       mode: valid.mode,

@@ -1,9 +1,10 @@
 import type { Clock } from "../clock.ts";
 import { type RunChange, type StepUpdate, stepUpdate } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
+import { backoffDelay, DEFAULT_RETRY } from "../domain/graph.ts";
 import { isTerminalStep, type StepStatus } from "../domain/status.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
-import type { StepRegistry } from "./steps/registry.ts";
+import { type StepRegistry, StepWait } from "./steps/registry.ts";
 
 /**
  * Advancing one run, in memory, under a lease the caller holds. Nothing here touches the
@@ -57,23 +58,42 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       else dependents.set(dep, [step]);
     }
   }
-  let ready = ordered.filter((s) => s.status === "PENDING" && unmet.get(s.id) === 0);
+  // Ready: PENDING with every dep succeeded, or WAITING on a timer that has come due.
+  const isDue = (s: MutableStep) => s.status === "WAITING" && s.wakeAt !== null && s.wakeAt.getTime() <= ctx.clock.now().getTime();
+  let ready = ordered.filter((s) => (s.status === "PENDING" && unmet.get(s.id) === 0) || isDue(s));
 
   let budget = ctx.stepBudget;
   while (budget > 0 && ready.length > 0 && !ctx.signal.aborted) {
     const wave = ready.slice(0, budget);
     budget -= wave.length;
+    const resumed = new Map<MutableStep, Date | null>();
     for (const step of wave) {
+      // A step waiting after a failed attempt (it keeps that attempt's error) starts a new
+      // attempt; one that asked to wait (a sleep) resumes the attempt it is in.
+      const resumesWait = step.status === "WAITING" && step.error === null;
+      resumed.set(step, resumesWait ? step.wakeAt : null);
       step.status = "RUNNING";
-      step.attempts += 1;
-      step.startedAt = ctx.clock.now();
+      step.wakeAt = null;
       step.changed = true;
-      emit("step_started", step.id, { attempt: step.attempts });
+      if (!resumesWait) {
+        step.attempts += 1;
+        step.error = null;
+        step.startedAt = ctx.clock.now();
+        emit("step_started", step.id, { attempt: step.attempts });
+      }
     }
-    const results = await Promise.allSettled(wave.map((step) => runHandler(run, step, steps, ctx)));
+    const results = await Promise.allSettled(wave.map((step) => runAttempt(run, step, steps, resumed.get(step) ?? null, ctx)));
     const unlocked: MutableStep[] = [];
+    const retryNow: MutableStep[] = [];
     results.forEach((result, i) => {
       const step = wave[i] as MutableStep;
+      if (result.status === "fulfilled" && result.value instanceof StepWait) {
+        step.status = "WAITING";
+        step.wakeAt = result.value.until;
+        emit("step_waiting", step.id, { attempt: step.attempts, until: result.value.until.toISOString() });
+        if (isDue(step)) retryNow.push(step);
+        return;
+      }
       step.finishedAt = ctx.clock.now();
       if (result.status === "fulfilled") {
         step.status = "SUCCEEDED";
@@ -84,14 +104,28 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
           unmet.set(next.id, left);
           if (left === 0 && next.status === "PENDING") unlocked.push(next);
         }
-      } else {
-        step.status = "FAILED";
-        step.error = errorMessage(result.reason);
-        emit("step_failed", step.id, { attempt: step.attempts, error: step.error });
+        return;
       }
+      const error = errorMessage(result.reason);
+      const retry = { ...DEFAULT_RETRY, ...run.graph.steps[step.id]?.retry };
+      if (step.attempts < retry.maxAttempts) {
+        // Durable backoff: the step waits with a wake time, not a timer in this process.
+        const nextAttemptAt = new Date(ctx.clock.now().getTime() + backoffDelay(retry, step.attempts));
+        step.status = "WAITING";
+        step.error = error;
+        step.wakeAt = nextAttemptAt;
+        step.finishedAt = null;
+        emit("step_retrying", step.id, { attempt: step.attempts, error, nextAttemptAt: nextAttemptAt.toISOString() });
+        if (isDue(step)) retryNow.push(step);
+        return;
+      }
+      step.status = "FAILED";
+      step.error = error;
+      emit("step_failed", step.id, { attempt: step.attempts, error });
     });
     // What the budget cut off stays first in line; then the newly ready, in step order.
-    ready = [...ready.slice(wave.length), ...unlocked.sort((a, b) => a.position - b.position)];
+    const next = [...unlocked, ...retryNow].sort((a, b) => a.position - b.position);
+    ready = [...ready.slice(wave.length), ...next];
   }
 
   // A step that failed for good takes every step that depends on it, directly or not, with it.
@@ -119,9 +153,14 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       outcome = "succeeded";
       emit("run_succeeded", null);
     }
-  } else {
+  } else if (ready.length > 0) {
     // Work left (the budget ran out, or the tick was asked to stop): pick it up again at once.
     wakeAt = ctx.clock.now();
+  } else {
+    // Everything left waits: come back at the earliest timer. A run waiting only on
+    // something else (a signal) is not due until that arrives.
+    const timers = ordered.flatMap((s) => (s.status === "WAITING" && s.wakeAt ? [s.wakeAt.getTime()] : []));
+    wakeAt = timers.length > 0 ? new Date(Math.min(...timers)) : null;
   }
 
   return {
@@ -142,29 +181,68 @@ function isFailedOrSkipped(status: StepStatus | undefined): boolean {
   return status === "FAILED" || status === "SKIPPED";
 }
 
-async function runHandler(run: RunRecord, step: MutableStep, steps: Map<string, MutableStep>, ctx: TickContext): Promise<unknown> {
+/**
+ * One call of a step's handler. Its signal fires when the tick is asked to stop or when
+ * the step's `timeoutMs` passes (by the engine's clock); a handler that ignores the signal
+ * still has its attempt failed at the timeout.
+ */
+async function runAttempt(
+  run: RunRecord,
+  step: MutableStep,
+  steps: Map<string, MutableStep>,
+  resumedFrom: Date | null,
+  ctx: TickContext,
+): Promise<unknown> {
   const handler = ctx.registry.get(step.type);
   if (!handler) throw new Error(`step type "${step.type}" is not registered in this process`);
   const depOutputs: Record<string, unknown> = {};
   for (const dep of step.deps) depOutputs[dep] = steps.get(dep)?.output ?? null;
-  const output = await handler.run({
-    runId: run.id,
-    stepId: step.id,
-    mode: run.mode,
-    params: run.graph.steps[step.id]?.params ?? {},
-    runParams: run.params,
-    depOutputs,
-    attempt: step.attempts,
-    signal: ctx.signal,
-  });
-  // The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
-  // instead of failing the whole tick's commit on every later tick.
+  const timeoutMs = run.graph.steps[step.id]?.timeoutMs;
+  const attempt = new AbortController();
+  const stop = () => attempt.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", stop, { once: true });
+  const done = new AbortController();
   try {
-    JSON.stringify(output);
-  } catch (error) {
-    throw new Error(`step output is not JSON-serializable: ${errorMessage(error)}`);
+    const call = Promise.resolve().then(() =>
+      handler.run({
+        runId: run.id,
+        stepId: step.id,
+        mode: run.mode,
+        params: run.graph.steps[step.id]?.params ?? {},
+        runParams: run.params,
+        depOutputs,
+        attempt: step.attempts,
+        signal: attempt.signal,
+        now: ctx.clock.now(),
+        waitUntil: (at) => new StepWait(at),
+        resumedFrom,
+      }),
+    );
+    const output =
+      timeoutMs === undefined
+        ? await call
+        : await Promise.race([
+            call,
+            ctx.clock.sleep(timeoutMs, done.signal).then(() => {
+              if (done.signal.aborted) return undefined; // the handler finished first
+              const error = new Error(`timed out after ${timeoutMs} ms`);
+              attempt.abort(error);
+              throw error;
+            }),
+          ]);
+    if (output instanceof StepWait) return output;
+    // The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
+    // instead of failing the whole tick's commit on every later tick.
+    try {
+      JSON.stringify(output);
+    } catch (error) {
+      throw new Error(`step output is not JSON-serializable: ${errorMessage(error)}`);
+    }
+    return output;
+  } finally {
+    done.abort();
+    ctx.signal.removeEventListener("abort", stop);
   }
-  return output;
 }
 
 function errorMessage(reason: unknown): string {

@@ -67,7 +67,7 @@ export const sqlite: Dialect = {
   time: sqliteField,
   stepsOfRunAsJson: raw(`(SELECT json_group_array(json_object('id', s.id, 'position', s.position, 'type', s.type,
       'deps', json(s.deps), 'status', s.status, 'attempts', s.attempts, 'startedAt', s.started_at, 'finishedAt', s.finished_at,
-      'output', json(s.output), 'error', s.error))
+      'output', json(s.output), 'error', s.error, 'wakeAt', s.wake_at))
     FROM (SELECT * FROM steps s WHERE s.run_id = runs.id ORDER BY s.position) s)`),
   indexedBy: (index) => raw(`INDEXED BY ${index}`),
   skipLocked: Prisma.empty,

@@ -88,6 +88,7 @@ function parseStepsJson(runId: string, json: unknown): StepRecord[] {
       runId,
       startedAt: toDateOrNull(s.startedAt),
       finishedAt: toDateOrNull(s.finishedAt),
+      wakeAt: toDateOrNull(s.wakeAt),
       output: s.output ?? null,
     }),
   );
@@ -167,12 +168,14 @@ export async function writeStepsAndEvents(db: Db, tx: Tx, changes: RunChange[]):
       finishedAt: ms(s.finishedAt),
       output: jsonOrNull(s.output),
       error: s.error,
+      wakeAt: ms(s.wakeAt),
     })),
   );
   if (steps.length > 0) {
     await tx.$executeRaw`
       UPDATE steps SET status = ${text("status")}, attempts = ${int("attempts")}, started_at = ${time("startedAt")},
-        finished_at = ${time("finishedAt")}, output = ${text("output")}, error = ${text("error")}
+        finished_at = ${time("finishedAt")}, output = ${text("output")}, error = ${text("error")},
+        wake_at = ${time("wakeAt")}
       FROM ${rows(steps)}
       WHERE steps.run_id = ${text("runId")} AND steps.id = ${text("id")}`;
   }

@@ -80,7 +80,7 @@ export const RUN_COLUMNS =
   lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt"`);
 
 export const STEP_COLUMNS = Prisma.raw(`run_id AS "runId", id, position, type, deps, status, attempts,
-  started_at AS "startedAt", finished_at AS "finishedAt", output, error`);
+  started_at AS "startedAt", finished_at AS "finishedAt", output, error, wake_at AS "wakeAt"`);
 
 export const EVENT_COLUMNS = Prisma.raw(`id, run_id AS "runId", seq, type, step_id AS "stepId", data, created_at AS "createdAt"`);
 
@@ -115,6 +115,7 @@ export function rawStep(row: Record<string, unknown>): Step {
     attempts: Number(row.attempts),
     startedAt: toDateOrNull(row.startedAt),
     finishedAt: toDateOrNull(row.finishedAt),
+    wakeAt: toDateOrNull(row.wakeAt),
   };
 }
 
