@@ -57,6 +57,11 @@ export class TestClock implements Clock {
     });
   }
 
+  /** How many sleeps are waiting for time to move: lets a test advance only once a loop sleeps. */
+  get sleeping(): number {
+    return this.#sleepers.length;
+  }
+
   /** Moves time forward and wakes every sleeper whose time has come. */
   advance(ms: number): void {
     this.#now += ms;

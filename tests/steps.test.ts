@@ -149,4 +149,49 @@ describe("step semantics", () => {
       "run_succeeded",
     ]);
   });
+
+  it("fans out: ready steps of a run run concurrently within a tick, and fan-in waits for all of them", async () => {
+    let started = 0;
+    // Each of the two branches finishes only once both have started: run one after the
+    // other, the first would time out waiting for the second.
+    const meet: StepHandler = {
+      type: "meet",
+      run: async () => {
+        started++;
+        const deadline = Date.now() + 5000;
+        while (started < 2) {
+          if (Date.now() > deadline) throw new Error("the other branch never started");
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+        return { started };
+      },
+    };
+    const forge = await startForge({ registry: new StepRegistry([noop, sleep, fail, meet]) });
+    const run = await forge.app.forge.createRun(
+      runInput({ graph: { steps: { left: { type: "meet" }, right: { type: "meet" }, join: { type: "noop", deps: ["left", "right"] } } } }),
+    );
+    expect((await forge.app.forge.tickOnce(10)).succeeded).toBe(1);
+    const order = (await events(forge, run.id)).filter((e) => e.type.startsWith("step_")).map((e) => `${e.type}:${e.stepId}`);
+    expect(order).toEqual([
+      "step_started:left",
+      "step_started:right",
+      "step_succeeded:left",
+      "step_succeeded:right",
+      "step_started:join",
+      "step_succeeded:join",
+    ]);
+  });
+
+  it("the worker wakes when a retry's backoff ends, not at its idle interval", async () => {
+    const clock = new TestClock();
+    // An idle interval far longer than the backoff: only the run's wake time can bring the worker back in time.
+    const forge = await startForge({ clock, env: { FORGE_WORKER_ENABLED: "true", FORGE_TICK_INTERVAL_MS: "600000" } });
+    const run = await forge.app.forge.createRun(
+      runInput({ graph: { steps: { flaky: { type: "fail", params: { times: 1 }, retry: { maxAttempts: 2, backoffMs: 2000 } } } } }),
+    );
+    await waitFor(async () => (await forge.app.forge.steps([run.id]))[0]?.status === "WAITING", "the first attempt to fail");
+    await waitFor(() => clock.sleeping > 0, "the worker to go to sleep");
+    clock.advance(2000);
+    await waitFor(async () => (await forge.app.forge.getRun(run.id))?.status === "SUCCEEDED", "the retry to run");
+  });
 });

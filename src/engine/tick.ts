@@ -82,7 +82,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         emit("step_started", step.id, { attempt: step.attempts });
       }
     }
-    const results = await Promise.allSettled(wave.map((step) => runAttempt(run, step, steps, resumed.get(step) ?? null, ctx)));
+    const results = await settleWithLimit(wave, STEP_CONCURRENCY, (step) => runAttempt(run, step, steps, resumed.get(step) ?? null, ctx));
     const unlocked: MutableStep[] = [];
     const retryNow: MutableStep[] = [];
     results.forEach((result, i) => {
@@ -243,6 +243,27 @@ async function runAttempt(
     done.abort();
     ctx.signal.removeEventListener("abort", stop);
   }
+}
+
+/** Attempts of one run in flight at once: fan-out runs concurrently, but a 1,000-wide wave does not open 1,000 requests. */
+export const STEP_CONCURRENCY = 16;
+
+/** Like Promise.allSettled over `items.map(fn)`, with at most `limit` calls pending at a time. */
+async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) {
+      const i = next++;
+      try {
+        results[i] = { status: "fulfilled", value: await fn(items[i] as T) };
+      } catch (reason) {
+        results[i] = { status: "rejected", reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
 }
 
 function errorMessage(reason: unknown): string {

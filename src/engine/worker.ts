@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import type { Logger } from "pino";
 import { type Clock, SECOND } from "../clock.ts";
 import type { Db } from "../store/db.ts";
-import { markWorkerStopped, recordWorkerTicks, registerWorker } from "../store/workers.ts";
+import { markWorkerStopped, nextWakeAt, recordWorkerTicks, registerWorker } from "../store/workers.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { Scheduler } from "./scheduler.ts";
 
@@ -68,6 +68,7 @@ export class Worker {
     let lastHeartbeat = clock.now().getTime();
     while (!stop.aborted) {
       let ticked = 0;
+      const tickedAt = clock.now();
       try {
         // The tick is not given the stop signal: stopping lets it finish rather than abort it.
         const result = await scheduler.tickOnce(this.#o.tickLimit, this.id, { countSkipped: false });
@@ -95,7 +96,12 @@ export class Worker {
         idle = 0;
         continue;
       }
-      const wait = Math.min(this.#o.intervalMs * 2 ** idle, this.#o.intervalMs * MAX_IDLE_FACTOR, HEARTBEAT_MS);
+      let wait = Math.min(this.#o.intervalMs * 2 ** idle, this.#o.intervalMs * MAX_IDLE_FACTOR, HEARTBEAT_MS);
+      // A run waiting on a timer (a retry's backoff, a sleep) is due at a known time: be
+      // there. Counted from the tick, so one that came due since is not missed.
+      const due = await nextWakeAt(this.#o.db, tickedAt).catch(() => null);
+      if (due) wait = Math.min(wait, due.getTime() - clock.now().getTime());
+      if (wait <= 0) continue;
       idle++;
       const woken = new AbortController();
       this.#wake = () => woken.abort();

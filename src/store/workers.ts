@@ -40,6 +40,16 @@ export interface QueueStats {
   oldest: Date | null;
 }
 
+/**
+ * The earliest time after `now` at which a run becomes due (a retry's backoff, a sleep), or
+ * null. Runs already due are left out: those nobody has claimed are ticked anyway, and the
+ * others belong to whoever holds their lease.
+ */
+export async function nextWakeAt(db: Db, now: Date): Promise<Date | null> {
+  const agg = await db.read.run.aggregate({ where: { wakeAt: { gt: now } }, _min: { wakeAt: true } });
+  return agg._min.wakeAt;
+}
+
 /** Runs the scheduler would pick now (due, whatever their lease), and the longest-waiting one's due time. */
 export async function queueStats(db: Db, now: Date): Promise<QueueStats> {
   const agg = await db.read.run.aggregate({ where: { wakeAt: { lte: now } }, _count: { _all: true }, _min: { wakeAt: true } });
