@@ -198,47 +198,49 @@ async function runAttempt(
   const depOutputs: Record<string, unknown> = {};
   for (const dep of step.deps) depOutputs[dep] = steps.get(dep)?.output ?? null;
   const timeoutMs = run.graph.steps[step.id]?.timeoutMs;
+  const call = (signal: AbortSignal) =>
+    handler.run({
+      runId: run.id,
+      stepId: step.id,
+      mode: run.mode,
+      params: run.graph.steps[step.id]?.params ?? {},
+      runParams: run.params,
+      depOutputs,
+      attempt: step.attempts,
+      signal,
+      now: ctx.clock.now(),
+      waitUntil: (at) => new StepWait(at),
+      resumedFrom,
+    });
+  // Without a timeout the attempt stops only with the tick: no per-attempt signal to build.
+  const output = timeoutMs === undefined ? await call(ctx.signal) : await withTimeout(call, timeoutMs, ctx);
+  if (output instanceof StepWait) return output;
+  // The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
+  // instead of failing the whole tick's commit on every later tick.
+  try {
+    JSON.stringify(output);
+  } catch (error) {
+    throw new Error(`step output is not JSON-serializable: ${errorMessage(error)}`);
+  }
+  return output;
+}
+
+/** Runs `call` with a signal that fires when the tick stops or `timeoutMs` passes on the engine's clock, whichever is first. */
+async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: number, ctx: TickContext): Promise<unknown> {
   const attempt = new AbortController();
   const stop = () => attempt.abort(ctx.signal.reason);
   ctx.signal.addEventListener("abort", stop, { once: true });
   const done = new AbortController();
   try {
-    const call = Promise.resolve().then(() =>
-      handler.run({
-        runId: run.id,
-        stepId: step.id,
-        mode: run.mode,
-        params: run.graph.steps[step.id]?.params ?? {},
-        runParams: run.params,
-        depOutputs,
-        attempt: step.attempts,
-        signal: attempt.signal,
-        now: ctx.clock.now(),
-        waitUntil: (at) => new StepWait(at),
-        resumedFrom,
+    return await Promise.race([
+      (async () => call(attempt.signal))(),
+      ctx.clock.sleep(timeoutMs, done.signal).then(() => {
+        if (done.signal.aborted) return undefined; // the handler finished first
+        const error = new Error(`timed out after ${timeoutMs} ms`);
+        attempt.abort(error);
+        throw error;
       }),
-    );
-    const output =
-      timeoutMs === undefined
-        ? await call
-        : await Promise.race([
-            call,
-            ctx.clock.sleep(timeoutMs, done.signal).then(() => {
-              if (done.signal.aborted) return undefined; // the handler finished first
-              const error = new Error(`timed out after ${timeoutMs} ms`);
-              attempt.abort(error);
-              throw error;
-            }),
-          ]);
-    if (output instanceof StepWait) return output;
-    // The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
-    // instead of failing the whole tick's commit on every later tick.
-    try {
-      JSON.stringify(output);
-    } catch (error) {
-      throw new Error(`step output is not JSON-serializable: ${errorMessage(error)}`);
-    }
-    return output;
+    ]);
   } finally {
     done.abort();
     ctx.signal.removeEventListener("abort", stop);
@@ -250,6 +252,7 @@ export const STEP_CONCURRENCY = 16;
 
 /** Like Promise.allSettled over `items.map(fn)`, with at most `limit` calls pending at a time. */
 async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  if (items.length <= limit) return Promise.allSettled(items.map(fn));
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const lane = async () => {
