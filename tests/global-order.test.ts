@@ -6,7 +6,7 @@ import { listEventsAfter } from "../src/store/events.ts";
 import { writeStepsAndEvents } from "../src/store/leases.ts";
 import { AllEventsSubscription, GetRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge, type TestForge } from "./support/forge.ts";
-import { waitFor } from "./support/wait.ts";
+import { signal, waitFor } from "./support/wait.ts";
 import { subscribe, wsClient } from "./support/ws.ts";
 
 /**
@@ -79,32 +79,25 @@ describe("global event order", () => {
       // Writer 1 inserts first (taking the lower id) but commits last; writer 2 commits in between.
       async function interleave(insert: (seq: number) => (tx: Parameters<Parameters<Db["write"]>[0]>[0]) => Promise<unknown>) {
         const base = (await db.read.event.aggregate({ _max: { seq: true } }))._max.seq ?? 0;
-        let release = () => {};
-        const gate = new Promise<void>((resolve) => {
-          release = resolve;
-        });
-        let inserted = () => {};
-        const first = new Promise<void>((resolve) => {
-          inserted = resolve;
-        });
+        const gate = signal();
+        const inserted = signal();
         const slow = db.write(async (tx) => {
           await insert(base + 1)(tx);
-          inserted();
-          await gate;
+          inserted.fire();
+          await gate.fired;
         });
-        await first;
+        await inserted.fired;
         const fast = db.write(insert(base + 2));
         // Give the second writer time to commit, or to queue behind the lock.
         await new Promise((resolve) => setTimeout(resolve, 300));
-        const cursor = (await db.read.event.aggregate({ _max: { id: true } }))._max.id ?? 0;
         const before = await listEventsAfter(db, 0, 1000);
         const lastSeen = before[before.length - 1]?.id ?? 0;
-        release();
+        gate.fire();
         await Promise.all([slow, fast]);
         const after = await listEventsAfter(db, lastSeen, 1000);
         const all = await listEventsAfter(db, 0, 1000);
         const delivered = [...before, ...after].map((e) => e.id);
-        return { skipped: all.map((e) => e.id).filter((id) => !delivered.includes(id)), cursor };
+        return { skipped: all.map((e) => e.id).filter((id) => !delivered.includes(id)) };
       }
 
       // The hazard, made on purpose: plain inserts, no lock.

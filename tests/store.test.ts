@@ -4,32 +4,27 @@ import { claimDueRuns } from "../src/store/leases.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { CreateRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge } from "./support/forge.ts";
+import { signal } from "./support/wait.ts";
 
 describe("store transactions", () => {
   it("a claim made while another transaction is open neither sees its writes nor rolls back with it", async () => {
     const forge = await startForge();
     const id = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string;
     const db = forge.app.forge.db;
-    let release = () => {};
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let wrote = () => {};
-    const written = new Promise<void>((resolve) => {
-      wrote = resolve;
-    });
+    const gate = signal();
+    const written = signal();
     const failing = db
       .write(async (tx) => {
         await tx.$executeRaw`UPDATE runs SET priority = 999 WHERE id = ${id}`;
-        wrote();
-        await gate;
+        written.fire();
+        await gate.fired;
         throw new Error("roll this back");
       })
       .catch((error: Error) => error.message);
-    await written;
+    await written.fired;
     const claim = claimDueRuns(db, { owner: "claimer", now: forge.clock.now(), leaseMs: 30_000, limit: 10 });
     await new Promise((resolve) => setTimeout(resolve, 20));
-    release();
+    gate.fire();
     expect(await failing).toBe("roll this back");
     let [claimed] = await claim;
     if (dialect === "postgres") {

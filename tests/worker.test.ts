@@ -7,29 +7,23 @@ import { Worker } from "../src/engine/worker.ts";
 import { CreateRun, GetRun, WorkerStatusQuery } from "./support/documents.ts";
 import { freshDbUrl, runInput, startForge } from "./support/forge.ts";
 import { MAIN, startProcess } from "./support/processes.ts";
-import { waitFor } from "./support/wait.ts";
+import { signal, waitFor } from "./support/wait.ts";
 
 /** A step type that waits until the test lets it finish. */
 function gate() {
-  let open = () => {};
-  const opened = new Promise<void>((resolve) => {
-    open = resolve;
-  });
-  let entered = () => {};
-  const reached = new Promise<void>((resolve) => {
-    entered = resolve;
-  });
+  const opened = signal();
+  const reached = signal();
   return {
     handler: {
       type: "gate",
       run: async () => {
-        entered();
-        await opened;
+        reached.fire();
+        await opened.fired;
         return { passed: true };
       },
     },
-    reached,
-    open,
+    reached: reached.fired,
+    open: opened.fire,
   };
 }
 

@@ -10,3 +10,12 @@ export async function waitFor(check: () => Promise<boolean> | boolean, what = "c
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+/** A one-shot signal between a test and the code it drives: `fire()` resolves `fired`. */
+export function signal(): { fired: Promise<void>; fire: () => void } {
+  let fire = () => {};
+  const fired = new Promise<void>((resolve) => {
+    fire = resolve;
+  });
+  return { fired, fire };
+}
