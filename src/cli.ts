@@ -1,6 +1,9 @@
 import { systemClock } from "./clock.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
+import { PolicyError } from "./domain/policy.ts";
 import { Forge } from "./engine/forge.ts";
+import { loadEngineSetup } from "./engine/setup.ts";
+import { StepModuleError } from "./engine/steps/modules.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { buildApp } from "./server.ts";
@@ -51,6 +54,8 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   }
 
   if (command === "worker") {
+    const setup = await startupStep(() => loadEngineSetup(config, options.registry));
+    if (!setup) return 1;
     const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
     const forge = await Forge.start({
       db,
@@ -59,8 +64,11 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       leaseMs: config.leaseMs,
       tickLimit: config.tickLimit,
       tickIntervalMs: config.tickIntervalMs,
+      workerConcurrency: config.workerConcurrency,
       workerEnabled: true,
-      registry: options.registry,
+      registry: setup.registry,
+      policies: setup.policies,
+      artifactMaxBytes: config.artifactMaxBytes,
     });
     log.info({ workerId: forge.worker?.id }, "forge worker running");
     await untilSignal(log);
@@ -69,13 +77,27 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     return 0;
   }
 
-  const app = await buildApp(config, { log, registry: options.registry });
+  const app = await startupStep(() => buildApp(config, { log, registry: options.registry }));
+  if (!app) return 1;
   const url = await app.start();
   log.info({ url, worker: config.workerEnabled }, "forge serving");
   await untilSignal(log);
   await app.stop();
   log.info("forge stopped");
   return 0;
+}
+
+/** Runs a startup step; a configuration problem (policy file, step module) is printed and gives null. */
+async function startupStep<T>(step: () => Promise<T>): Promise<T | null> {
+  try {
+    return await step();
+  } catch (error) {
+    if (error instanceof PolicyError || error instanceof StepModuleError) {
+      console.error(error.message);
+      return null;
+    }
+    throw error;
+  }
 }
 
 /** Resolves at the first SIGTERM or SIGINT; a second one exits at once. */

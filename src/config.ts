@@ -47,6 +47,9 @@ const schema = z.object({
   /** How long an idle worker waits before looking again; new runs created in this
    * process wake it at once, so this only bounds the delay for work from elsewhere. */
   FORGE_TICK_INTERVAL_MS: positiveInt(1 * SECOND, 60 * 60 * SECOND),
+  /** Ticks one worker runs at once. A second tick starts only beside a slow one (its steps wait
+   * on the network or on long handlers), so one slow step does not stall every other run. */
+  FORGE_WORKER_CONCURRENCY: positiveInt(4, 64),
   /** A lease outlives a crashed ticker by at most this long. 30 s is far above a tick's
    * duration, so a live ticker never loses its lease to expiry. */
   FORGE_LEASE_MS: positiveInt(30 * SECOND, 60 * 60 * SECOND),
@@ -67,6 +70,24 @@ const schema = z.object({
   /** PostgreSQL: a query fails if no connection could be opened within this long (a server
    * that is down or restarting gets a clear error instead of a hang). */
   FORGE_PG_CONNECT_TIMEOUT_MS: positiveInt(POSTGRES_DEFAULTS.connectTimeoutMs, 10 * 60 * SECOND),
+  /** The policy file (API.md, "Policies"); unset: ./forge.policy.json when present, else the built-in policy. */
+  FORGE_POLICY_FILE: z
+    .string()
+    .optional()
+    .transform((v) => (v === undefined || v === "" ? null : v)),
+  /** The largest artifact a step may write. */
+  FORGE_ARTIFACT_MAX_BYTES: positiveInt(1024 * 1024, 64 * 1024 * 1024),
+  /** Modules that register more step types: comma-separated paths (relative to the working
+   * directory) or package names. */
+  FORGE_STEP_MODULES: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((m) => m.trim())
+        .filter((m) => m !== ""),
+    ),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });
@@ -80,9 +101,13 @@ export type Config = Readonly<{
   workerEnabled: boolean;
   tickLimit: number;
   tickIntervalMs: number;
+  workerConcurrency: number;
   leaseMs: number;
   sqliteSynchronous: "FULL" | "NORMAL";
   postgres: PostgresOptions;
+  policyFile: string | null;
+  artifactMaxBytes: number;
+  stepModules: readonly string[];
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   development: boolean;
 }>;
@@ -111,6 +136,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workerEnabled: e.FORGE_WORKER_ENABLED,
     tickLimit: e.FORGE_TICK_LIMIT,
     tickIntervalMs: e.FORGE_TICK_INTERVAL_MS,
+    workerConcurrency: e.FORGE_WORKER_CONCURRENCY,
     leaseMs: e.FORGE_LEASE_MS,
     sqliteSynchronous: e.FORGE_SQLITE_SYNCHRONOUS,
     postgres: Object.freeze({
@@ -118,6 +144,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       statementTimeoutMs: e.FORGE_PG_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: e.FORGE_PG_CONNECT_TIMEOUT_MS,
     }),
+    policyFile: e.FORGE_POLICY_FILE,
+    artifactMaxBytes: e.FORGE_ARTIFACT_MAX_BYTES,
+    stepModules: Object.freeze(e.FORGE_STEP_MODULES),
     logLevel: e.LOG_LEVEL,
     development: e.NODE_ENV === "development",
   });

@@ -11,6 +11,7 @@ import { schema } from "./api/schema/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Forge } from "./engine/forge.ts";
+import { loadEngineSetup } from "./engine/setup.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 import { Forbidden } from "./errors.ts";
 import type { Logger } from "./log.ts";
@@ -110,6 +111,7 @@ function useApiToken(config: Pick<Config, "adminToken" | "apiToken">): Plugin<Co
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const ownsDb = options.db === undefined;
+  const { registry, policies } = await loadEngineSetup(config, options.registry);
   const db = options.db ?? (await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres }));
   const forge = await Forge.start({
     db,
@@ -118,8 +120,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     leaseMs: config.leaseMs,
     tickLimit: config.tickLimit,
     tickIntervalMs: config.tickIntervalMs,
+    workerConcurrency: config.workerConcurrency,
     workerEnabled: config.workerEnabled,
-    registry: options.registry,
+    registry,
+    policies,
+    artifactMaxBytes: config.artifactMaxBytes,
     feedPollMs: options.feedPollMs,
   });
 

@@ -185,7 +185,7 @@ describe("queries", () => {
     await forge.gql(CreateRun, { input: runInput() });
     // Break the store underneath the API: the query's SQL now fails.
     await forge.app.forge.db.write(async (tx) => {
-      for (const table of ["events", "steps", "runs"]) await tx.$executeRawUnsafe(`DROP TABLE ${table}`);
+      for (const table of ["artifacts", "events", "steps", "runs"]) await tx.$executeRawUnsafe(`DROP TABLE ${table}`);
     });
     const result = await forge.gql(ListRuns, {});
     expect(result.status).toBe(500);

@@ -34,7 +34,7 @@ describe("graph validation: each rule refuses with BAD_USER_INPUT, names the ste
     [
       "an unknown step type",
       graphOf({ a: { type: "teleport" } }),
-      'graph.steps.a.type: unknown step type "teleport" (known: fail, noop, sleep)',
+      'graph.steps.a.type: unknown step type "teleport" (known: approval, artifact, fail, http, noop, sleep)',
     ],
     ["an unknown step key", graphOf({ a: { type: "noop", dependsOn: [] } }), "graph.steps.a.dependsOn: is not a known step key"],
     ["deps that are not an array", graphOf({ a: { type: "noop", deps: "b" } }), "graph.steps.a.deps: must be an array of step ids"],

@@ -1,4 +1,5 @@
 import type { Forge } from "../engine/forge.ts";
+import type { ArtifactRecord } from "../store/artifacts.ts";
 import type { StepRecord } from "../store/records.ts";
 import type { Access } from "./auth.ts";
 import { batchLoader } from "./batch.ts";
@@ -9,17 +10,26 @@ export interface Context {
   access: Access;
   /** A run's steps in their stable order, loaded together for every run of the operation. */
   loadSteps: (runId: string) => Promise<StepRecord[]>;
+  /** A run's artifacts (without content), loaded together for every run of the operation. */
+  loadArtifacts: (runId: string) => Promise<ArtifactRecord[]>;
+  /** An artifact's content, loaded together for every artifact of the operation. */
+  loadArtifactContent: (id: number) => Promise<string | null>;
+}
+
+/** Groups rows by run id. */
+function byRun<T extends { runId: string }>(rows: T[]): Map<string, T[]> {
+  const grouped = new Map<string, T[]>();
+  for (const row of rows) {
+    const list = grouped.get(row.runId);
+    if (list) list.push(row);
+    else grouped.set(row.runId, [row]);
+  }
+  return grouped;
 }
 
 export function createContext(forge: Forge, access: Access): Context {
-  const loadSteps = batchLoader<string, StepRecord[]>(async (runIds) => {
-    const byRun = new Map<string, StepRecord[]>();
-    for (const step of await forge.steps(runIds)) {
-      const list = byRun.get(step.runId);
-      if (list) list.push(step);
-      else byRun.set(step.runId, [step]);
-    }
-    return byRun;
-  }, []);
-  return { forge, access, loadSteps };
+  const loadSteps = batchLoader<string, StepRecord[]>(async (runIds) => byRun(await forge.steps(runIds)), []);
+  const loadArtifacts = batchLoader<string, ArtifactRecord[]>(async (runIds) => byRun(await forge.artifacts(runIds)), []);
+  const loadArtifactContent = batchLoader<number, string | null>((ids) => forge.artifactContents(ids), null);
+  return { forge, access, loadSteps, loadArtifacts, loadArtifactContent };
 }

@@ -28,6 +28,25 @@ export interface RunChange {
   run: { status: RunStatus; startedAt: Date | null; finishedAt: Date | null; updatedAt: Date; wakeAt: Date | null };
   steps: StepUpdate[];
   events: NewEvent[];
+  /** Artifacts the change's steps wrote, stored in the same transaction. */
+  artifacts?: NewArtifact[];
+  /**
+   * Some step is left waiting for a signal. A signal delivered while the change was being
+   * made (the run was leased, so signalRun could only leave it on the step) makes the
+   * commit mark the run due again.
+   */
+  awaitsSignal?: boolean;
+}
+
+/** An artifact as a step wrote it (API.md, "Artifacts"). */
+export interface NewArtifact {
+  stepId: string | null;
+  name: string;
+  contentType: string;
+  size: number;
+  sha256: string;
+  content: string;
+  createdAt: Date;
 }
 
 /** The written part of a step, without whatever else the planner kept on it. */

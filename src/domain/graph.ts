@@ -39,6 +39,10 @@ export interface GraphRules {
   stepTypes: ReadonlySet<string>;
   /** The most steps a graph may have. */
   maxSteps: number;
+  /** Registered types the run's policy allows; all of them when absent. */
+  allowedStepTypes?: ReadonlySet<string>;
+  /** Where the limits come from, for messages: `the policy of job type "x"`. */
+  limitsFrom?: string;
   /** A step type's own check of its params: the problem, or null when they are fine. */
   checkParams?: (type: string, params: Record<string, unknown>) => string | null;
 }
@@ -49,9 +53,9 @@ const STEP_ID = /^[A-Za-z0-9._-]{1,128}$/;
 const MAX_DEPS_PER_STEP = 16;
 const GRAPH_KEYS = new Set(["steps", "initial_step"]);
 const STEP_KEYS = new Set(["type", "deps", "params", "retry", "timeoutMs"]);
-const DAY_MS = 24 * 60 * 60 * 1000;
+export const DAY_MS = 24 * 60 * 60 * 1000;
 /** Each retry setting: its bounds and whether it must be a whole number. */
-const RETRY_FIELDS: Record<keyof RetryPolicy, { min: number; max: number; integer: boolean }> = {
+export const RETRY_FIELDS: Record<keyof RetryPolicy, { min: number; max: number; integer: boolean }> = {
   maxAttempts: { min: 1, max: 100, integer: true },
   backoffMs: { min: 0, max: DAY_MS, integer: true },
   backoffFactor: { min: 1, max: 100, integer: false },
@@ -76,7 +80,8 @@ export function validateGraph(input: unknown, rules: GraphRules): Graph {
   const ids = Object.keys(rawSteps);
   if (ids.length === 0) throw new InvalidInput("graph.steps", "must contain at least one step");
   if (ids.length > rules.maxSteps) {
-    throw new InvalidInput("graph.steps", `has ${ids.length} steps, more than the limit of ${rules.maxSteps}`);
+    const from = rules.limitsFrom ? ` set by ${rules.limitsFrom}` : "";
+    throw new InvalidInput("graph.steps", `has ${ids.length} steps, more than the limit of ${rules.maxSteps}${from}`);
   }
 
   // No prototype: a step may be called "__proto__" or "constructor" like any other id.
@@ -94,6 +99,12 @@ export function validateGraph(input: unknown, rules: GraphRules): Graph {
     if (typeof raw.type !== "string" || raw.type.length === 0) throw new InvalidInput(`${where}.type`, "must be a non-empty string");
     if (!rules.stepTypes.has(raw.type)) {
       throw new InvalidInput(`${where}.type`, `unknown step type "${raw.type}" (known: ${[...rules.stepTypes].sort().join(", ")})`);
+    }
+    if (rules.allowedStepTypes && !rules.allowedStepTypes.has(raw.type)) {
+      throw new InvalidInput(
+        `${where}.type`,
+        `step type "${raw.type}" is not allowed by ${rules.limitsFrom ?? "the policy"} (allowed: ${[...rules.allowedStepTypes].sort().join(", ")})`,
+      );
     }
     const deps = raw.deps ?? [];
     if (!Array.isArray(deps)) throw new InvalidInput(`${where}.deps`, "must be an array of step ids");

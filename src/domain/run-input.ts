@@ -41,10 +41,21 @@ function checkName(field: string, value: unknown): string {
   return value;
 }
 
-export function validateRunInput(input: CreateRunInput, rules: GraphRules): ValidRunInput {
+/** What createRun checks besides the fixed rules: the graph's, and the modes the job type's policy allows. */
+export interface RunRules extends GraphRules {
+  allowedModes?: readonly RunMode[];
+}
+
+export function validateRunInput(input: CreateRunInput, rules: RunRules): ValidRunInput {
   const id = input.id == null ? null : checkName("input.id", input.id);
   if (!RUN_MODES.includes(input.mode)) throw new InvalidInput("input.mode", `must be one of ${RUN_MODES.join(", ")}`);
   const jobType = checkName("input.jobType", input.jobType);
+  if (rules.allowedModes && !rules.allowedModes.includes(input.mode)) {
+    throw new InvalidInput(
+      "input.mode",
+      `${input.mode} is not allowed by ${rules.limitsFrom ?? "the policy"} (allowed: ${rules.allowedModes.join(", ")})`,
+    );
+  }
   const lane = checkName("input.lane", input.lane ?? "default");
   const requestedBy = input.requestedBy;
   if (typeof requestedBy !== "string" || requestedBy.length < 1 || requestedBy.length > 256) {
@@ -75,7 +86,7 @@ export function validateRunInput(input: CreateRunInput, rules: GraphRules): Vali
 export const MAX_JSON_DEPTH = 64;
 
 /** Refuses JSON nested deeper than MAX_JSON_DEPTH, iteratively (it must not overflow itself). */
-function checkJsonShape(field: string, value: unknown): void {
+export function checkJsonShape(field: string, value: unknown): void {
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop() as [unknown, number];

@@ -4,15 +4,18 @@ import { planCancel } from "../domain/cancel.ts";
 import type { StoredEvent } from "../domain/event.ts";
 import { topologicalOrder } from "../domain/graph.ts";
 import { newRunId } from "../domain/ids.ts";
-import { type CreateRunInput, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
+import { PolicySet } from "../domain/policy.ts";
+import { type CreateRunInput, checkJsonShape, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
 import { isTerminalRun } from "../domain/status.ts";
 import { Conflict, InvalidInput, RunNotFound } from "../errors.ts";
+import { type ArtifactRecord, artifactContents, listArtifacts } from "../store/artifacts.ts";
 import { type Db, isUniqueViolation } from "../store/db.ts";
 import { listRunEvents } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
 import {
   changeRunOverridingLease,
+  deliverSignal,
   findRun,
   findRunByIdempotencyKey,
   findSteps,
@@ -28,11 +31,11 @@ import { EventFeed } from "./event-feed.ts";
 import { followAll, followRun } from "./follow.ts";
 import { InsertQueue } from "./insert-queue.ts";
 import { Scheduler, type TickResult } from "./scheduler.ts";
-import { StepRegistry } from "./steps/registry.ts";
+import { defaultRegistry } from "./steps/index.ts";
+import type { StepRegistry } from "./steps/registry.ts";
+import { DEFAULT_ARTIFACT_MAX_BYTES } from "./tick.ts";
 import { HEARTBEAT_MS, Worker } from "./worker.ts";
 
-/** Steps a graph may have while no policy says otherwise (API.md's example fallback). */
-export const DEFAULT_MAX_STEPS = 1000;
 /** Runs one createRuns call may create: one transaction of a few milliseconds. */
 export const MAX_BATCH = 500;
 
@@ -43,8 +46,14 @@ export interface ForgeOptions {
   leaseMs: number;
   tickLimit: number;
   tickIntervalMs: number;
+  /** Ticks the worker runs at once when ticks are slow (FORGE_WORKER_CONCURRENCY). */
+  workerConcurrency?: number;
   workerEnabled: boolean;
   registry?: StepRegistry;
+  /** The policies createRun enforces (default: the built-in one). */
+  policies?: PolicySet;
+  /** FORGE_ARTIFACT_MAX_BYTES (default 1 MiB). */
+  artifactMaxBytes?: number;
   feedPollMs?: number;
 }
 
@@ -66,6 +75,7 @@ export class Forge {
   readonly db: Db;
   readonly clock: Clock;
   readonly registry: StepRegistry;
+  readonly policies: PolicySet;
   readonly feed: EventFeed;
   readonly scheduler: Scheduler;
   readonly worker: Worker | null;
@@ -76,10 +86,20 @@ export class Forge {
     this.#o = o;
     this.db = o.db;
     this.clock = o.clock;
-    this.registry = o.registry ?? new StepRegistry();
+    this.registry = o.registry ?? defaultRegistry();
+    this.policies = o.policies ?? new PolicySet({});
+    this.policies.checkStepTypes(this.registry.types());
     this.feed = new EventFeed(o.db, o.log);
     this.#inserts = new InsertQueue(o.db);
-    this.scheduler = new Scheduler({ db: o.db, clock: o.clock, registry: this.registry, feed: this.feed, log: o.log, leaseMs: o.leaseMs });
+    this.scheduler = new Scheduler({
+      db: o.db,
+      clock: o.clock,
+      registry: this.registry,
+      feed: this.feed,
+      log: o.log,
+      leaseMs: o.leaseMs,
+      artifactMaxBytes: o.artifactMaxBytes ?? DEFAULT_ARTIFACT_MAX_BYTES,
+    });
     this.worker = o.workerEnabled
       ? new Worker({
           db: o.db,
@@ -89,6 +109,7 @@ export class Forge {
           log: o.log,
           tickLimit: o.tickLimit,
           intervalMs: o.tickIntervalMs,
+          concurrency: o.workerConcurrency,
         })
       : null;
   }
@@ -110,9 +131,14 @@ export class Forge {
 
   /** Validates one input and builds the run as it will be stored, with the rows that create it. */
   #plan(input: CreateRunInput, now: Date): { valid: ValidRunInput; run: RunRecord; rows: NewRunRows } {
+    // The policy is looked up before the job type is checked; an invalid job type is refused below anyway.
+    const policy = this.policies.forJobType(String(input.jobType));
     const valid = validateRunInput(input, {
       stepTypes: this.registry.types(),
-      maxSteps: DEFAULT_MAX_STEPS,
+      maxSteps: policy.maxSteps,
+      allowedStepTypes: policy.allowedStepTypes && new Set(policy.allowedStepTypes),
+      allowedModes: policy.allowedModes,
+      limitsFrom: `the policy of job type "${input.jobType}"`,
       checkParams: (type, params) => this.registry.checkParams(type, params),
     });
     const run: RunRecord = {
@@ -136,6 +162,8 @@ export class Forge {
       leaseEpoch: 0,
       leaseExpiresAt: null,
       wakeAt: now,
+      policy,
+      laneCap: policy.laneConcurrency?.[valid.lane] ?? null,
     };
     const steps = topologicalOrder(valid.graph).map((id, position) => {
       const step = valid.graph.steps[id] as { type: string; deps: string[] };
@@ -240,17 +268,55 @@ export class Forge {
     return this.scheduler.tickOnce(limit);
   }
 
-  /** Cancels a run that is not finished; a finished run is returned unchanged. */
+  /**
+   * Cancels a run that is not finished; a finished run is returned unchanged. The lease is
+   * taken away in the same commit, so attempts in flight can commit nothing; here they are
+   * aborted at once, in another process when its next lease renewal fails.
+   */
   async cancelRun(id: string): Promise<RunRecord> {
     const now = this.clock.now();
     const change = await changeRunOverridingLease(this.db, id, (run, steps) => {
       const plan = planCancel(run, steps, now);
       return plan && { runId: run.id, owner: "", epoch: run.leaseEpoch, baseSeq: run.seq, ...plan };
     });
-    if (change) this.feed.notify();
+    if (change) {
+      this.scheduler.abortRun(id, new Error(`run "${id}" was cancelled`));
+      this.feed.notify();
+    }
     const run = await findRun(this.db, id);
     if (!run) throw new RunNotFound(id);
     return run;
+  }
+
+  /**
+   * Delivers `payload` to a step waiting for a signal (an approval): the step succeeds with
+   * the payload as its output. NOT_FOUND for an unknown run; BAD_USER_INPUT naming the
+   * problem for an unknown step or one that is not waiting for a signal.
+   */
+  async signalRun(runId: string, stepId: string, payload: unknown): Promise<RunRecord> {
+    checkJsonShape("payload", payload);
+    const outcome = await deliverSignal(this.db, runId, stepId, payload, this.clock.now(), (run, step) => {
+      if (!run) throw new RunNotFound(runId);
+      if (!step) throw new InvalidInput("stepId", `run "${runId}" has no step "${stepId}"`);
+      const waitingForSignal = step.status === "WAITING" && step.wakeAt === null && step.error === null;
+      if (!waitingForSignal) {
+        const what = step.type === "approval" ? "approval" : `${step.type} step`;
+        throw new InvalidInput("stepId", `${what} "${stepId}" is not waiting for a signal (it is ${step.status})`);
+      }
+      if (step.signalledAt !== null) throw new InvalidInput("stepId", `step "${stepId}" was already signalled`);
+    });
+    // Wake the workers (here and elsewhere): the run has work again.
+    this.feed.notify(outcome === "completed" ? "created" : "events");
+    return (await findRun(this.db, runId)) as RunRecord;
+  }
+
+  /** Artifacts of the given runs (without content), each run's in the order written. */
+  artifacts(runIds: string[]): Promise<ArtifactRecord[]> {
+    return listArtifacts(this.db, runIds);
+  }
+
+  artifactContents(ids: number[]): Promise<Map<number, string>> {
+    return artifactContents(this.db, ids);
   }
 
   async workerStatus(): Promise<WorkerStatus> {

@@ -2,10 +2,15 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../store/db.ts";
-import { type ClaimedRun, claimDueRuns, commitChanges, countLeasedByOthers, releaseLeases } from "../store/leases.ts";
+import { type ClaimedRun, claimDueRuns, commitChanges, countLeasedByOthers, extendLeases, releaseLeases } from "../store/leases.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
-import { type AdvancedRun, advanceRun } from "./tick.ts";
+import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES, settleWithLimit } from "./tick.ts";
+
+/** Runs of one batch advanced at once: a slow step in one run does not hold up the others. */
+export const RUN_CONCURRENCY = 16;
+/** The longest a batch goes without renewing its leases (and learning of cancellations made elsewhere). */
+export const LEASE_CHECK_MAX_MS = 1000;
 
 /** What one tick did (API.md, TickResult). */
 export interface TickResult {
@@ -28,6 +33,8 @@ export interface SchedulerOptions {
    * so a noop graph always finishes in one tick; the bound only stops a runaway graph from
    * holding its lease forever. */
   stepBudget?: number;
+  /** FORGE_ARTIFACT_MAX_BYTES. */
+  artifactMaxBytes?: number;
 }
 
 /**
@@ -38,9 +45,18 @@ export interface SchedulerOptions {
  */
 export class Scheduler {
   readonly #o: Required<SchedulerOptions>;
+  /** The runs this process is advancing right now, each with the controller that stops its attempts. */
+  readonly #inFlight = new Map<string, AbortController>();
 
   constructor(options: SchedulerOptions) {
-    this.#o = { stepBudget: 10_000, ...options };
+    this.#o = { stepBudget: 10_000, artifactMaxBytes: DEFAULT_ARTIFACT_MAX_BYTES, ...options };
+  }
+
+  /** Stops the attempts this process has in flight for a run (it was cancelled). False when it has none. */
+  abortRun(runId: string, reason: Error): boolean {
+    const controller = this.#inFlight.get(runId);
+    controller?.abort(reason);
+    return controller !== undefined;
   }
 
   /** Advances at most `limit` runs, highest priority first, then oldest. */
@@ -69,7 +85,7 @@ export class Scheduler {
     const lastClaimed = claims.length === limit ? (claims[claims.length - 1]?.runId ?? null) : null;
     // One more query per tick: worth it for an admin's tickOnce, not for the worker loop.
     const skippedLeased = countSkipped ? await countLeasedByOthers(this.#o.db, owner, now, lastClaimed) : 0;
-    return new TickBatch(this.#o, owner, claims, skippedLeased);
+    return new TickBatch(this.#o, owner, claims, skippedLeased, this.#inFlight);
   }
 }
 
@@ -79,6 +95,7 @@ export class TickBatch {
     readonly owner: string,
     private readonly claimed: ClaimedRun[],
     readonly skippedLeased: number,
+    private readonly inFlight: Map<string, AbortController> = new Map(),
   ) {}
 
   /** The runs this batch holds leases on, in pick order. */
@@ -86,21 +103,79 @@ export class TickBatch {
     return this.claimed.map(({ runId, epoch }) => ({ runId, epoch }));
   }
 
-  /** Second phase: advance every claimed run in memory. Writes nothing. */
+  /**
+   * Second phase: advance every claimed run in memory (several at once). Writes nothing but
+   * lease renewals: while the steps run, the leases are renewed every third of their length
+   * (at least once a second), so a step may outlast FORGE_LEASE_MS. A run whose renewal
+   * fails was cancelled or taken over: its attempts are aborted through their AbortSignal.
+   */
   async advance(signal: AbortSignal): Promise<AdvancedRun[]> {
-    const advanced: AdvancedRun[] = [];
-    for (const { run, steps, epoch } of this.claimed) {
-      const ctx = {
-        clock: this.o.clock,
-        registry: this.o.registry,
-        owner: this.owner,
-        epoch,
-        stepBudget: this.o.stepBudget,
-        signal,
-      };
-      advanced.push(await advanceRun(run, steps, ctx));
+    const controllers = this.claimed.map(({ runId }) => {
+      const controller = new AbortController();
+      this.inFlight.set(runId, controller);
+      return controller;
+    });
+    const stopAll = () => {
+      for (const controller of controllers) controller.abort(signal.reason);
+    };
+    if (signal.aborted) stopAll();
+    signal.addEventListener("abort", stopAll, { once: true });
+    const keeper = this.#keepLeases(controllers);
+    try {
+      const results = await settleWithLimit(
+        this.claimed.map((claim, i) => ({ claim, signal: (controllers[i] as AbortController).signal })),
+        RUN_CONCURRENCY,
+        ({ claim, signal }) =>
+          advanceRun(claim.run, claim.steps, {
+            clock: this.o.clock,
+            registry: this.o.registry,
+            owner: this.owner,
+            epoch: claim.epoch,
+            stepBudget: this.o.stepBudget,
+            artifactMaxBytes: this.o.artifactMaxBytes,
+            signal,
+          }),
+      );
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
+      return results.map((r) => (r as PromiseFulfilledResult<AdvancedRun>).value);
+    } finally {
+      keeper.stop();
+      signal.removeEventListener("abort", stopAll);
+      this.claimed.forEach(({ runId }, i) => {
+        if (this.inFlight.get(runId) === controllers[i]) this.inFlight.delete(runId);
+      });
     }
-    return advanced;
+  }
+
+  /** Renews this batch's leases on a timer until stopped; aborts the runs whose lease is gone. */
+  #keepLeases(controllers: AbortController[]): { stop(): void } {
+    const every = Math.max(10, Math.min(Math.floor(this.o.leaseMs / 3), LEASE_CHECK_MAX_MS));
+    let timer: NodeJS.Timeout | null = null;
+    let stopped = false;
+    const renew = async () => {
+      const expires = new Date(this.o.clock.now().getTime() + this.o.leaseMs);
+      try {
+        const kept = await extendLeases(this.o.db, this.owner, this.claims, expires);
+        this.claimed.forEach(({ runId }, i) => {
+          if (!kept.has(runId)) controllers[i]?.abort(new Error(`run "${runId}" was cancelled or its lease was taken over`));
+        });
+      } catch (error) {
+        this.o.log.warn({ err: error }, "could not renew leases; trying again");
+      }
+      if (!stopped) schedule();
+    };
+    const schedule = () => {
+      timer = setTimeout(() => void renew(), every);
+      timer.unref();
+    };
+    schedule();
+    return {
+      stop: () => {
+        stopped = true;
+        if (timer) clearTimeout(timer);
+      },
+    };
   }
 
   /** Last phase: commit every change, fenced by its lease, then wake event readers. */

@@ -1,10 +1,11 @@
+import { createHash } from "node:crypto";
 import type { Clock } from "../clock.ts";
-import { type RunChange, type StepUpdate, stepUpdate } from "../domain/change.ts";
+import { type NewArtifact, type RunChange, type StepUpdate, stepUpdate } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import { backoffDelay, DEFAULT_RETRY } from "../domain/graph.ts";
 import { isTerminalStep, type StepStatus } from "../domain/status.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
-import { type StepRegistry, StepWait } from "./steps/registry.ts";
+import { type ArtifactInfo, type ArtifactInput, PermanentStepError, type StepRegistry, StepWait } from "./steps/registry.ts";
 
 /**
  * Advancing one run, in memory, under a lease the caller holds. Nothing here touches the
@@ -20,8 +21,14 @@ export interface TickContext {
   epoch: number;
   /** Most step attempts one tick makes for one run; the rest waits for the next tick. */
   stepBudget: number;
+  /** Fires when the run's attempts must stop: the run was cancelled, or its lease lost. */
   signal: AbortSignal;
+  /** The largest artifact a step may write, in bytes (FORGE_ARTIFACT_MAX_BYTES). */
+  artifactMaxBytes: number;
 }
+
+/** The default of FORGE_ARTIFACT_MAX_BYTES: 1 MiB. */
+export const DEFAULT_ARTIFACT_MAX_BYTES = 1024 * 1024;
 
 export type TickOutcome = "succeeded" | "failed" | "progressed";
 
@@ -30,13 +37,24 @@ export interface AdvancedRun {
   outcome: TickOutcome;
 }
 
-type MutableStep = StepUpdate & { deps: string[]; type: string; position: number; changed: boolean };
+type MutableStep = StepUpdate & {
+  deps: string[];
+  type: string;
+  position: number;
+  signalledAt: Date | null;
+  signal: unknown;
+  changed: boolean;
+};
+
+/** What one call of a handler came to: a wait, or an output with the artifacts it wrote. */
+type Attempt = StepWait | { output: unknown; artifacts: NewArtifact[] };
 
 export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: TickContext): Promise<AdvancedRun> {
   const events: NewEvent[] = [];
   const emit = (type: NewEvent["type"], stepId: string | null, data: unknown = null) =>
     events.push({ type, stepId, data, createdAt: ctx.clock.now() });
   const steps = new Map<string, MutableStep>(stepRows.map((s) => [s.id, { ...s, changed: false }]));
+  const artifacts: NewArtifact[] = [];
   const ordered = [...steps.values()].sort((a, b) => a.position - b.position);
   const runState = { status: run.status, startedAt: run.startedAt, finishedAt: run.finishedAt };
 
@@ -58,8 +76,9 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       else dependents.set(dep, [step]);
     }
   }
-  // Ready: PENDING with every dep succeeded, or WAITING on a timer that has come due.
-  const isDue = (s: MutableStep) => s.status === "WAITING" && s.wakeAt !== null && s.wakeAt.getTime() <= ctx.clock.now().getTime();
+  // Ready: PENDING with every dep succeeded, or WAITING on a timer that has come due or for a signal that came.
+  const isDue = (s: MutableStep) =>
+    s.status === "WAITING" && (s.signalledAt !== null || (s.wakeAt !== null && s.wakeAt.getTime() <= ctx.clock.now().getTime()));
   let ready = ordered.filter((s) => (s.status === "PENDING" && unmet.get(s.id) === 0) || isDue(s));
 
   let budget = ctx.stepBudget;
@@ -69,7 +88,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
     const resumed = new Map<MutableStep, Date | null>();
     for (const step of wave) {
       // A step waiting after a failed attempt (it keeps that attempt's error) starts a new
-      // attempt; one that asked to wait (a sleep) resumes the attempt it is in.
+      // attempt; one that asked to wait (a sleep, a signal) resumes the attempt it is in.
       const resumesWait = step.status === "WAITING" && step.error === null;
       resumed.set(step, resumesWait ? step.wakeAt : null);
       step.status = "RUNNING";
@@ -83,22 +102,26 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       }
     }
     const results = await settleWithLimit(wave, STEP_CONCURRENCY, (step) => runAttempt(run, step, steps, resumed.get(step) ?? null, ctx));
+    const signalled = new Set(wave.filter((s) => s.signalledAt !== null));
     const unlocked: MutableStep[] = [];
     const retryNow: MutableStep[] = [];
     results.forEach((result, i) => {
       const step = wave[i] as MutableStep;
       if (result.status === "fulfilled" && result.value instanceof StepWait) {
+        const { until, data } = result.value;
         step.status = "WAITING";
-        step.wakeAt = result.value.until;
-        emit("step_waiting", step.id, { attempt: step.attempts, until: result.value.until.toISOString() });
+        step.wakeAt = until;
+        emit("step_waiting", step.id, { ...data, attempt: step.attempts, until: until?.toISOString() ?? null });
         if (isDue(step)) retryNow.push(step);
         return;
       }
       step.finishedAt = ctx.clock.now();
       if (result.status === "fulfilled") {
         step.status = "SUCCEEDED";
-        step.output = result.value ?? null;
-        emit("step_succeeded", step.id, { attempt: step.attempts });
+        const done = result.value as Exclude<Attempt, StepWait>;
+        step.output = done.output ?? null;
+        artifacts.push(...done.artifacts);
+        emit("step_succeeded", step.id, signalled.has(step) ? { attempt: step.attempts, signalled: true } : { attempt: step.attempts });
         for (const next of dependents.get(step.id) ?? []) {
           const left = (unmet.get(next.id) as number) - 1;
           unmet.set(next.id, left);
@@ -107,8 +130,9 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         return;
       }
       const error = errorMessage(result.reason);
-      const retry = { ...DEFAULT_RETRY, ...run.graph.steps[step.id]?.retry };
-      if (step.attempts < retry.maxAttempts) {
+      // The graph's retry (complete once validated) wins over the policy's default.
+      const retry = { ...DEFAULT_RETRY, ...run.policy.defaultRetry, ...run.graph.steps[step.id]?.retry };
+      if (step.attempts < retry.maxAttempts && !(result.reason instanceof PermanentStepError)) {
         // Durable backoff: the step waits with a wake time, not a timer in this process.
         const nextAttemptAt = new Date(ctx.clock.now().getTime() + backoffDelay(retry, step.attempts));
         step.status = "WAITING";
@@ -173,6 +197,8 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       run: { ...runState, updatedAt: ctx.clock.now(), wakeAt },
       steps: ordered.filter((s) => s.changed).map(stepUpdate),
       events,
+      artifacts,
+      awaitsSignal: ordered.some((s) => s.status === "WAITING" && s.wakeAt === null && s.signalledAt === null),
     },
   };
 }
@@ -182,9 +208,11 @@ function isFailedOrSkipped(status: StepStatus | undefined): boolean {
 }
 
 /**
- * One call of a step's handler. Its signal fires when the tick is asked to stop or when
- * the step's `timeoutMs` passes (by the engine's clock); a handler that ignores the signal
- * still has its attempt failed at the timeout.
+ * One call of a step's handler. Its signal fires when the run's attempts must stop or
+ * when the step's timeout passes (by the engine's clock); a handler that ignores the
+ * signal still has its attempt failed at the timeout. A step that a signal completed
+ * needs no call: the payload is its output. In DRY_RUN a side-effecting step is not
+ * called either: it reports what it would have done.
  */
 async function runAttempt(
   run: RunRecord,
@@ -192,37 +220,81 @@ async function runAttempt(
   steps: Map<string, MutableStep>,
   resumedFrom: Date | null,
   ctx: TickContext,
-): Promise<unknown> {
+): Promise<Attempt> {
+  if (step.signalledAt !== null) return { output: step.signal ?? null, artifacts: [] };
   const handler = ctx.registry.get(step.type);
   if (!handler) throw new Error(`step type "${step.type}" is not registered in this process`);
   const depOutputs: Record<string, unknown> = {};
   for (const dep of step.deps) depOutputs[dep] = steps.get(dep)?.output ?? null;
-  const timeoutMs = run.graph.steps[step.id]?.timeoutMs;
-  const call = (signal: AbortSignal) =>
-    handler.run({
-      runId: run.id,
-      stepId: step.id,
-      mode: run.mode,
-      params: run.graph.steps[step.id]?.params ?? {},
-      runParams: run.params,
-      depOutputs,
-      attempt: step.attempts,
-      signal,
-      now: ctx.clock.now(),
-      waitUntil: (at) => new StepWait(at),
-      resumedFrom,
-    });
-  // Without a timeout the attempt stops only with the tick: no per-attempt signal to build.
+  const graphStep = run.graph.steps[step.id];
+  const timeoutMs = graphStep?.timeoutMs ?? run.policy.defaultTimeoutMs ?? handler.defaultTimeoutMs;
+  const artifacts: NewArtifact[] = [];
+  const stepContext = (signal: AbortSignal) => ({
+    runId: run.id,
+    stepId: step.id,
+    mode: run.mode,
+    params: graphStep?.params ?? {},
+    runParams: run.params,
+    depOutputs,
+    attempt: step.attempts,
+    signal,
+    now: ctx.clock.now(),
+    waitUntil: (at: Date) => new StepWait(at),
+    waitForSignal: (data?: Record<string, unknown>) => new StepWait(null, data),
+    resumedFrom,
+    writeArtifact: (input: ArtifactInput) => {
+      const stored = artifactOf(input, step.id, ctx);
+      artifacts.push(stored);
+      const { content: _content, stepId: _stepId, createdAt: _createdAt, ...info } = stored;
+      return info satisfies ArtifactInfo;
+    },
+  });
+  if (run.mode === "DRY_RUN" && handler.sideEffects) {
+    const context = stepContext(ctx.signal);
+    const output = handler.dryRun ? await handler.dryRun(context) : { dryRun: true, type: step.type, params: context.params };
+    return { output: checkedOutput(output), artifacts };
+  }
+  const call = (signal: AbortSignal) => handler.run(stepContext(signal));
+  // Without a timeout the attempt stops only with the run: no per-attempt signal to build.
   const output = timeoutMs === undefined ? await call(ctx.signal) : await withTimeout(call, timeoutMs, ctx);
   if (output instanceof StepWait) return output;
-  // The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
-  // instead of failing the whole tick's commit on every later tick.
+  return { output: checkedOutput(output), artifacts };
+}
+
+/**
+ * The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
+ * instead of failing the whole tick's commit on every later tick.
+ */
+function checkedOutput(output: unknown): unknown {
   try {
     JSON.stringify(output);
   } catch (error) {
     throw new Error(`step output is not JSON-serializable: ${errorMessage(error)}`);
   }
   return output;
+}
+
+/** Checks an artifact a handler wrote and computes its digest; over the size cap it fails the step for good. */
+function artifactOf(input: ArtifactInput, stepId: string, ctx: TickContext): NewArtifact {
+  if (typeof input !== "object" || input === null || typeof input.name !== "string" || input.name.trim() === "") {
+    throw new PermanentStepError("an artifact needs a non-blank `name`");
+  }
+  if (typeof input.content !== "string") throw new PermanentStepError(`artifact "${input.name}": \`content\` must be a string`);
+  const bytes = Buffer.from(input.content, "utf8");
+  if (bytes.byteLength > ctx.artifactMaxBytes) {
+    throw new PermanentStepError(
+      `artifact "${input.name}" is ${bytes.byteLength} bytes, over the limit of ${ctx.artifactMaxBytes} bytes (FORGE_ARTIFACT_MAX_BYTES)`,
+    );
+  }
+  return {
+    stepId,
+    name: input.name,
+    contentType: input.contentType ?? "text/plain; charset=utf-8",
+    size: bytes.byteLength,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    content: input.content,
+    createdAt: ctx.clock.now(),
+  };
 }
 
 /** Runs `call` with a signal that fires when the tick stops or `timeoutMs` passes on the engine's clock, whichever is first. */
@@ -251,7 +323,7 @@ async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: nu
 export const STEP_CONCURRENCY = 16;
 
 /** Like Promise.allSettled over `items.map(fn)`, with at most `limit` calls pending at a time. */
-async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+export async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   if (items.length <= limit) return Promise.allSettled(items.map(fn));
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;

@@ -24,7 +24,16 @@ export interface WorkerOptions {
   tickLimit: number;
   /** First idle wait; it doubles while nothing is found, up to MAX_IDLE_FACTOR times. */
   intervalMs: number;
+  /** Most ticks in flight at once (see SLOW_TICK_MS); default 4. */
+  concurrency?: number;
 }
+
+/**
+ * A tick still running after this long is waiting on its steps (a request, a long
+ * handler): the worker starts another tick beside it, up to `concurrency` at once, so one
+ * slow step does not hold up every other run. Quick ticks (noop work) never overlap.
+ */
+export const SLOW_TICK_MS = 100;
 
 /** A live worker writes its row at least this often, so a row older than three of these means a dead worker. */
 export const HEARTBEAT_MS = 5 * SECOND;
@@ -39,6 +48,7 @@ export class Worker {
   /** A new run arrived since the loop last looked: tick again instead of sleeping. */
   #woken = false;
   #unsubscribe: (() => void) | null = null;
+  readonly #inFlight = new Set<Promise<number>>();
   ticks = 0;
   lastTickAt: Date | null = null;
 
@@ -62,22 +72,12 @@ export class Worker {
   }
 
   async #run(): Promise<void> {
-    const { clock, scheduler, log } = this.#o;
+    const { clock, log } = this.#o;
     const stop = this.#stopping.signal;
     let idle = 0;
     let lastHeartbeat = clock.now().getTime();
+    const limit = this.#o.concurrency ?? 4;
     while (!stop.aborted) {
-      let ticked = 0;
-      const tickedAt = clock.now();
-      try {
-        // The tick is not given the stop signal: stopping lets it finish rather than abort it.
-        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id, { countSkipped: false });
-        ticked = result.ticked;
-        this.ticks++;
-        this.lastTickAt = clock.now();
-      } catch (error) {
-        log.error({ err: error }, "worker tick failed");
-      }
       const now = clock.now().getTime();
       if (now - lastHeartbeat >= HEARTBEAT_MS) {
         lastHeartbeat = now;
@@ -85,6 +85,14 @@ export class Worker {
           log.warn({ err: error }, "worker heartbeat failed"),
         );
       }
+      if (this.#inFlight.size >= limit) {
+        await Promise.race(this.#inFlight);
+        continue;
+      }
+      const tickedAt = clock.now();
+      // A slow tick goes on in the background while the loop starts another one.
+      const ticked = await withinRealTime(this.#tick(), SLOW_TICK_MS);
+      if (ticked === null) continue;
       if (ticked > 0) {
         idle = 0;
         continue;
@@ -115,15 +123,53 @@ export class Worker {
     }
   }
 
-  /** Finishes the tick in progress (committing it and releasing its leases), then stops. */
+  /** One tick; resolves to the runs it advanced (0 when it failed). */
+  #tick(): Promise<number> {
+    const { clock, scheduler, log } = this.#o;
+    const tick = (async () => {
+      try {
+        // The tick is not given the stop signal: stopping lets it finish rather than abort it.
+        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id, { countSkipped: false });
+        this.ticks++;
+        this.lastTickAt = clock.now();
+        return result.ticked;
+      } catch (error) {
+        log.error({ err: error }, "worker tick failed");
+        return 0;
+      }
+    })();
+    this.#inFlight.add(tick);
+    void tick.then((ticked) => {
+      this.#inFlight.delete(tick);
+      // A slow tick that got work done may have left more: do not let the loop sleep on it.
+      if (ticked > 0) {
+        this.#woken = true;
+        this.#wake?.();
+      }
+    });
+    return tick;
+  }
+
+  /** Finishes the ticks in progress (committing them and releasing their leases), then stops. */
   async stop(): Promise<void> {
     if (!this.#loop) return;
     this.#stopping.abort();
     await this.#loop;
+    await Promise.all(this.#inFlight);
     this.#loop = null;
     this.#unsubscribe?.();
     await recordWorkerTicks(this.#o.db, this.id, this.ticks, this.lastTickAt, this.#o.clock.now());
     await markWorkerStopped(this.#o.db, this.id, this.#o.clock.now());
     this.#o.log.info({ workerId: this.id, ticks: this.ticks }, "worker stopped");
   }
+}
+
+/** What `promise` resolves to if it does within `ms` of wall-clock time (how long a tick takes is a matter of real time, not of the engine's clock), else null. */
+function withinRealTime<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

@@ -49,6 +49,11 @@ export interface Dialect {
    */
   readonly eventsLock: Prisma.Sql | null;
   /**
+   * Taken by a claim of runs in capped lanes before it counts their running runs, and held
+   * until it commits: claimers count one after another. SQLite's single writer already does this.
+   */
+  readonly lanesLock: Prisma.Sql | null;
+  /**
    * Run first in every migration transaction: serializes migrations from processes starting
    * at once, and lifts the statement timeout (an index build may take long).
    */
@@ -67,13 +72,15 @@ export const sqlite: Dialect = {
   time: sqliteField,
   stepsOfRunAsJson: raw(`(SELECT json_group_array(json_object('id', s.id, 'position', s.position, 'type', s.type,
       'deps', json(s.deps), 'status', s.status, 'attempts', s.attempts, 'startedAt', s.started_at, 'finishedAt', s.finished_at,
-      'output', json(s.output), 'error', s.error, 'wakeAt', s.wake_at))
+      'output', json(s.output), 'error', s.error, 'wakeAt', s.wake_at, 'signal', json(s.signal),
+      'signalledAt', s.signalled_at))
     FROM (SELECT * FROM steps s WHERE s.run_id = runs.id ORDER BY s.position) s)`),
   indexedBy: (index) => raw(`INDEXED BY ${index}`),
   skipLocked: Prisma.empty,
   idIn: (pick) => Prisma.sql`id IN (${pick})`,
   forUpdate: Prisma.empty,
   eventsLock: null,
+  lanesLock: null,
   migrationStart: [],
 };
 
@@ -94,6 +101,7 @@ export const postgres: Dialect = {
   forUpdate: raw("FOR UPDATE"),
   // Keyed by schema, so Forge instances in different schemas of one database do not wait on each other.
   eventsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_events'))`),
+  lanesLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_lanes'))`),
   migrationStart: [
     raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_migrations'))`),
     raw("SET LOCAL statement_timeout = 0"),

@@ -1,6 +1,7 @@
 import type { RunChange } from "../domain/change.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import { ms } from "./dialect.ts";
+import type { PrismaClient } from "./generated/client.ts";
 import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "./records.ts";
 import { findSteps } from "./runs.ts";
 
@@ -41,6 +42,8 @@ export interface ClaimRequest {
 export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRun[]> {
   const expires = new Date(req.now.getTime() + req.leaseMs);
   const inlineSteps = db.sql.stepsOfRunAsJson;
+  const returning = Prisma.sql`RETURNING ${RUN_COLUMNS}${inlineSteps ? Prisma.sql`, ${inlineSteps} AS "stepsJson"` : Prisma.empty}`;
+  // Pending runs of capped lanes are left to claimCapped, which counts the lane's running runs.
   const [rows] = await db.writeBatch((w) => [
     w.$queryRaw<Record<string, unknown>[]>`
       UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
@@ -48,11 +51,15 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
         SELECT id FROM runs ${db.sql.indexedBy("runs_due_idx")}
         WHERE wake_at IS NOT NULL AND wake_at <= ${req.now}
           AND (lease_owner IS NULL OR lease_expires_at <= ${req.now})
+          AND (lane_cap IS NULL OR status <> 'PENDING')
         ORDER BY priority DESC, created_at, id
         LIMIT ${req.limit}
         ${db.sql.skipLocked}`)}
-      RETURNING ${RUN_COLUMNS}${inlineSteps ? Prisma.sql`, ${inlineSteps} AS "stepsJson"` : Prisma.empty}`,
+      ${returning}`,
   ]);
+  if (rows.length < req.limit && (await cappedRunsWaiting(db, req.now))) {
+    rows.push(...(await claimCapped(db, req, expires, req.limit - rows.length, returning)));
+  }
   const runs = rows.map((row) => toRunRecord(rawRun(row)));
   // Read after the claim where the claim cannot return them consistently (Dialect.stepsOfRunAsJson);
   // the runs are leased now, so their steps cannot change underneath.
@@ -81,6 +88,50 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
   return claimed;
 }
 
+/** Whether any pending run of a capped lane is due and free: one probe of a (mostly empty) partial index. */
+async function cappedRunsWaiting(db: Db, now: Date): Promise<boolean> {
+  const rows = await db.read.$queryRaw<unknown[]>`
+    SELECT id FROM runs ${db.sql.indexedBy("runs_capped_pending_idx")}
+    WHERE lane_cap IS NOT NULL AND status = 'PENDING' AND wake_at IS NOT NULL AND wake_at <= ${now}
+      AND (lease_owner IS NULL OR lease_expires_at <= ${now})
+    LIMIT 1`;
+  return rows.length > 0;
+}
+
+/**
+ * Claims pending runs of capped lanes (policy `laneConcurrency`), as many per lane as the
+ * lane has free slots. The slots are counted from the runs themselves: those RUNNING, and
+ * those PENDING under a live lease (claimed, their start not yet committed). Nothing is
+ * counted separately, so nothing can leak. Claimers take turns (SQLite has one writer; on
+ * PostgreSQL the lanes lock is held from the count to the commit), so two of them cannot
+ * both fill the last slot.
+ */
+async function claimCapped(db: Db, req: ClaimRequest, expires: Date, limit: number, returning: Prisma.Sql) {
+  const statement = (w: PrismaClient | Tx) => w.$queryRaw<Record<string, unknown>[]>`
+    UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
+    WHERE ${db.sql.idIn(Prisma.sql`
+      SELECT id FROM (
+        SELECT c.id, c.priority, c.created_at, c.lane_cap,
+          ROW_NUMBER() OVER (PARTITION BY c.lane ORDER BY c.priority DESC, c.created_at, c.id) AS place,
+          (SELECT count(*) FROM runs o WHERE o.lane = c.lane AND (o.status = 'RUNNING'
+            OR (o.status = 'PENDING' AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ${req.now}))) AS active
+        FROM runs c ${db.sql.indexedBy("runs_capped_pending_idx")}
+        WHERE c.lane_cap IS NOT NULL AND c.status = 'PENDING' AND c.wake_at IS NOT NULL AND c.wake_at <= ${req.now}
+          AND (c.lease_owner IS NULL OR c.lease_expires_at <= ${req.now})
+      ) x
+      WHERE active + place <= lane_cap
+      ORDER BY priority DESC, created_at, id
+      LIMIT ${limit}`)}
+      AND status = 'PENDING' AND (lease_owner IS NULL OR lease_expires_at <= ${req.now})
+    ${returning}`;
+  const lock = db.sql.lanesLock;
+  if (!lock) return (await db.writeBatch((w) => [statement(w)]))[0];
+  return db.write(async (tx) => {
+    await tx.$executeRaw(lock);
+    return statement(tx);
+  });
+}
+
 function parseStepsJson(runId: string, json: unknown): StepRecord[] {
   return (JSON.parse(json as string) as Array<Omit<StepRecord, "runId">>).map(
     (s): StepRecord => ({
@@ -89,7 +140,9 @@ function parseStepsJson(runId: string, json: unknown): StepRecord[] {
       startedAt: toDateOrNull(s.startedAt),
       finishedAt: toDateOrNull(s.finishedAt),
       wakeAt: toDateOrNull(s.wakeAt),
+      signalledAt: toDateOrNull(s.signalledAt),
       output: s.output ?? null,
+      signal: s.signal ?? null,
     }),
   );
 }
@@ -147,11 +200,16 @@ async function commitInTx(db: Db, tx: Tx, changes: RunChange[]): Promise<Set<str
       AND runs.seq = ${int("baseSeq")}
     RETURNING runs.id`;
   const committed = new Set(updated.map((r) => r.id));
-  await writeStepsAndEvents(
-    db,
-    tx,
-    changes.filter((c) => committed.has(c.runId)),
-  );
+  const written = changes.filter((c) => committed.has(c.runId));
+  await writeStepsAndEvents(db, tx, written);
+  // A signal that signalRun left on a step while this tick held the lease: the run is due again.
+  const awaiting = written.filter((c) => c.awaitsSignal);
+  if (awaiting.length > 0) {
+    await tx.$executeRaw`
+      UPDATE runs SET wake_at = ${(awaiting[0] as RunChange).run.updatedAt}
+      WHERE id IN (${Prisma.join(awaiting.map((c) => c.runId))})
+        AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.status = 'WAITING' AND s.signalled_at IS NOT NULL)`;
+  }
   return committed;
 }
 
@@ -178,6 +236,14 @@ export async function writeStepsAndEvents(db: Db, tx: Tx, changes: RunChange[]):
         wake_at = ${time("wakeAt")}
       FROM ${rows(steps)}
       WHERE steps.run_id = ${text("runId")} AND steps.id = ${text("id")}`;
+  }
+  const artifacts = changes.flatMap((c) => (c.artifacts ?? []).map((a) => ({ ...a, runId: c.runId, createdAt: a.createdAt.getTime() })));
+  if (artifacts.length > 0) {
+    await tx.$executeRaw`
+      INSERT INTO artifacts (run_id, step_id, name, content_type, size, sha256, content, created_at)
+      SELECT ${text("runId")}, ${text("stepId")}, ${text("name")}, ${text("contentType")}, ${int("size")}, ${text("sha256")},
+        ${text("content")}, ${time("createdAt")}
+      FROM ${rows(artifacts)} ORDER BY v.key`;
   }
   const events = changes.flatMap((c) =>
     c.events.map((e, i) => ({
@@ -210,4 +276,22 @@ export async function releaseLeases(db: Db, owner: string, claims: Claimed[]): P
           WHERE id = ${c.runId} AND lease_owner = ${owner} AND lease_epoch = ${c.epoch}`,
     ),
   );
+}
+
+/**
+ * Pushes the expiry of leases this owner still holds to `expires` (a tick whose steps run
+ * long). Returns the runs whose lease was renewed; a run missing from it was cancelled or
+ * taken over, and nothing the tick does for it will commit.
+ */
+export async function extendLeases(db: Db, owner: string, claims: Claimed[], expires: Date): Promise<Set<string>> {
+  if (claims.length === 0) return new Set();
+  const { rows, text, int } = db.sql;
+  const [renewed] = await db.writeBatch((w) => [
+    w.$queryRaw<Array<{ id: string }>>`
+      UPDATE runs SET lease_expires_at = ${expires}
+      FROM ${rows(claims)}
+      WHERE runs.id = ${text("runId")} AND runs.lease_owner = ${owner} AND runs.lease_epoch = ${int("epoch")}
+      RETURNING runs.id`,
+  ]);
+  return new Set(renewed.map((r) => r.id));
 }

@@ -1,6 +1,7 @@
 import type { StepUpdate } from "../domain/change.ts";
 import type { StoredEvent } from "../domain/event.ts";
 import type { Graph } from "../domain/graph.ts";
+import type { Policy } from "../domain/policy.ts";
 import type { RunMode, RunStatus, StepStatus } from "../domain/status.ts";
 import { Prisma } from "./db.ts";
 import type { Event, Run, Step } from "./generated/client.ts";
@@ -29,6 +30,10 @@ export interface RunRecord {
   leaseExpiresAt: Date | null;
   /** Set while the scheduler should pick the run at or after this instant. */
   wakeAt: Date | null;
+  /** The job type's policy when the run was created. */
+  policy: Policy;
+  /** That policy's cap on RUNNING runs of the run's lane (null: none). */
+  laneCap: number | null;
 }
 
 /** A step as stored: its written state (StepUpdate) plus where it sits in the graph. */
@@ -37,6 +42,10 @@ export interface StepRecord extends StepUpdate {
   position: number;
   type: string;
   deps: string[];
+  /** A payload signalRun delivered that no tick has taken up yet (see signalledAt). */
+  signal: unknown;
+  /** When a signal was delivered; null when none was. */
+  signalledAt: Date | null;
 }
 
 export function toRunRecord(row: Run): RunRecord {
@@ -46,6 +55,7 @@ export function toRunRecord(row: Run): RunRecord {
     status: row.status as RunStatus,
     graph: JSON.parse(row.graph) as Graph,
     params: JSON.parse(row.params) as Record<string, unknown>,
+    policy: JSON.parse(row.policy) as Policy,
   };
 }
 
@@ -55,6 +65,7 @@ export function toStepRecord(row: Step): StepRecord {
     status: row.status as StepStatus,
     deps: JSON.parse(row.deps) as string[],
     output: row.output === null ? null : JSON.parse(row.output),
+    signal: row.signal === null ? null : JSON.parse(row.signal),
   };
 }
 
@@ -77,10 +88,11 @@ export const RUN_COLUMNS =
   Prisma.raw(`id, mode, job_type AS "jobType", lane, requested_by AS "requestedBy", priority, status, graph, params,
   idempotency_key AS "idempotencyKey", input_hash AS "inputHash", created_at AS "createdAt", updated_at AS "updatedAt",
   started_at AS "startedAt", finished_at AS "finishedAt", seq, lease_owner AS "leaseOwner", lease_epoch AS "leaseEpoch",
-  lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt"`);
+  lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt", policy, lane_cap AS "laneCap"`);
 
 export const STEP_COLUMNS = Prisma.raw(`run_id AS "runId", id, position, type, deps, status, attempts,
-  started_at AS "startedAt", finished_at AS "finishedAt", output, error, wake_at AS "wakeAt"`);
+  started_at AS "startedAt", finished_at AS "finishedAt", output, error, wake_at AS "wakeAt", signal,
+  signalled_at AS "signalledAt"`);
 
 export const EVENT_COLUMNS = Prisma.raw(`id, run_id AS "runId", seq, type, step_id AS "stepId", data, created_at AS "createdAt"`);
 
@@ -99,6 +111,7 @@ export function rawRun(row: Record<string, unknown>): Run {
     priority: Number(row.priority),
     seq: Number(row.seq),
     leaseEpoch: Number(row.leaseEpoch),
+    laneCap: row.laneCap === null || row.laneCap === undefined ? null : Number(row.laneCap),
     createdAt: toDate(row.createdAt),
     updatedAt: toDate(row.updatedAt),
     startedAt: toDateOrNull(row.startedAt),
@@ -116,6 +129,7 @@ export function rawStep(row: Record<string, unknown>): Step {
     startedAt: toDateOrNull(row.startedAt),
     finishedAt: toDateOrNull(row.finishedAt),
     wakeAt: toDateOrNull(row.wakeAt),
+    signalledAt: toDateOrNull(row.signalledAt),
   };
 }
 

@@ -37,6 +37,7 @@ export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
     ...run,
     graph: JSON.stringify(run.graph),
     params: JSON.stringify(run.params),
+    policy: JSON.stringify(run.policy),
     createdAt: ms(run.createdAt),
     updatedAt: ms(run.updatedAt),
     startedAt: ms(run.startedAt),
@@ -48,10 +49,11 @@ export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
   const { rows, text, int, time, eventsLock } = db.sql;
   await db.writeBatch((w) => [
     w.$executeRaw`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params,
-        idempotency_key, input_hash, created_at, updated_at, started_at, finished_at, seq, wake_at)
+        idempotency_key, input_hash, created_at, updated_at, started_at, finished_at, seq, wake_at, policy, lane_cap)
       SELECT ${text("id")}, ${text("mode")}, ${text("jobType")}, ${text("lane")}, ${text("requestedBy")}, ${int("priority")},
         ${text("status")}, ${text("graph")}, ${text("params")}, ${text("idempotencyKey")}, ${text("inputHash")},
-        ${time("createdAt")}, ${time("updatedAt")}, ${time("startedAt")}, ${time("finishedAt")}, ${int("seq")}, ${time("wakeAt")}
+        ${time("createdAt")}, ${time("updatedAt")}, ${time("startedAt")}, ${time("finishedAt")}, ${int("seq")}, ${time("wakeAt")},
+        ${text("policy")}, ${int("laneCap")}
       FROM ${rows(runs)} ORDER BY v.key`,
     w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status)
       SELECT ${text("runId")}, ${text("id")}, ${int("position")}, ${text("type")}, ${text("deps")}, ${text("status")}
@@ -149,5 +151,53 @@ export async function changeRunOverridingLease(
     if (updated !== 1) throw new Error(`run "${runId}" changed while it was being updated`);
     await writeStepsAndEvents(db, tx, [change]);
     return change;
+  });
+}
+
+/** How signalRun's delivery went: completed at once, or left on the step for the tick holding the run's lease. */
+export type SignalOutcome = "completed" | "left-for-tick";
+
+/**
+ * Delivers a signal to a step waiting for one, in one transaction that first locks the run.
+ * `check` sees the run and the step (or undefined) and throws when they cannot take it.
+ *
+ * With no live lease on the run, the step succeeds now with the payload as its output
+ * (`step_succeeded`, in seq order with everything else) and the run is due for the next
+ * tick. While a tick holds the lease it owns the run's seq, so the payload is left on the
+ * step instead; that tick's commit sees it and makes the run due, and the next tick
+ * completes the step the same way.
+ */
+export async function deliverSignal(
+  db: Db,
+  runId: string,
+  stepId: string,
+  payload: unknown,
+  now: Date,
+  check: (run: RunRecord | null, step: StepRecord | undefined) => void,
+): Promise<SignalOutcome> {
+  return db.write(async (tx) => {
+    const rows = await tx.$queryRaw<Record<string, unknown>[]>`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ${runId} ${db.sql.forUpdate}`;
+    const run = rows[0] ? toRunRecord(rawRun(rows[0])) : null;
+    const step = run ? (await findSteps(tx, [runId])).find((s) => s.id === stepId) : undefined;
+    check(run, step);
+    if (!run || !step) throw new Error("check must refuse a missing run or step");
+    const signal = JSON.stringify(payload ?? null);
+    if (run.leaseOwner !== null && run.leaseExpiresAt !== null && run.leaseExpiresAt > now) {
+      await tx.$executeRaw`UPDATE steps SET signal = ${signal}, signalled_at = ${now} WHERE run_id = ${runId} AND id = ${stepId}`;
+      return "left-for-tick";
+    }
+    const change: RunChange = {
+      runId,
+      owner: "",
+      epoch: run.leaseEpoch,
+      baseSeq: run.seq,
+      run: { status: run.status, startedAt: run.startedAt, finishedAt: run.finishedAt, updatedAt: now, wakeAt: now },
+      steps: [{ ...step, status: "SUCCEEDED", output: payload ?? null, finishedAt: now, wakeAt: null }],
+      events: [{ type: "step_succeeded", stepId, data: { attempt: step.attempts, signalled: true }, createdAt: now }],
+    };
+    await tx.$executeRaw`UPDATE runs SET seq = ${run.seq + 1}, updated_at = ${now}, wake_at = ${now} WHERE id = ${runId}`;
+    await tx.$executeRaw`UPDATE steps SET signal = ${signal}, signalled_at = ${now} WHERE run_id = ${runId} AND id = ${stepId}`;
+    await writeStepsAndEvents(db, tx, [change]);
+    return "completed";
   });
 }

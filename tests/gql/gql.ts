@@ -25,6 +25,8 @@ type Documents = {
     "\n  subscription FollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n": typeof types.FollowRunDocument,
     "\n  subscription FollowAll($afterId: ID) {\n    events(afterId: $afterId) {\n      id\n      runId\n      seq\n      type\n    }\n  }\n": typeof types.FollowAllDocument,
     "\n  mutation CreateRuns($inputs: [CreateRunInput!]!) {\n    createRuns(inputs: $inputs) {\n      id\n      status\n      idempotencyKey\n      eventCount\n    }\n  }\n": typeof types.CreateRunsDocument,
+    "\n  mutation SignalRun($runId: ID!, $stepId: String!, $payload: JSON) {\n    signalRun(runId: $runId, stepId: $stepId, payload: $payload) {\n      id\n      status\n      steps {\n        id\n        status\n        output\n      }\n    }\n  }\n": typeof types.SignalRunDocument,
+    "\n  query RunArtifacts($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      policy\n      artifacts {\n        id\n        runId\n        stepId\n        name\n        contentType\n        size\n        sha256\n        createdAt\n        content\n      }\n    }\n  }\n": typeof types.RunArtifactsDocument,
 };
 const documents: Documents = {
     "\n  mutation CreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      mode\n      jobType\n      lane\n      requestedBy\n      priority\n      status\n      graph\n      params\n      idempotencyKey\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n    }\n  }\n": types.CreateRunDocument,
@@ -37,6 +39,8 @@ const documents: Documents = {
     "\n  subscription FollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n      createdAt\n    }\n  }\n": types.FollowRunDocument,
     "\n  subscription FollowAll($afterId: ID) {\n    events(afterId: $afterId) {\n      id\n      runId\n      seq\n      type\n    }\n  }\n": types.FollowAllDocument,
     "\n  mutation CreateRuns($inputs: [CreateRunInput!]!) {\n    createRuns(inputs: $inputs) {\n      id\n      status\n      idempotencyKey\n      eventCount\n    }\n  }\n": types.CreateRunsDocument,
+    "\n  mutation SignalRun($runId: ID!, $stepId: String!, $payload: JSON) {\n    signalRun(runId: $runId, stepId: $stepId, payload: $payload) {\n      id\n      status\n      steps {\n        id\n        status\n        output\n      }\n    }\n  }\n": types.SignalRunDocument,
+    "\n  query RunArtifacts($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      policy\n      artifacts {\n        id\n        runId\n        stepId\n        name\n        contentType\n        size\n        sha256\n        createdAt\n        content\n      }\n    }\n  }\n": types.RunArtifactsDocument,
 };
 
 /**
@@ -79,6 +83,14 @@ export function graphql(source: "\n  subscription FollowAll($afterId: ID) {\n   
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */
 export function graphql(source: "\n  mutation CreateRuns($inputs: [CreateRunInput!]!) {\n    createRuns(inputs: $inputs) {\n      id\n      status\n      idempotencyKey\n      eventCount\n    }\n  }\n"): typeof import('./graphql.js').CreateRunsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation SignalRun($runId: ID!, $stepId: String!, $payload: JSON) {\n    signalRun(runId: $runId, stepId: $stepId, payload: $payload) {\n      id\n      status\n      steps {\n        id\n        status\n        output\n      }\n    }\n  }\n"): typeof import('./graphql.js').SignalRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query RunArtifacts($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      policy\n      artifacts {\n        id\n        runId\n        stepId\n        name\n        contentType\n        size\n        sha256\n        createdAt\n        content\n      }\n    }\n  }\n"): typeof import('./graphql.js').RunArtifactsDocument;
 
 
 export function graphql(source: string) {

@@ -118,6 +118,22 @@ export type CreateRunsMutationVariables = Exact<{
 
 export type CreateRunsMutation = { createRuns: Array<{ id: string, status: RunStatus, idempotencyKey: string | null, eventCount: number }> };
 
+export type SignalRunMutationVariables = Exact<{
+  runId: string;
+  stepId: string;
+  payload?: unknown;
+}>;
+
+
+export type SignalRunMutation = { signalRun: { id: string, status: RunStatus, steps: Array<{ id: string, status: StepStatus, output: unknown }> } };
+
+export type RunArtifactsQueryVariables = Exact<{
+  id: string;
+}>;
+
+
+export type RunArtifactsQuery = { run: { id: string, status: RunStatus, policy: unknown, artifacts: Array<{ id: string, runId: string, stepId: string | null, name: string, contentType: string, size: number, sha256: string, createdAt: string, content: string | null }> } | null };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -304,3 +320,36 @@ export const CreateRunsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<CreateRunsMutation, CreateRunsMutationVariables>;
+export const SignalRunDocument = new TypedDocumentString(`
+    mutation SignalRun($runId: ID!, $stepId: String!, $payload: JSON) {
+  signalRun(runId: $runId, stepId: $stepId, payload: $payload) {
+    id
+    status
+    steps {
+      id
+      status
+      output
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<SignalRunMutation, SignalRunMutationVariables>;
+export const RunArtifactsDocument = new TypedDocumentString(`
+    query RunArtifacts($id: ID!) {
+  run(id: $id) {
+    id
+    status
+    policy
+    artifacts {
+      id
+      runId
+      stepId
+      name
+      contentType
+      size
+      sha256
+      createdAt
+      content
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<RunArtifactsQuery, RunArtifactsQueryVariables>;

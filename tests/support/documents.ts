@@ -172,3 +172,38 @@ export const CreateRuns = graphql(`
     }
   }
 `);
+
+export const SignalRun = graphql(`
+  mutation SignalRun($runId: ID!, $stepId: String!, $payload: JSON) {
+    signalRun(runId: $runId, stepId: $stepId, payload: $payload) {
+      id
+      status
+      steps {
+        id
+        status
+        output
+      }
+    }
+  }
+`);
+
+export const RunArtifacts = graphql(`
+  query RunArtifacts($id: ID!) {
+    run(id: $id) {
+      id
+      status
+      policy
+      artifacts {
+        id
+        runId
+        stepId
+        name
+        contentType
+        size
+        sha256
+        createdAt
+        content
+      }
+    }
+  }
+`);

@@ -1,4 +1,5 @@
 import { builder } from "../builder.ts";
+import "./artifact.ts";
 import "./event.ts";
 import "./run.ts";
 import "./step.ts";

@@ -5,6 +5,7 @@ import type { RunCursor } from "../../store/runs.ts";
 import { intInRange } from "../args.ts";
 import { requireAdmin } from "../auth.ts";
 import { builder } from "../builder.ts";
+import { ArtifactRef } from "./artifact.ts";
 import { eventPage, RunEventRef } from "./event.ts";
 import { StepRef } from "./step.ts";
 
@@ -57,6 +58,16 @@ export const RunRef = builder.objectRef<RunRecord>("Run").implement({
       },
     }),
     eventCount: t.int({ resolve: (r) => r.seq }),
+    artifacts: t.field({
+      type: [ArtifactRef],
+      description: "Artifacts the run's steps wrote, oldest first.",
+      resolve: (r, _args, ctx) => ctx.loadArtifacts(r.id),
+    }),
+    policy: t.field({
+      type: "JSON",
+      description: "The job type's policy as it stood when the run was created (API.md, Policies).",
+      resolve: (r) => r.policy,
+    }),
     lease: t.field({
       type: LeaseRef,
       nullable: true,
@@ -176,6 +187,24 @@ builder.mutationField("cancelRun", (t) =>
     resolve: async (_root, args, ctx) => {
       requireAdmin(ctx.access);
       return ctx.forge.cancelRun(args.id);
+    },
+  }),
+);
+
+builder.mutationField("signalRun", (t) =>
+  t.field({
+    type: RunRef,
+    description:
+      "Admin. Delivers `payload` to a step waiting for a signal (an approval), which succeeds with it as its output. " +
+      "NOT_FOUND for an unknown run; BAD_USER_INPUT when the step does not exist or is not waiting for a signal.",
+    args: {
+      runId: t.arg.id({ required: true }),
+      stepId: t.arg.string({ required: true }),
+      payload: t.arg({ type: "JSON" }),
+    },
+    resolve: async (_root, args, ctx) => {
+      requireAdmin(ctx.access);
+      return ctx.forge.signalRun(args.runId, args.stepId, args.payload ?? null);
     },
   }),
 );

@@ -1,0 +1,130 @@
+import { SECOND } from "../../clock.ts";
+import type { StepContext, StepHandler } from "./registry.ts";
+
+/**
+ * `{ "url", "method", "headers", "body", "expectStatus" }`: one HTTP request.
+ *
+ * LIVE: performs it, bounded by the step's timeout (its AbortSignal), and succeeds with
+ * `{ status, headers, body }` when the status is expected (200-299 unless `expectStatus`
+ * says otherwise); any other status fails the attempt. The body is read as UTF-8 text up
+ * to HTTP_BODY_MAX_BYTES (`bodyTruncated: true` when there was more).
+ * DRY_RUN: sends nothing; succeeds with `{ dryRun: true, request }`.
+ *
+ * A `body` that is not a string is sent as JSON (content-type application/json unless
+ * the headers set one).
+ */
+export const HTTP_BODY_MAX_BYTES = 64 * 1024;
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const RANGE = /^([1-5]\d\d)-([1-5]\d\d)$/;
+
+interface HttpRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body: string | null;
+}
+
+export const http: StepHandler = {
+  type: "http",
+  sideEffects: true,
+  defaultTimeoutMs: 30 * SECOND,
+  checkParams(params) {
+    const url = params.url;
+    if (typeof url !== "string" || !URL.canParse(url)) return `"url" must be an absolute http:// or https:// URL`;
+    if (!["http:", "https:"].includes(new URL(url).protocol)) return `"url" must be an absolute http:// or https:// URL`;
+    const method = params.method ?? "GET";
+    if (typeof method !== "string" || !METHODS.includes(method.toUpperCase())) return `"method" must be one of ${METHODS.join(", ")}`;
+    const headers = params.headers;
+    if (headers !== undefined) {
+      if (typeof headers !== "object" || headers === null || Array.isArray(headers)) return `"headers" must be an object of strings`;
+      for (const [name, value] of Object.entries(headers)) {
+        if (!HEADER_NAME.test(name)) return `"headers": "${name}" is not a valid header name`;
+        if (typeof value !== "string" || /[\r\n\0]/.test(value)) return `"headers.${name}" must be a string without line breaks`;
+      }
+    }
+    if (params.body !== undefined && ["GET", "HEAD"].includes(method.toUpperCase()))
+      return `"body" cannot be sent with ${method.toUpperCase()}`;
+    if (params.expectStatus !== undefined && expectedStatus(params.expectStatus) === null) {
+      return `"expectStatus" must be a status (200), a range ("200-299"), or a list of them`;
+    }
+    return null;
+  },
+  async run(ctx) {
+    const request = requestOf(ctx);
+    const expected = expectedStatus(ctx.params.expectStatus ?? "200-299") as (status: number) => boolean;
+    const response = await fetch(request.url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      signal: ctx.signal,
+    });
+    const { body, truncated } = await readCapped(response, HTTP_BODY_MAX_BYTES);
+    if (!expected(response.status)) {
+      const describe = typeof ctx.params.expectStatus === "undefined" ? "200-299" : JSON.stringify(ctx.params.expectStatus);
+      throw new Error(`${request.method} ${request.url} answered ${response.status}, expected ${describe}`);
+    }
+    return {
+      status: response.status,
+      headers: Object.fromEntries(response.headers),
+      body,
+      ...(truncated ? { bodyTruncated: true } : {}),
+    };
+  },
+  dryRun(ctx) {
+    return { dryRun: true, request: requestOf(ctx) };
+  },
+};
+
+function requestOf(ctx: StepContext): HttpRequest {
+  const p = ctx.params;
+  const headers: Record<string, string> = { ...((p.headers as Record<string, string> | undefined) ?? {}) };
+  let body: string | null = null;
+  if (typeof p.body === "string") body = p.body;
+  else if (p.body !== undefined) {
+    body = JSON.stringify(p.body);
+    if (!Object.keys(headers).some((h) => h.toLowerCase() === "content-type")) headers["content-type"] = "application/json";
+  }
+  return { method: ((p.method as string | undefined) ?? "GET").toUpperCase(), url: p.url as string, headers, body };
+}
+
+/** A predicate for `expectStatus`, or null when it is malformed. */
+function expectedStatus(spec: unknown): ((status: number) => boolean) | null {
+  const items = Array.isArray(spec) ? spec : [spec];
+  if (items.length === 0) return null;
+  const ranges: Array<[number, number]> = [];
+  for (const item of items) {
+    if (typeof item === "number" && Number.isInteger(item) && item >= 100 && item <= 599) ranges.push([item, item]);
+    else if (typeof item === "string" && RANGE.test(item)) {
+      const [, lo, hi] = RANGE.exec(item) as RegExpExecArray;
+      if (Number(lo) > Number(hi)) return null;
+      ranges.push([Number(lo), Number(hi)]);
+    } else return null;
+  }
+  return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
+}
+
+/** The body as UTF-8 text, at most `max` bytes of it; the rest is not downloaded. */
+async function readCapped(response: Response, max: number): Promise<{ body: string; truncated: boolean }> {
+  if (!response.body) return { body: "", truncated: false };
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    const room = max - size;
+    if (value.byteLength > room) {
+      chunks.push(value.subarray(0, room));
+      size = max;
+      truncated = true;
+      await reader.cancel();
+      break;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  // A cut may fall inside a multi-byte character: the decoder replaces the fragment.
+  return { body: Buffer.concat(chunks).toString("utf8"), truncated };
+}
