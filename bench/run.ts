@@ -2,10 +2,11 @@ import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
 import { benchPostgresLatency, benchPostgresThroughput } from "./postgres.ts";
 import { benchScale } from "./scale.ts";
+import { benchSteps } from "./steps.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|latency|http|scale|pg]`: Forge's
+ * `npm run bench [-- --quick] [-- --only throughput|latency|http|scale|steps|pg]`: Forge's
  * benchmarks, each printed as a table next to a bound measured in the same run. Figures
  * vary with the machine; the ratios are what to compare between runs. `pg` needs a
  * PostgreSQL server (BENCH_DATABASE_URL, default the local one); `--pg` runs only it.
@@ -25,6 +26,7 @@ if (wants("throughput")) {
 }
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
+if (wants("steps")) await benchSteps({ runs: quick ? 400 : 2000 });
 if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1_000_000 });
 if (wants("pg")) {
   await benchPostgresThroughput({ runs: quick ? 1000 : 6000 });

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { systemClock } from "../src/clock.ts";
+import { systemClock, TestClock } from "../src/clock.ts";
 import { loadPolicies, PolicyError, parsePolicies } from "../src/domain/policy.ts";
 import { defaultRegistry } from "../src/engine/steps/index.ts";
 import type { StepHandler } from "../src/engine/steps/registry.ts";
@@ -211,9 +211,11 @@ describe("lane concurrency", () => {
   });
 
   it("a run waiting in a capped lane starts as soon as a slot frees up", async () => {
-    const forge = await startForge({ env: { FORGE_POLICY_FILE: policyFile({ "*": { laneConcurrency: { ci: 1 } } }) } });
+    const clock = new TestClock();
+    const forge = await startForge({ clock, env: { FORGE_POLICY_FILE: policyFile({ "*": { laneConcurrency: { ci: 1 } } }) } });
     const gate = { steps: { ok: { type: "approval" } } };
     const first = await forge.app.forge.createRun(runInput({ lane: "ci", graph: gate }));
+    clock.advance(1); // the older run goes first
     const second = await forge.app.forge.createRun(runInput({ lane: "ci", graph: gate }));
     expect((await forge.app.forge.tickOnce(10)).runIds).toEqual([first.id]);
     expect((await forge.app.forge.tickOnce(10)).ticked).toBe(0); // the slot is taken while the first waits

@@ -104,20 +104,28 @@ async function cappedRunsWaiting(db: Db, now: Date): Promise<boolean> {
  * those PENDING under a live lease (claimed, their start not yet committed). Nothing is
  * counted separately, so nothing can leak. Claimers take turns (SQLite has one writer; on
  * PostgreSQL the lanes lock is held from the count to the commit), so two of them cannot
- * both fill the last slot.
+ * both fill the last slot. Each lane's runs are counted once per claim (not once per
+ * candidate), and a candidate is taken when its place in its lane's queue, added to the
+ * lane's count, is within its own run's cap.
  */
 async function claimCapped(db: Db, req: ClaimRequest, expires: Date, limit: number, returning: Prisma.Sql) {
   const statement = (w: PrismaClient | Tx) => w.$queryRaw<Record<string, unknown>[]>`
     UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
     WHERE ${db.sql.idIn(Prisma.sql`
+      WITH candidates AS (
+        SELECT id, lane, lane_cap, priority, created_at FROM runs ${db.sql.indexedBy("runs_capped_pending_idx")}
+        WHERE lane_cap IS NOT NULL AND status = 'PENDING' AND wake_at IS NOT NULL AND wake_at <= ${req.now}
+          AND (lease_owner IS NULL OR lease_expires_at <= ${req.now})
+      ), active AS (
+        SELECT o.lane, count(*) AS n FROM runs o
+        WHERE o.lane IN (SELECT lane FROM candidates)
+          AND (o.status = 'RUNNING' OR (o.status = 'PENDING' AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ${req.now}))
+        GROUP BY o.lane
+      )
       SELECT id FROM (
-        SELECT c.id, c.priority, c.created_at, c.lane_cap,
-          ROW_NUMBER() OVER (PARTITION BY c.lane ORDER BY c.priority DESC, c.created_at, c.id) AS place,
-          (SELECT count(*) FROM runs o WHERE o.lane = c.lane AND (o.status = 'RUNNING'
-            OR (o.status = 'PENDING' AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ${req.now}))) AS active
-        FROM runs c ${db.sql.indexedBy("runs_capped_pending_idx")}
-        WHERE c.lane_cap IS NOT NULL AND c.status = 'PENDING' AND c.wake_at IS NOT NULL AND c.wake_at <= ${req.now}
-          AND (c.lease_owner IS NULL OR c.lease_expires_at <= ${req.now})
+        SELECT c.id, c.priority, c.created_at, c.lane_cap, COALESCE(a.n, 0) AS active,
+          ROW_NUMBER() OVER (PARTITION BY c.lane ORDER BY c.priority DESC, c.created_at, c.id) AS place
+        FROM candidates c LEFT JOIN active a ON a.lane = c.lane
       ) x
       WHERE active + place <= lane_cap
       ORDER BY priority DESC, created_at, id
