@@ -4,7 +4,6 @@ import { pino } from "pino";
 import { systemClock } from "../src/clock.ts";
 import { PolicySet } from "../src/domain/policy.ts";
 import { Forge } from "../src/engine/forge.ts";
-import { RUN_CONCURRENCY } from "../src/engine/scheduler.ts";
 import { STEP_CONCURRENCY } from "../src/engine/tick.ts";
 import { Db } from "../src/store/db.ts";
 import { fmt, freshDbFile, printTable } from "./support.ts";
@@ -12,8 +11,8 @@ import { fmt, freshDbFile, printTable } from "./support.ts";
 /**
  * Step types with a speed of their own, each against a bound measured in the same run:
  * - http: runs of N http steps (fan-out) against a local server, drained by ticks, against
- *   the same requests made with fetch alone, in the same shape (ticks of 100 runs, 16 runs
- *   at once, a run's steps at once): what Forge adds around a request (claim, events, commit).
+ *   the same requests made with fetch alone, in the same shape (ticks of 100 runs, all at
+ *   once, a run's steps at once): what Forge adds around a request (claim, events, commit).
  * - lane caps: noop runs in a lane whose cap never binds, against the same runs without a
  *   cap: what counting a lane's running runs in the claim costs.
  */
@@ -59,24 +58,21 @@ async function drain(forge: Forge, runs: number, graph: unknown, lane = "default
   return performance.now() - t;
 }
 
-/** The same requests with fetch alone: ticks of 100 runs, 16 runs at once, each run's steps at once. */
+/** The same requests with fetch alone: ticks of 100 runs, all at once, each run's steps at once. */
 async function rawRequests(url: string, runs: number, steps: number): Promise<number> {
   const t = performance.now();
   for (let done = 0; done < runs; done += TICK) {
     const batch = Math.min(TICK, runs - done);
-    let next = 0;
-    const lane = async () => {
-      while (next < batch) {
-        next++;
-        await Promise.all(
+    await Promise.all(
+      Array.from({ length: batch }, () =>
+        Promise.all(
           Array.from({ length: Math.min(steps, STEP_CONCURRENCY) }, async () => {
             const response = await fetch(url);
             await response.text();
           }),
-        );
-      }
-    };
-    await Promise.all(Array.from({ length: RUN_CONCURRENCY }, lane));
+        ),
+      ),
+    );
   }
   return performance.now() - t;
 }

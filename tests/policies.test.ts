@@ -50,6 +50,8 @@ describe("policy files", () => {
     ["a retry out of range", { a: { defaultRetry: { maxAttempts: 1000 } } }, /^f: a\.defaultRetry\.maxAttempts: /],
     ["an unknown retry key", { a: { defaultRetry: { attempts: 2 } } }, "f: a.defaultRetry: unknown key attempts"],
     ["a fractional timeout", { a: { defaultTimeoutMs: 1.5 } }, /^f: a\.defaultTimeoutMs: /],
+    ["a __proto__ job type", '{"__proto__": {"maxSteps": 2}}', "f: __proto__: is not allowed as a job type"],
+    ["a __proto__ lane", '{"b": {"laneConcurrency": {"__proto__": 2}}}', "f: b.laneConcurrency.__proto__: is not allowed as a lane name"],
   ])("refuses %s, naming the key", (_what, content, message) => {
     const text = typeof content === "string" ? content : JSON.stringify(content);
     expect(() => parsePolicies(text, "f")).toThrow(PolicyError);
@@ -221,6 +223,10 @@ describe("lane concurrency", () => {
     expect((await forge.app.forge.tickOnce(10)).ticked).toBe(0); // the slot is taken while the first waits
     await forge.app.forge.cancelRun(first.id);
     expect((await forge.app.forge.tickOnce(10)).runIds).toEqual([second.id]);
+    // A lane named like an Object property is a lane like any other.
+    const odd = await forge.app.forge.createRun(runInput({ lane: "__proto__" }));
+    expect(odd.laneCap).toBeNull();
+    expect((await forge.app.forge.tickOnce(10)).succeeded).toBe(1);
   });
 });
 

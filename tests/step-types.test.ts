@@ -129,12 +129,81 @@ describe("http steps", () => {
       [{ url: "http://x.test", body: "x" }, '"body" cannot be sent with GET'],
       [{ url: "http://x.test", expectStatus: "2xx" }, '"expectStatus" must be a status'],
       [{ url: "http://x.test", expectStatus: "300-200" }, '"expectStatus" must be a status'],
+      [{ url: "http://user:pw@x.test" }, '"url" must not hold credentials (send them in "headers")'],
+      [{ url: "http://x.test:6000" }, '"url": port 6000 is one HTTP clients refuse to use'],
+      [
+        { url: "http://x.test", headers: { "Content-Length": "3" } },
+        '"headers.Content-Length" is set by the HTTP client and cannot be given',
+      ],
+      [{ url: "http://x.test", headers: { price: "5 €" } }, '"headers.price" must be Latin-1 text (encode other characters)'],
+      [{ url: "http://x.test", followRedirects: "yes" }, '"followRedirects" must be true or false'],
     ];
     for (const [params, problem] of cases) {
       await expect(forge.app.forge.createRun(runInput({ graph: { steps: { call: { type: "http", params } } } }))).rejects.toThrow(
         `graph.steps.call.params: ${problem}`,
       );
     }
+  });
+});
+
+describe("http redirects and transport errors", () => {
+  it("answers a redirect as it is unless followRedirects is true, and names the cause of a failed connection", async () => {
+    const server = await startHttpServer((req, res) => {
+      if (req.url === "/old") {
+        res.statusCode = 302;
+        res.setHeader("location", "/new");
+        res.end();
+      } else res.end(`at ${req.url}, key ${req.headers["x-api-key"] ?? "none"}`);
+    });
+    const closed = await startHttpServer();
+    const closedUrl = `${closed.url}/nothing-listens`;
+    await closed.close();
+    const forge = await startForge();
+    const run = await forge.app.forge.createRun(
+      runInput({
+        graph: {
+          steps: {
+            asIs: { type: "http", params: { url: `${server.url}/old`, headers: { "x-api-key": "k" }, expectStatus: 302 } },
+            followed: { type: "http", params: { url: `${server.url}/old`, followRedirects: true } },
+            refused: { type: "http", params: { url: closedUrl } },
+          },
+        },
+      }),
+    );
+    await forge.app.forge.tickOnce(10);
+    expect(await stepOf(forge, run.id, "asIs")).toMatchObject({ status: "SUCCEEDED", output: { status: 302, body: "" } });
+    expect(await stepOf(forge, run.id, "followed")).toMatchObject({
+      status: "SUCCEEDED",
+      output: { status: 200, url: `${server.url}/new`, body: "at /new, key none" },
+    });
+    expect(server.requests.filter((r) => r.url === "/new")).toHaveLength(1); // only the followed one went on
+    const refused = await stepOf(forge, run.id, "refused");
+    expect(refused?.status).toBe("FAILED");
+    expect(refused?.error).toMatch(new RegExp(`^GET ${closedUrl} failed: .*ECONNREFUSED`));
+  });
+});
+
+describe("text the database cannot hold", () => {
+  it("an artifact with a NUL character fails its step with a clear error; a NUL in an error message is stored as U+FFFD", async () => {
+    const forge = await startForge();
+    const run = await forge.app.forge.createRun(
+      runInput({
+        graph: {
+          steps: {
+            bad: { type: "artifact", params: { name: "x", content: "line1\u0000line2" } },
+            boom: { type: "fail", params: { message: "broke\u0000here" } },
+            fine: { type: "noop" },
+          },
+        },
+      }),
+    );
+    expect((await forge.app.forge.tickOnce(10)).failed).toBe(1); // committed: the run is not stuck
+    expect(await stepOf(forge, run.id, "bad")).toMatchObject({
+      status: "FAILED",
+      error: 'artifact "x": `content` contains a NUL character',
+    });
+    expect((await stepOf(forge, run.id, "boom"))?.error).toBe("broke\uFFFDhere");
+    expect((await stepOf(forge, run.id, "fine"))?.status).toBe("SUCCEEDED");
   });
 });
 
@@ -178,6 +247,46 @@ describe("cancelling a run with an attempt in flight", () => {
     expect(steps).toEqual({ call: "CANCELLED", after: "CANCELLED", side: "CANCELLED" });
     const log = await events(forge, run.id);
     expect(log.map((e) => e.type)).toEqual(["run_created", "step_cancelled", "step_cancelled", "step_cancelled", "run_cancelled"]);
+  });
+
+  it("a cancellation between the claim and the steps' start stops them before any request is sent", async () => {
+    const server = await startHttpServer();
+    const forge = await startForge();
+    const run = await forge.app.forge.createRun(
+      runInput({ graph: { steps: { call: { type: "http", params: { url: server.url, method: "POST" } } } } }),
+    );
+    const batch = await forge.app.forge.scheduler.claim(10, "ticker");
+    await forge.app.forge.cancelRun(run.id);
+    expect((await batch.finish(new AbortController().signal)).ticked).toBe(0);
+    expect(server.requests).toHaveLength(0);
+  });
+
+  it("a slow step holds back no other run of its tick: each run commits as it finishes", async () => {
+    const release = signal();
+    const slow: StepHandler = { type: "slow", run: () => release.fired.then(() => null) };
+    const forge = await startForge({ registry: defaultRegistry([slow]) });
+    const slowRun = await forge.app.forge.createRun(runInput({ graph: { steps: { s: { type: "slow" } } } }));
+    const quickRun = await forge.app.forge.createRun(runInput());
+    const tick = forge.app.forge.tickOnce(10);
+    await waitFor(async () => (await forge.app.forge.getRun(quickRun.id))?.status === "SUCCEEDED", "the quick run to commit");
+    expect((await forge.app.forge.getRun(slowRun.id))?.status).toBe("PENDING");
+    release.fire();
+    const result = await tick;
+    expect(result).toMatchObject({ ticked: 2, succeeded: 2 });
+    expect([...result.runIds].sort()).toEqual([slowRun.id, quickRun.id].sort());
+  });
+
+  it("an abandoned tick (shutdown) aborts its attempts and gives the runs back without committing them", async () => {
+    const server = await startHttpServer(() => {});
+    const forge = await startForge();
+    const run = await forge.app.forge.createRun(runInput({ graph: { steps: { call: { type: "http", params: { url: server.url } } } } }));
+    const abandon = new AbortController();
+    const tick = forge.app.forge.scheduler.tickOnce(10, "stopping-worker", { abandon: abandon.signal });
+    await waitFor(() => server.requests.length === 1, "the request to be sent");
+    abandon.abort(new Error("the worker is stopping"));
+    expect((await tick).ticked).toBe(0);
+    await waitFor(() => server.closedEarly === 1, "the request to be dropped");
+    expect(await forge.app.forge.getRun(run.id)).toMatchObject({ status: "PENDING", leaseOwner: null, seq: 1 });
   });
 
   it("another process's cancellation reaches the attempt through the lease renewal", async () => {

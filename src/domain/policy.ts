@@ -89,6 +89,12 @@ export class PolicySet {
     return this.#byJobType.get(jobType) ?? this.#byJobType.get("*") ?? BUILT_IN_POLICY;
   }
 
+  /** A policy's cap on RUNNING runs of a lane, or null when it sets none. */
+  static laneCap(policy: Policy, lane: string): number | null {
+    const caps = policy.laneConcurrency;
+    return caps && Object.hasOwn(caps, lane) ? (caps[lane] as number) : null;
+  }
+
   /**
    * Checks the file against the step types this process knows: a policy allowing a type
    * nobody registered is a typo that would otherwise surface only as refused runs.
@@ -119,6 +125,14 @@ export function parsePolicies(text: string, source: string): PolicySet {
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new PolicyError(`${source}: must be a JSON object mapping job types (or "*") to policies`);
+  }
+  // An own "__proto__" key would be dropped (or worse) by every object built from it: refused by name.
+  for (const [jobType, entry] of Object.entries(json)) {
+    if (jobType === "__proto__") throw new PolicyError(`${source}: __proto__: is not allowed as a job type`);
+    const lanes = (entry as { laneConcurrency?: unknown } | null)?.laneConcurrency;
+    if (typeof lanes === "object" && lanes !== null && Object.hasOwn(lanes, "__proto__")) {
+      throw new PolicyError(`${source}: ${jobType}.laneConcurrency.__proto__: is not allowed as a lane name`);
+    }
   }
   const result = fileSchema.safeParse(json);
   if (!result.success) {

@@ -62,6 +62,7 @@ export function validateRunInput(input: CreateRunInput, rules: RunRules): ValidR
     throw new InvalidInput("input.requestedBy", "must be 1-256 characters");
   }
   if (requestedBy.trim() === "") throw new InvalidInput("input.requestedBy", "must not be blank");
+  if (requestedBy.includes("\0")) throw new InvalidInput("input.requestedBy", "must not contain NUL characters");
   const priority = input.priority ?? 0;
   if (!Number.isInteger(priority) || priority < PRIORITY_MIN || priority > PRIORITY_MAX) {
     throw new InvalidInput("input.priority", `must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}`);
@@ -74,6 +75,7 @@ export function validateRunInput(input: CreateRunInput, rules: RunRules): ValidR
   if (key !== null && (key.length < 1 || key.length > 256)) {
     throw new InvalidInput("input.idempotencyKey", "must be 1-256 characters");
   }
+  if (key?.includes("\0")) throw new InvalidInput("input.idempotencyKey", "must not contain NUL characters");
   checkJsonShape("input.params", params);
   checkJsonShape("input.graph", input.graph);
   const graph = validateGraph(input.graph, rules);

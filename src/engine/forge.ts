@@ -163,7 +163,7 @@ export class Forge {
       leaseExpiresAt: null,
       wakeAt: now,
       policy,
-      laneCap: policy.laneConcurrency?.[valid.lane] ?? null,
+      laneCap: PolicySet.laneCap(policy, valid.lane),
     };
     const steps = topologicalOrder(valid.graph).map((id, position) => {
       const step = valid.graph.steps[id] as { type: string; deps: string[] };

@@ -5,10 +5,14 @@ import type { Db } from "../store/db.ts";
 import { type ClaimedRun, claimDueRuns, commitChanges, countLeasedByOthers, extendLeases, releaseLeases } from "../store/leases.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
-import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES, settleWithLimit } from "./tick.ts";
+import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES } from "./tick.ts";
 
-/** Runs of one batch advanced at once: a slow step in one run does not hold up the others. */
-export const RUN_CONCURRENCY = 16;
+/**
+ * A tick whose runs have not all finished after this long is waiting on slow steps (the
+ * network, long handlers): from then on each run is committed as soon as it finishes, so a
+ * slow step holds back no run but its own. Quick ticks commit all their runs at once.
+ */
+export const SLOW_TICK_MS = 100;
 /** The longest a batch goes without renewing its leases (and learning of cancellations made elsewhere). */
 export const LEASE_CHECK_MAX_MS = 1000;
 
@@ -59,23 +63,18 @@ export class Scheduler {
     return controller !== undefined;
   }
 
-  /** Advances at most `limit` runs, highest priority first, then oldest. */
+  /**
+   * Advances at most `limit` runs, highest priority first, then oldest. `abandon` (a
+   * shutdown that will not wait any longer) aborts the attempts still running; their runs
+   * are given back uncommitted, to be run again by whoever claims them next.
+   */
   async tickOnce(
     limit: number,
     owner = `ticker:${randomUUID()}`,
-    options: { signal?: AbortSignal; countSkipped?: boolean } = {},
+    options: { abandon?: AbortSignal; countSkipped?: boolean } = {},
   ): Promise<TickResult> {
-    const signal = options.signal ?? new AbortController().signal;
     const batch = await this.claim(limit, owner, options.countSkipped ?? true);
-    let advanced: AdvancedRun[];
-    try {
-      advanced = await batch.advance(signal);
-    } catch (error) {
-      // Nothing was written; give the runs back now rather than when the leases expire.
-      await batch.commit([]);
-      throw error;
-    }
-    return batch.commit(advanced);
+    return batch.finish(options.abandon ?? new AbortController().signal);
   }
 
   /** First phase of a tick: take the leases. Exposed so tests can interleave tickers. */
@@ -90,13 +89,22 @@ export class Scheduler {
 }
 
 export class TickBatch {
+  /** One per claimed run, in claim order: aborts that run's attempts. Registered from the claim on, so a cancellation that lands before the steps start stops them too. */
+  readonly #controllers: AbortController[];
+
   constructor(
     private readonly o: Required<SchedulerOptions>,
     readonly owner: string,
     private readonly claimed: ClaimedRun[],
     readonly skippedLeased: number,
     private readonly inFlight: Map<string, AbortController> = new Map(),
-  ) {}
+  ) {
+    this.#controllers = claimed.map(({ runId }) => {
+      const controller = new AbortController();
+      inFlight.set(runId, controller);
+      return controller;
+    });
+  }
 
   /** The runs this batch holds leases on, in pick order. */
   get claims(): Array<{ runId: string; epoch: number }> {
@@ -104,48 +112,117 @@ export class TickBatch {
   }
 
   /**
-   * Second phase: advance every claimed run in memory (several at once). Writes nothing but
+   * Second phase: advance every claimed run in memory, all at once. Writes nothing but
    * lease renewals: while the steps run, the leases are renewed every third of their length
    * (at least once a second), so a step may outlast FORGE_LEASE_MS. A run whose renewal
    * fails was cancelled or taken over: its attempts are aborted through their AbortSignal.
    */
   async advance(signal: AbortSignal): Promise<AdvancedRun[]> {
-    const controllers = this.claimed.map(({ runId }) => {
-      const controller = new AbortController();
-      this.inFlight.set(runId, controller);
-      return controller;
+    const running = this.#start(signal);
+    try {
+      const results = await Promise.allSettled(running.runs);
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw failed.reason;
+      return results.map((r) => (r as PromiseFulfilledResult<AdvancedRun>).value);
+    } finally {
+      running.done();
+    }
+  }
+
+  /**
+   * Advance and commit (what tickOnce does). All runs are committed together when they all
+   * finish within SLOW_TICK_MS; after that, each is committed as soon as it finishes. When
+   * `abandon` fires, runs still in flight are given back without committing anything.
+   */
+  async finish(abandon: AbortSignal): Promise<TickResult> {
+    const running = this.#start(abandon);
+    const finished: Array<{ i: number; value?: AdvancedRun; error?: unknown }> = [];
+    let wake = () => {};
+    running.runs.forEach((run, i) => {
+      run
+        .then(
+          (value) => finished.push({ i, value }),
+          (error: unknown) => finished.push({ i, error }),
+        )
+        .finally(() => wake());
     });
+    const total: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased: this.skippedLeased, runIds: [] };
+    const settled = new Set<number>();
+    let firstError: unknown = null;
+    const commitFinished = async () => {
+      const batch = finished.splice(0);
+      for (const f of batch) settled.add(f.i);
+      if (firstError === null) firstError = batch.find((f) => f.error !== undefined)?.error ?? null;
+      const advanced = batch.flatMap((f) => (f.value ? [f.value] : []));
+      const result = await this.commit(
+        advanced,
+        batch.map((f) => this.claimed[f.i] as ClaimedRun),
+      );
+      total.ticked += result.ticked;
+      total.succeeded += result.succeeded;
+      total.failed += result.failed;
+      total.runIds.push(...result.runIds);
+    };
+    try {
+      await withinRealTime(Promise.allSettled(running.runs), SLOW_TICK_MS);
+      while (settled.size < this.claimed.length) {
+        // Once abandoned, nothing more is committed: an attempt cut short is not a failure.
+        if (abandon.aborted) break;
+        if (finished.length === 0) {
+          await new Promise<void>((resolve) => {
+            wake = resolve;
+            abandon.addEventListener("abort", () => resolve(), { once: true });
+            if (finished.length > 0) resolve();
+          });
+          continue;
+        }
+        await commitFinished();
+      }
+      if (settled.size < this.claimed.length) {
+        // Abandoned: what is still running commits nothing; the leases go back now.
+        const left = this.claimed.filter((_, i) => !settled.has(i));
+        await releaseLeases(this.o.db, this.owner, left);
+      }
+    } finally {
+      running.done();
+    }
+    // Keep claim order in the result, as a single commit would.
+    const order = new Map(this.claimed.map((c, i) => [c.runId, i]));
+    total.runIds.sort((a, b) => (order.get(a) as number) - (order.get(b) as number));
+    if (firstError !== null) throw firstError;
+    return total;
+  }
+
+  /** Starts every run's advance; `done()` stops the lease keeper and forgets the runs. */
+  #start(signal: AbortSignal): { runs: Promise<AdvancedRun>[]; done(): void } {
+    const controllers = this.#controllers;
     const stopAll = () => {
       for (const controller of controllers) controller.abort(signal.reason);
     };
     if (signal.aborted) stopAll();
     signal.addEventListener("abort", stopAll, { once: true });
     const keeper = this.#keepLeases(controllers);
-    try {
-      const results = await settleWithLimit(
-        this.claimed.map((claim, i) => ({ claim, signal: (controllers[i] as AbortController).signal })),
-        RUN_CONCURRENCY,
-        ({ claim, signal }) =>
-          advanceRun(claim.run, claim.steps, {
-            clock: this.o.clock,
-            registry: this.o.registry,
-            owner: this.owner,
-            epoch: claim.epoch,
-            stepBudget: this.o.stepBudget,
-            artifactMaxBytes: this.o.artifactMaxBytes,
-            signal,
-          }),
-      );
-      const failed = results.find((r) => r.status === "rejected");
-      if (failed) throw failed.reason;
-      return results.map((r) => (r as PromiseFulfilledResult<AdvancedRun>).value);
-    } finally {
-      keeper.stop();
-      signal.removeEventListener("abort", stopAll);
-      this.claimed.forEach(({ runId }, i) => {
-        if (this.inFlight.get(runId) === controllers[i]) this.inFlight.delete(runId);
-      });
-    }
+    const runs = this.claimed.map((claim, i) =>
+      advanceRun(claim.run, claim.steps, {
+        clock: this.o.clock,
+        registry: this.o.registry,
+        owner: this.owner,
+        epoch: claim.epoch,
+        stepBudget: this.o.stepBudget,
+        artifactMaxBytes: this.o.artifactMaxBytes,
+        signal: (controllers[i] as AbortController).signal,
+      }),
+    );
+    return {
+      runs,
+      done: () => {
+        keeper.stop();
+        signal.removeEventListener("abort", stopAll);
+        this.claimed.forEach(({ runId }, i) => {
+          if (this.inFlight.get(runId) === controllers[i]) this.inFlight.delete(runId);
+        });
+      },
+    };
   }
 
   /** Renews this batch's leases on a timer until stopped; aborts the runs whose lease is gone. */
@@ -178,8 +255,11 @@ export class TickBatch {
     };
   }
 
-  /** Last phase: commit every change, fenced by its lease, then wake event readers. */
-  async commit(advanced: AdvancedRun[]): Promise<TickResult> {
+  /**
+   * Last phase: commit every change, fenced by its lease, then wake event readers. Leases of
+   * `claims` (default: the whole batch) that were not committed are given back.
+   */
+  async commit(advanced: AdvancedRun[], claims: ClaimedRun[] = this.claimed): Promise<TickResult> {
     const changes = advanced.map((a) => a.change);
     let committed = new Set<string>();
     try {
@@ -199,7 +279,7 @@ export class TickBatch {
     await releaseLeases(
       this.o.db,
       this.owner,
-      this.claimed.filter((c) => !committed.has(c.runId)),
+      claims.filter((c) => !committed.has(c.runId)),
     );
     if (committed.size > 0) this.o.feed.notify();
 
@@ -213,4 +293,14 @@ export class TickBatch {
     }
     return result;
   }
+}
+
+/** What `promise` resolves to if it settles within `ms` of wall-clock time (how long work takes is a matter of real time, not of the engine's clock), else null. */
+export function withinRealTime<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

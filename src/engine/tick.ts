@@ -46,8 +46,12 @@ type MutableStep = StepUpdate & {
   changed: boolean;
 };
 
-/** What one call of a handler came to: a wait, or an output with the artifacts it wrote. */
-type Attempt = StepWait | { output: unknown; artifacts: NewArtifact[] };
+/** What one call of a handler came to: a wait or an output, with the artifacts it wrote either way. */
+interface Attempt {
+  wait: StepWait | null;
+  output: unknown;
+  artifacts: NewArtifact[];
+}
 
 export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: TickContext): Promise<AdvancedRun> {
   const events: NewEvent[] = [];
@@ -107,8 +111,9 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
     const retryNow: MutableStep[] = [];
     results.forEach((result, i) => {
       const step = wave[i] as MutableStep;
-      if (result.status === "fulfilled" && result.value instanceof StepWait) {
-        const { until, data } = result.value;
+      if (result.status === "fulfilled" && result.value.wait) {
+        const { until, data } = result.value.wait;
+        artifacts.push(...result.value.artifacts);
         step.status = "WAITING";
         step.wakeAt = until;
         emit("step_waiting", step.id, { ...data, attempt: step.attempts, until: until?.toISOString() ?? null });
@@ -118,7 +123,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       step.finishedAt = ctx.clock.now();
       if (result.status === "fulfilled") {
         step.status = "SUCCEEDED";
-        const done = result.value as Exclude<Attempt, StepWait>;
+        const done = result.value;
         step.output = done.output ?? null;
         artifacts.push(...done.artifacts);
         emit("step_succeeded", step.id, signalled.has(step) ? { attempt: step.attempts, signalled: true } : { attempt: step.attempts });
@@ -221,7 +226,7 @@ async function runAttempt(
   resumedFrom: Date | null,
   ctx: TickContext,
 ): Promise<Attempt> {
-  if (step.signalledAt !== null) return { output: step.signal ?? null, artifacts: [] };
+  if (step.signalledAt !== null) return { wait: null, output: step.signal ?? null, artifacts: [] };
   const handler = ctx.registry.get(step.type);
   if (!handler) throw new Error(`step type "${step.type}" is not registered in this process`);
   const depOutputs: Record<string, unknown> = {};
@@ -252,13 +257,13 @@ async function runAttempt(
   if (run.mode === "DRY_RUN" && handler.sideEffects) {
     const context = stepContext(ctx.signal);
     const output = handler.dryRun ? await handler.dryRun(context) : { dryRun: true, type: step.type, params: context.params };
-    return { output: checkedOutput(output), artifacts };
+    return { wait: null, output: checkedOutput(output), artifacts };
   }
   const call = (signal: AbortSignal) => handler.run(stepContext(signal));
   // Without a timeout the attempt stops only with the run: no per-attempt signal to build.
   const output = timeoutMs === undefined ? await call(ctx.signal) : await withTimeout(call, timeoutMs, ctx);
-  if (output instanceof StepWait) return output;
-  return { output: checkedOutput(output), artifacts };
+  if (output instanceof StepWait) return { wait: output, output: null, artifacts };
+  return { wait: null, output: checkedOutput(output), artifacts };
 }
 
 /**
@@ -280,6 +285,11 @@ function artifactOf(input: ArtifactInput, stepId: string, ctx: TickContext): New
     throw new PermanentStepError("an artifact needs a non-blank `name`");
   }
   if (typeof input.content !== "string") throw new PermanentStepError(`artifact "${input.name}": \`content\` must be a string`);
+  for (const [key, value] of Object.entries({ name: input.name, contentType: input.contentType ?? "", content: input.content })) {
+    // PostgreSQL text cannot hold NUL; refused on both databases alike.
+    if (value.includes("\0"))
+      throw new PermanentStepError(`artifact "${input.name.replaceAll("\0", "\uFFFD")}": \`${key}\` contains a NUL character`);
+  }
   const bytes = Buffer.from(input.content, "utf8");
   if (bytes.byteLength > ctx.artifactMaxBytes) {
     throw new PermanentStepError(
@@ -341,6 +351,7 @@ export async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item
   return results;
 }
 
+/** A failed attempt's error as stored: NUL characters (which PostgreSQL text cannot hold) become U+FFFD. */
 function errorMessage(reason: unknown): string {
-  return reason instanceof Error ? reason.message : String(reason);
+  return (reason instanceof Error ? reason.message : String(reason)).replaceAll("\0", "\uFFFD");
 }

@@ -5,7 +5,7 @@ import { type Clock, SECOND } from "../clock.ts";
 import type { Db } from "../store/db.ts";
 import { markWorkerStopped, nextWakeAt, recordWorkerTicks, registerWorker } from "../store/workers.ts";
 import type { EventFeed } from "./event-feed.ts";
-import type { Scheduler } from "./scheduler.ts";
+import { type Scheduler, SLOW_TICK_MS, withinRealTime } from "./scheduler.ts";
 
 /**
  * The background worker: ticks in a loop while there is work, backs off while idle, and
@@ -29,11 +29,10 @@ export interface WorkerOptions {
 }
 
 /**
- * A tick still running after this long is waiting on its steps (a request, a long
- * handler): the worker starts another tick beside it, up to `concurrency` at once, so one
- * slow step does not hold up every other run. Quick ticks (noop work) never overlap.
+ * How long stop() lets ticks in progress finish. Steps still running then are aborted and
+ * their runs given back uncommitted (another worker runs them again).
  */
-export const SLOW_TICK_MS = 100;
+export const STOP_GRACE_MS = 10 * SECOND;
 
 /** A live worker writes its row at least this often, so a row older than three of these means a dead worker. */
 export const HEARTBEAT_MS = 5 * SECOND;
@@ -44,6 +43,8 @@ export class Worker {
   readonly #o: WorkerOptions;
   #loop: Promise<void> | null = null;
   #stopping = new AbortController();
+  /** Fired STOP_GRACE_MS after stop(): ticks still running give their runs back. */
+  readonly #abandon = new AbortController();
   #wake: (() => void) | null = null;
   /** A new run arrived since the loop last looked: tick again instead of sleeping. */
   #woken = false;
@@ -77,6 +78,7 @@ export class Worker {
     let idle = 0;
     let lastHeartbeat = clock.now().getTime();
     const limit = this.#o.concurrency ?? 4;
+    const stopped = untilAborted(stop);
     while (!stop.aborted) {
       const now = clock.now().getTime();
       if (now - lastHeartbeat >= HEARTBEAT_MS) {
@@ -86,11 +88,12 @@ export class Worker {
         );
       }
       if (this.#inFlight.size >= limit) {
-        await Promise.race(this.#inFlight);
+        await Promise.race([...this.#inFlight, stopped]);
         continue;
       }
       const tickedAt = clock.now();
-      // A slow tick goes on in the background while the loop starts another one.
+      // A tick still running after SLOW_TICK_MS goes on in the background (it is waiting on
+      // slow steps) while the loop starts another one, up to `concurrency` at once.
       const ticked = await withinRealTime(this.#tick(), SLOW_TICK_MS);
       if (ticked === null) continue;
       if (ticked > 0) {
@@ -128,8 +131,8 @@ export class Worker {
     const { clock, scheduler, log } = this.#o;
     const tick = (async () => {
       try {
-        // The tick is not given the stop signal: stopping lets it finish rather than abort it.
-        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id, { countSkipped: false });
+        // Stopping lets the tick finish, for up to STOP_GRACE_MS; then it is abandoned.
+        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id, { countSkipped: false, abandon: this.#abandon.signal });
         this.ticks++;
         this.lastTickAt = clock.now();
         return result.ticked;
@@ -155,7 +158,9 @@ export class Worker {
     if (!this.#loop) return;
     this.#stopping.abort();
     await this.#loop;
+    const grace = setTimeout(() => this.#abandon.abort(new Error("the worker is stopping")), STOP_GRACE_MS);
     await Promise.all(this.#inFlight);
+    clearTimeout(grace);
     this.#loop = null;
     this.#unsubscribe?.();
     await recordWorkerTicks(this.#o.db, this.id, this.ticks, this.lastTickAt, this.#o.clock.now());
@@ -164,12 +169,10 @@ export class Worker {
   }
 }
 
-/** What `promise` resolves to if it does within `ms` of wall-clock time (how long a tick takes is a matter of real time, not of the engine's clock), else null. */
-function withinRealTime<T>(promise: Promise<T>, ms: number): Promise<T | null> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<null>((resolve) => {
-    timer = setTimeout(() => resolve(null), ms);
-    timer.unref();
+/** Resolves when `signal` fires. */
+function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener("abort", () => resolve(), { once: true });
   });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }

@@ -209,7 +209,6 @@ async function commitInTx(db: Db, tx: Tx, changes: RunChange[]): Promise<Set<str
     RETURNING runs.id`;
   const committed = new Set(updated.map((r) => r.id));
   const written = changes.filter((c) => committed.has(c.runId));
-  await writeStepsAndEvents(db, tx, written);
   // A signal that signalRun left on a step while this tick held the lease: the run is due again.
   const awaiting = written.filter((c) => c.awaitsSignal);
   if (awaiting.length > 0) {
@@ -218,6 +217,7 @@ async function commitInTx(db: Db, tx: Tx, changes: RunChange[]): Promise<Set<str
       WHERE id IN (${Prisma.join(awaiting.map((c) => c.runId))})
         AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.status = 'WAITING' AND s.signalled_at IS NOT NULL)`;
   }
+  await writeStepsAndEvents(db, tx, written);
   return committed;
 }
 

@@ -31,16 +31,20 @@ export async function startHttpServer(respond: (req: SeenRequest, res: ServerRes
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  onTestFinished(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
+  let closed: Promise<void> | null = null;
+  const close = () => {
+    closed ??= new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
+    return closed;
+  };
+  onTestFinished(close);
   return {
     url,
     requests,
+    /** Stops listening (also done when the test finishes). */
+    close,
     /** Requests whose client went away before the server answered. */
     get closedEarly() {
       return state.closedEarly;

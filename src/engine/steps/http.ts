@@ -11,12 +11,31 @@ import type { StepContext, StepHandler } from "./registry.ts";
  * DRY_RUN: sends nothing; succeeds with `{ dryRun: true, request }`.
  *
  * A `body` that is not a string is sent as JSON (content-type application/json unless
- * the headers set one).
+ * the headers set one). Redirects are answered as they are (a 3xx status) unless
+ * `followRedirects` is true; then the output has the final `url`.
  */
 export const HTTP_BODY_MAX_BYTES = 64 * 1024;
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const RANGE = /^([1-5]\d\d)-([1-5]\d\d)$/;
+/** Headers the client sets itself: a value given here would break the request. */
+const CLIENT_HEADERS = new Set([
+  "connection",
+  "content-length",
+  "expect",
+  "host",
+  "keep-alive",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+]);
+/** Ports fetch refuses to connect to (the Fetch standard's "bad ports"). */
+const BAD_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117,
+  119, 123, 135, 137, 139, 143, 161, 179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636,
+  989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
 
 interface HttpRequest {
   method: string;
@@ -32,7 +51,10 @@ export const http: StepHandler = {
   checkParams(params) {
     const url = params.url;
     if (typeof url !== "string" || !URL.canParse(url)) return `"url" must be an absolute http:// or https:// URL`;
-    if (!["http:", "https:"].includes(new URL(url).protocol)) return `"url" must be an absolute http:// or https:// URL`;
+    const parsed = new URL(url);
+    if (!["http:", "https:"].includes(parsed.protocol)) return `"url" must be an absolute http:// or https:// URL`;
+    if (parsed.username || parsed.password) return `"url" must not hold credentials (send them in "headers")`;
+    if (parsed.port && BAD_PORTS.has(Number(parsed.port))) return `"url": port ${parsed.port} is one HTTP clients refuse to use`;
     const method = params.method ?? "GET";
     if (typeof method !== "string" || !METHODS.includes(method.toUpperCase())) return `"method" must be one of ${METHODS.join(", ")}`;
     const headers = params.headers;
@@ -40,7 +62,10 @@ export const http: StepHandler = {
       if (typeof headers !== "object" || headers === null || Array.isArray(headers)) return `"headers" must be an object of strings`;
       for (const [name, value] of Object.entries(headers)) {
         if (!HEADER_NAME.test(name)) return `"headers": "${name}" is not a valid header name`;
+        if (CLIENT_HEADERS.has(name.toLowerCase())) return `"headers.${name}" is set by the HTTP client and cannot be given`;
         if (typeof value !== "string" || /[\r\n\0]/.test(value)) return `"headers.${name}" must be a string without line breaks`;
+        if ([...value].some((c) => (c.codePointAt(0) as number) > 0xff))
+          return `"headers.${name}" must be Latin-1 text (encode other characters)`;
       }
     }
     if (params.body !== undefined && ["GET", "HEAD"].includes(method.toUpperCase()))
@@ -48,24 +73,38 @@ export const http: StepHandler = {
     if (params.expectStatus !== undefined && expectedStatus(params.expectStatus) === null) {
       return `"expectStatus" must be a status (200), a range ("200-299"), or a list of them`;
     }
+    if (params.followRedirects !== undefined && typeof params.followRedirects !== "boolean")
+      return `"followRedirects" must be true or false`;
     return null;
   },
   async run(ctx) {
     const request = requestOf(ctx);
     const expected = expectedStatus(ctx.params.expectStatus ?? "200-299") as (status: number) => boolean;
-    const response = await fetch(request.url, {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      signal: ctx.signal,
-    });
+    let response: Response;
+    try {
+      response = await fetch(request.url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+        // Not followed unless asked: a redirect could carry the headers (an API key) to another origin.
+        redirect: ctx.params.followRedirects === true ? "follow" : "manual",
+        signal: ctx.signal,
+      });
+    } catch (error) {
+      if (ctx.signal.aborted) throw ctx.signal.reason;
+      // fetch says only "fetch failed"; the cause says what (refused, reset, DNS, TLS...).
+      const cause = (error as { cause?: { message?: string; code?: string } }).cause;
+      throw new Error(`${request.method} ${request.url} failed: ${cause?.message ?? cause?.code ?? String(error)}`);
+    }
     const { body, truncated } = await readCapped(response, HTTP_BODY_MAX_BYTES);
     if (!expected(response.status)) {
       const describe = typeof ctx.params.expectStatus === "undefined" ? "200-299" : JSON.stringify(ctx.params.expectStatus);
-      throw new Error(`${request.method} ${request.url} answered ${response.status}, expected ${describe}`);
+      const from = response.redirected ? `${request.url} (redirected to ${response.url})` : request.url;
+      throw new Error(`${request.method} ${from} answered ${response.status}, expected ${describe}`);
     }
     return {
       status: response.status,
+      ...(response.redirected ? { url: response.url } : {}),
       headers: Object.fromEntries(response.headers),
       body,
       ...(truncated ? { bodyTruncated: true } : {}),
