@@ -27,7 +27,7 @@ describe.runIf(dialect === "postgres")("a PostgreSQL restart under load", () => 
       }
     });
     await waitFor(() => acknowledged.length >= 50, "load before the restart", 20_000);
-    server.restart();
+    await server.restart(); // the clients keep writing while the server is down
     const afterRestart = acknowledged.length;
     await waitFor(() => acknowledged.length >= afterRestart + 50, "writes acknowledged again after the restart", 30_000);
     loading = false;

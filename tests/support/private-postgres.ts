@@ -1,8 +1,9 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import { chmodSync, chownSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { promisify } from "node:util";
 
 /**
  * A PostgreSQL server of a test's own, so a test can restart it without disturbing the
@@ -13,7 +14,8 @@ const BIN = "/usr/lib/postgresql/15/bin";
 
 export interface PrivatePostgres {
   url: string;
-  restart(): void;
+  /** Restarts the server without blocking the test's event loop: the load goes on meanwhile. */
+  restart(): Promise<void>;
   stop(): void;
 }
 
@@ -28,9 +30,13 @@ async function freePort(): Promise<number> {
   });
 }
 
+function asPostgresCommand(command: string, args: string[]): [string, string[]] {
+  return process.getuid?.() === 0 ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, args];
+}
+
 function asPostgres(command: string, args: string[]): void {
-  const run = process.getuid?.() === 0 ? ["runuser", ["-u", "postgres", "--", command, ...args]] : [command, args];
-  execFileSync(run[0] as string, run[1] as string[], { stdio: "pipe" });
+  const [file, argv] = asPostgresCommand(command, args);
+  execFileSync(file, argv, { stdio: "pipe" });
 }
 
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
@@ -43,11 +49,15 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   asPostgres(`${BIN}/initdb`, ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`;
-  const ctl = (...args: string[]) => asPostgres(`${BIN}/pg_ctl`, ["-D", data, "-l", join(dir, "server.log"), "-o", options, ...args]);
+  const ctlArgs = (args: string[]) => ["-D", data, "-l", join(dir, "server.log"), "-o", options, ...args];
+  const ctl = (...args: string[]) => asPostgres(`${BIN}/pg_ctl`, ctlArgs(args));
   ctl("start", "-w");
   return {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
-    restart: () => ctl("restart", "-w", "-m", "fast"),
+    restart: async () => {
+      const [file, argv] = asPostgresCommand(`${BIN}/pg_ctl`, ctlArgs(["restart", "-w", "-m", "fast"]));
+      await promisify(execFile)(file, argv);
+    },
     stop: () => {
       try {
         ctl("stop", "-w", "-m", "immediate");
