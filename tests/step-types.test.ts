@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { getEventListeners } from "node:events";
 import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import { HTTP_BODY_MAX_BYTES } from "../src/engine/steps/http.ts";
@@ -136,6 +137,7 @@ describe("http steps", () => {
         '"headers.Content-Length" is set by the HTTP client and cannot be given',
       ],
       [{ url: "http://x.test", headers: { price: "5 €" } }, '"headers.price" must be Latin-1 text (encode other characters)'],
+      [{ url: "http://x.test", headers: { k: "a\u0001b" } }, '"headers.k" must not contain control characters'],
       [{ url: "http://x.test", followRedirects: "yes" }, '"followRedirects" must be true or false'],
     ];
     for (const [params, problem] of cases) {
@@ -220,6 +222,35 @@ describe("the worker and slow steps", () => {
   });
 });
 
+describe("the worker at its concurrency limit", () => {
+  it("keeps heartbeating while every tick slot waits on a slow step", async () => {
+    const clock = new TestClock();
+    const opened = signal();
+    let reached = false;
+    const gate: StepHandler = {
+      type: "gate",
+      run: async () => {
+        reached = true;
+        await opened.fired;
+        return null;
+      },
+    };
+    const forge = await startForge({
+      clock,
+      env: { FORGE_WORKER_ENABLED: "true", FORGE_WORKER_CONCURRENCY: "1" },
+      registry: defaultRegistry([gate]),
+    });
+    await forge.app.forge.createRun(runInput({ graph: { steps: { g: { type: "gate" } } } }));
+    await waitFor(() => reached, "the slow step to start");
+    await waitFor(() => clock.sleeping > 0, "the worker to wait for a free slot");
+    const worker = () => forge.app.forge.db.read.worker.findFirstOrThrow();
+    const before = (await worker()).heartbeatAt;
+    clock.advance(20_000); // longer than a worker may go without a heartbeat
+    await waitFor(async () => (await worker()).heartbeatAt > before, "a heartbeat");
+    opened.fire();
+  });
+});
+
 describe("cancelling a run with an attempt in flight", () => {
   it("aborts the in-flight http request through its AbortSignal and marks every unfinished step CANCELLED", async () => {
     const server = await startHttpServer(() => {}); // never answers
@@ -287,6 +318,26 @@ describe("cancelling a run with an attempt in flight", () => {
     expect((await tick).ticked).toBe(0);
     await waitFor(() => server.closedEarly === 1, "the request to be dropped");
     expect(await forge.app.forge.getRun(run.id)).toMatchObject({ status: "PENDING", leaseOwner: null, seq: 1 });
+  });
+
+  it("an abandon commits the runs that finished before it, and leaves no listener behind", async () => {
+    let sent = 0;
+    const fast: StepHandler = { type: "fast", sideEffects: true, run: () => ++sent };
+    const stuck: StepHandler = {
+      type: "stuck",
+      run: (ctx) => new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason))),
+    };
+    const forge = await startForge({ registry: defaultRegistry([fast, stuck]) });
+    const done = await forge.app.forge.createRun(runInput({ graph: { steps: { f: { type: "fast" } } } }));
+    const cut = await forge.app.forge.createRun(runInput({ graph: { steps: { s: { type: "stuck" } } } }));
+    const abandon = new AbortController();
+    const tick = forge.app.forge.scheduler.tickOnce(10, "stopping-worker", { abandon: abandon.signal });
+    await waitFor(() => sent === 1, "the fast step to run");
+    abandon.abort(new Error("the worker is stopping")); // within the first 100 ms: nothing committed yet
+    expect((await tick).runIds).toEqual([done.id]);
+    expect((await forge.app.forge.getRun(done.id))?.status).toBe("SUCCEEDED"); // its side effect is not repeated
+    expect(await forge.app.forge.getRun(cut.id)).toMatchObject({ status: "PENDING", leaseOwner: null });
+    expect(getEventListeners(abandon.signal, "abort")).toHaveLength(0);
   });
 
   it("another process's cancellation reaches the attempt through the lease renewal", async () => {
@@ -506,6 +557,17 @@ describe("artifact steps", () => {
     });
     const artifacts = (await forge.gql(RunArtifacts, { id: run.id })).data?.run?.artifacts ?? [];
     expect(artifacts.map((a) => [a.name, a.size])).toEqual([["a", 16]]);
+  });
+
+  it("a handler's artifact with a contentType that is not a string fails its step with a clear error", async () => {
+    const writer: StepHandler = {
+      type: "writer",
+      run: (ctx) => ctx.writeArtifact({ name: "a", content: "x", contentType: 5 as unknown as string }),
+    };
+    const forge = await startForge({ registry: defaultRegistry([writer]) });
+    const run = await forge.app.forge.createRun(runInput({ graph: { steps: { w: { type: "writer" } } } }));
+    await forge.app.forge.tickOnce(10);
+    expect(await stepOf(forge, run.id, "w")).toMatchObject({ status: "FAILED", error: 'artifact "a": `contentType` must be a string' });
   });
 
   it("artifacts of an attempt that fails are not kept", async () => {

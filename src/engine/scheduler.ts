@@ -146,11 +146,21 @@ export class TickBatch {
         )
         .finally(() => wake());
     });
+    // Runs that finished before the abandon are committed; those that finish after it were
+    // cut short (the abort fires their signals at once), and an attempt cut short is not a failure.
+    let beforeAbandon = Number.POSITIVE_INFINITY;
+    const onAbandon = () => {
+      beforeAbandon = finished.length;
+      wake();
+    };
+    if (abandon.aborted) onAbandon();
+    else abandon.addEventListener("abort", onAbandon, { once: true });
     const total: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased: this.skippedLeased, runIds: [] };
     const settled = new Set<number>();
     let firstError: unknown = null;
-    const commitFinished = async () => {
-      const batch = finished.splice(0);
+    const commitFinished = async (count: number) => {
+      const batch = finished.splice(0, count);
+      beforeAbandon -= batch.length;
       for (const f of batch) settled.add(f.i);
       if (firstError === null) firstError = batch.find((f) => f.error !== undefined)?.error ?? null;
       const advanced = batch.flatMap((f) => (f.value ? [f.value] : []));
@@ -166,24 +176,33 @@ export class TickBatch {
     try {
       await withinRealTime(Promise.allSettled(running.runs), SLOW_TICK_MS);
       while (settled.size < this.claimed.length) {
-        // Once abandoned, nothing more is committed: an attempt cut short is not a failure.
-        if (abandon.aborted) break;
+        if (abandon.aborted) {
+          if (beforeAbandon > 0) await commitFinished(beforeAbandon);
+          break;
+        }
         if (finished.length === 0) {
           await new Promise<void>((resolve) => {
             wake = resolve;
-            abandon.addEventListener("abort", () => resolve(), { once: true });
-            if (finished.length > 0) resolve();
+            if (finished.length > 0 || abandon.aborted) resolve();
           });
           continue;
         }
-        await commitFinished();
+        await commitFinished(finished.length);
       }
       if (settled.size < this.claimed.length) {
         // Abandoned: what is still running commits nothing; the leases go back now.
-        const left = this.claimed.filter((_, i) => !settled.has(i));
-        await releaseLeases(this.o.db, this.owner, left);
+        await releaseLeases(this.o.db, this.owner, this.#unsettled(settled));
       }
+    } catch (error) {
+      // A commit failed: stop what is still running and give its leases back (the claims
+      // whose commit failed were released by commit() where it could).
+      this.#unsettled(settled).forEach((claim) => {
+        this.#controllers[this.claimed.indexOf(claim)]?.abort(error);
+      });
+      await releaseLeases(this.o.db, this.owner, this.#unsettled(settled)).catch(() => {});
+      throw error;
     } finally {
+      abandon.removeEventListener("abort", onAbandon);
       running.done();
     }
     // Keep claim order in the result, as a single commit would.
@@ -191,6 +210,11 @@ export class TickBatch {
     total.runIds.sort((a, b) => (order.get(a) as number) - (order.get(b) as number));
     if (firstError !== null) throw firstError;
     return total;
+  }
+
+  /** The claims whose runs are not in `settled` (by claim index). */
+  #unsettled(settled: Set<number>): ClaimedRun[] {
+    return this.claimed.filter((_, i) => !settled.has(i));
   }
 
   /** Starts every run's advance; `done()` stops the lease keeper and forgets the runs. */

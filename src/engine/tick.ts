@@ -285,6 +285,9 @@ function artifactOf(input: ArtifactInput, stepId: string, ctx: TickContext): New
     throw new PermanentStepError("an artifact needs a non-blank `name`");
   }
   if (typeof input.content !== "string") throw new PermanentStepError(`artifact "${input.name}": \`content\` must be a string`);
+  if (input.contentType !== undefined && typeof input.contentType !== "string") {
+    throw new PermanentStepError(`artifact "${input.name}": \`contentType\` must be a string`);
+  }
   for (const [key, value] of Object.entries({ name: input.name, contentType: input.contentType ?? "", content: input.content })) {
     // PostgreSQL text cannot hold NUL; refused on both databases alike.
     if (value.includes("\0"))

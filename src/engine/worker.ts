@@ -88,7 +88,10 @@ export class Worker {
         );
       }
       if (this.#inFlight.size >= limit) {
-        await Promise.race([...this.#inFlight, stopped]);
+        // Wake for the heartbeat too: slow ticks may hold every slot for longer than that.
+        const beat = new AbortController();
+        await Promise.race([...this.#inFlight, stopped, clock.sleep(HEARTBEAT_MS, beat.signal)]);
+        beat.abort();
         continue;
       }
       const tickedAt = clock.now();

@@ -64,6 +64,9 @@ export const http: StepHandler = {
         if (!HEADER_NAME.test(name)) return `"headers": "${name}" is not a valid header name`;
         if (CLIENT_HEADERS.has(name.toLowerCase())) return `"headers.${name}" is set by the HTTP client and cannot be given`;
         if (typeof value !== "string" || /[\r\n\0]/.test(value)) return `"headers.${name}" must be a string without line breaks`;
+        if ([...value].some((c) => c !== "\t" && ((c.codePointAt(0) as number) < 0x20 || c === "\x7f"))) {
+          return `"headers.${name}" must not contain control characters`;
+        }
         if ([...value].some((c) => (c.codePointAt(0) as number) > 0xff))
           return `"headers.${name}" must be Latin-1 text (encode other characters)`;
       }
