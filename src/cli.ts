@@ -2,12 +2,11 @@ import { systemClock } from "./clock.ts";
 import { type Config, ConfigError, loadConfig } from "./config.ts";
 import { PolicyError } from "./domain/policy.ts";
 import { Forge } from "./engine/forge.ts";
-import { loadEngineSetup } from "./engine/setup.ts";
+import { loadEngineSetup, openDatabase } from "./engine/setup.ts";
 import { StepModuleError } from "./engine/steps/modules.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { buildApp } from "./server.ts";
-import { Db } from "./store/db.ts";
 import { migrate } from "./store/migrate.ts";
 
 /**
@@ -43,7 +42,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   const log = createLogger(config.logLevel);
 
   if (command === "migrate") {
-    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
+    const db = await openDatabase(config);
     try {
       const report = await migrate(db);
       log.info(report, "migrations up to date");
@@ -56,20 +55,9 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   if (command === "worker") {
     const setup = await startupStep(() => loadEngineSetup(config, options.registry));
     if (!setup) return 1;
-    const db = await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
-    const forge = await Forge.start({
-      db,
-      clock: systemClock,
-      log,
-      leaseMs: config.leaseMs,
-      tickLimit: config.tickLimit,
-      tickIntervalMs: config.tickIntervalMs,
-      workerConcurrency: config.workerConcurrency,
-      workerEnabled: true,
-      registry: setup.registry,
-      policies: setup.policies,
-      artifactMaxBytes: config.artifactMaxBytes,
-    });
+    const db = await openDatabase(config);
+    // This process exists to run the worker, whatever FORGE_WORKER_ENABLED says.
+    const forge = await Forge.start({ ...setup, workerEnabled: true, db, clock: systemClock, log });
     log.info({ workerId: forge.worker?.id }, "forge worker running");
     await untilSignal(log);
     await forge.stop();

@@ -11,11 +11,11 @@ import { schema } from "./api/schema/index.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Forge } from "./engine/forge.ts";
-import { loadEngineSetup } from "./engine/setup.ts";
+import { loadEngineSetup, openDatabase } from "./engine/setup.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 import { Forbidden } from "./errors.ts";
 import type { Logger } from "./log.ts";
-import { Db } from "./store/db.ts";
+import type { Db } from "./store/db.ts";
 
 export interface AppOptions {
   log: Logger;
@@ -111,22 +111,9 @@ function useApiToken(config: Pick<Config, "adminToken" | "apiToken">): Plugin<Co
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const ownsDb = options.db === undefined;
-  const { registry, policies } = await loadEngineSetup(config, options.registry);
-  const db = options.db ?? (await Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres }));
-  const forge = await Forge.start({
-    db,
-    clock: options.clock ?? systemClock,
-    log,
-    leaseMs: config.leaseMs,
-    tickLimit: config.tickLimit,
-    tickIntervalMs: config.tickIntervalMs,
-    workerConcurrency: config.workerConcurrency,
-    workerEnabled: config.workerEnabled,
-    registry,
-    policies,
-    artifactMaxBytes: config.artifactMaxBytes,
-    feedPollMs: options.feedPollMs,
-  });
+  const setup = await loadEngineSetup(config, options.registry);
+  const db = options.db ?? (await openDatabase(config));
+  const forge = await Forge.start({ ...setup, db, clock: options.clock ?? systemClock, log, feedPollMs: options.feedPollMs });
 
   const yoga = createYoga<InitialContext, Context>({
     schema,

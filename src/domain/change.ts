@@ -53,3 +53,11 @@ export interface NewArtifact {
 export function stepUpdate({ id, status, attempts, startedAt, finishedAt, output, error, wakeAt }: StepUpdate): StepUpdate {
   return { id, status, attempts, startedAt, finishedAt, output, error, wakeAt };
 }
+
+/**
+ * A step waiting for a signal (an approval): WAITING with no wake time, and not after a
+ * failed attempt (a retry's wait always has a wake time, and keeps its error).
+ */
+export function waitsForSignal(step: Pick<StepUpdate, "status" | "wakeAt" | "error">): boolean {
+  return step.status === "WAITING" && step.wakeAt === null && step.error === null;
+}

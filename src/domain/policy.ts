@@ -75,7 +75,7 @@ export class PolicyError extends Error {
 
 /** The policies a Forge instance enforces, loaded once at startup. */
 export class PolicySet {
-  /** Where they came from, for the startup log: a file path, or "built-in". */
+  /** Where they came from, named in every PolicyError: `policy file <path>`, or "built-in". */
   readonly source: string;
   readonly #byJobType: Map<string, Policy>;
 

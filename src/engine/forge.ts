@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import { planCancel } from "../domain/cancel.ts";
+import { waitsForSignal } from "../domain/change.ts";
 import type { StoredEvent } from "../domain/event.ts";
 import { topologicalOrder } from "../domain/graph.ts";
 import { newRunId } from "../domain/ids.ts";
@@ -87,8 +88,8 @@ export class Forge {
     this.db = o.db;
     this.clock = o.clock;
     this.registry = o.registry ?? defaultRegistry();
+    // Checked against the step types when loaded (engine/setup.ts), before anything starts.
     this.policies = o.policies ?? new PolicySet({});
-    this.policies.checkStepTypes(this.registry.types());
     this.feed = new EventFeed(o.db, o.log);
     this.#inserts = new InsertQueue(o.db);
     this.scheduler = new Scheduler({
@@ -298,8 +299,7 @@ export class Forge {
     const outcome = await deliverSignal(this.db, runId, stepId, payload, this.clock.now(), (run, step) => {
       if (!run) throw new RunNotFound(runId);
       if (!step) throw new InvalidInput("stepId", `run "${runId}" has no step "${stepId}"`);
-      const waitingForSignal = step.status === "WAITING" && step.wakeAt === null && step.error === null;
-      if (!waitingForSignal) {
+      if (!waitsForSignal(step)) {
         const what = step.type === "approval" ? "approval" : `${step.type} step`;
         throw new InvalidInput("stepId", `${what} "${stepId}" is not waiting for a signal (it is ${step.status})`);
       }

@@ -135,7 +135,8 @@ export class TickBatch {
    * `abandon` fires, runs still in flight are given back without committing anything.
    */
   async finish(abandon: AbortSignal): Promise<TickResult> {
-    const running = this.#start(abandon);
+    const settled = new Set<number>();
+    const running = this.#start(abandon, settled);
     const finished: Array<{ i: number; value?: AdvancedRun; error?: unknown }> = [];
     let wake = () => {};
     running.runs.forEach((run, i) => {
@@ -156,7 +157,7 @@ export class TickBatch {
     if (abandon.aborted) onAbandon();
     else abandon.addEventListener("abort", onAbandon, { once: true });
     const total: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased: this.skippedLeased, runIds: [] };
-    const settled = new Set<number>();
+    const unsettled = () => this.claimed.flatMap((claim, i) => (settled.has(i) ? [] : [{ claim, i }]));
     let firstError: unknown = null;
     const commitFinished = async (count: number) => {
       const batch = finished.splice(0, count);
@@ -191,15 +192,22 @@ export class TickBatch {
       }
       if (settled.size < this.claimed.length) {
         // Abandoned: what is still running commits nothing; the leases go back now.
-        await releaseLeases(this.o.db, this.owner, this.#unsettled(settled));
+        await releaseLeases(
+          this.o.db,
+          this.owner,
+          unsettled().map((u) => u.claim),
+        );
       }
     } catch (error) {
       // A commit failed: stop what is still running and give its leases back (the claims
       // whose commit failed were released by commit() where it could).
-      this.#unsettled(settled).forEach((claim) => {
-        this.#controllers[this.claimed.indexOf(claim)]?.abort(error);
-      });
-      await releaseLeases(this.o.db, this.owner, this.#unsettled(settled)).catch(() => {});
+      const left = unsettled();
+      for (const { i } of left) this.#controllers[i]?.abort(error);
+      await releaseLeases(
+        this.o.db,
+        this.owner,
+        left.map((u) => u.claim),
+      ).catch(() => {});
       throw error;
     } finally {
       abandon.removeEventListener("abort", onAbandon);
@@ -212,20 +220,19 @@ export class TickBatch {
     return total;
   }
 
-  /** The claims whose runs are not in `settled` (by claim index). */
-  #unsettled(settled: Set<number>): ClaimedRun[] {
-    return this.claimed.filter((_, i) => !settled.has(i));
-  }
-
-  /** Starts every run's advance; `done()` stops the lease keeper and forgets the runs. */
-  #start(signal: AbortSignal): { runs: Promise<AdvancedRun>[]; done(): void } {
+  /**
+   * Starts every run's advance; `done()` stops the lease keeper and forgets the runs. The
+   * keeper renews the leases of the runs not in `committed` (claim indexes), which grows as
+   * finish() commits runs one by one.
+   */
+  #start(signal: AbortSignal, committed: ReadonlySet<number> = new Set()): { runs: Promise<AdvancedRun>[]; done(): void } {
     const controllers = this.#controllers;
     const stopAll = () => {
       for (const controller of controllers) controller.abort(signal.reason);
     };
     if (signal.aborted) stopAll();
     signal.addEventListener("abort", stopAll, { once: true });
-    const keeper = this.#keepLeases(controllers);
+    const keeper = this.#keepLeases(controllers, () => this.claimed.flatMap((_, i) => (committed.has(i) ? [] : [i])));
     const runs = this.claimed.map((claim, i) =>
       advanceRun(claim.run, claim.steps, {
         clock: this.o.clock,
@@ -249,18 +256,25 @@ export class TickBatch {
     };
   }
 
-  /** Renews this batch's leases on a timer until stopped; aborts the runs whose lease is gone. */
-  #keepLeases(controllers: AbortController[]): { stop(): void } {
+  /** Renews the leases of the claims at `pending()` on a timer until stopped; aborts the runs whose lease is gone. */
+  #keepLeases(controllers: AbortController[], pending: () => number[]): { stop(): void } {
     const every = Math.max(10, Math.min(Math.floor(this.o.leaseMs / 3), LEASE_CHECK_MAX_MS));
     let timer: NodeJS.Timeout | null = null;
     let stopped = false;
     const renew = async () => {
       const expires = new Date(this.o.clock.now().getTime() + this.o.leaseMs);
       try {
-        const kept = await extendLeases(this.o.db, this.owner, this.claims, expires);
-        this.claimed.forEach(({ runId }, i) => {
+        const indexes = pending();
+        const kept = await extendLeases(
+          this.o.db,
+          this.owner,
+          indexes.map((i) => this.claimed[i] as ClaimedRun),
+          expires,
+        );
+        for (const i of indexes) {
+          const { runId } = this.claimed[i] as ClaimedRun;
           if (!kept.has(runId)) controllers[i]?.abort(new Error(`run "${runId}" was cancelled or its lease was taken over`));
-        });
+        }
       } catch (error) {
         this.o.log.warn({ err: error }, "could not renew leases; trying again");
       }

@@ -1,18 +1,26 @@
 import type { Config } from "../config.ts";
-import { loadPolicies, type PolicySet } from "../domain/policy.ts";
+import { loadPolicies } from "../domain/policy.ts";
+import { Db } from "../store/db.ts";
+import type { ForgeOptions } from "./forge.ts";
 import { defaultRegistry } from "./steps/index.ts";
 import { loadStepModules, StepModuleError } from "./steps/modules.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 
+/** The Forge options that come from configuration: the environment's values, the step types and the policies. */
+export type EngineSetup = Required<
+  Pick<
+    ForgeOptions,
+    "registry" | "policies" | "leaseMs" | "tickLimit" | "tickIntervalMs" | "workerConcurrency" | "workerEnabled" | "artifactMaxBytes"
+  >
+>;
+
 /**
- * What an engine needs from configuration besides the environment values: its step types
- * (built-in, plus FORGE_STEP_MODULES) and its policies (FORGE_POLICY_FILE). Anything wrong
- * stops startup with a PolicyError or StepModuleError naming the problem.
+ * Everything an engine takes from configuration, for every command that starts one: the
+ * environment's values, its step types (built-in, plus FORGE_STEP_MODULES) and its
+ * policies (FORGE_POLICY_FILE). Anything wrong stops startup with a PolicyError or
+ * StepModuleError naming the problem, before the database is opened.
  */
-export async function loadEngineSetup(
-  config: Pick<Config, "policyFile" | "stepModules">,
-  registry?: StepRegistry,
-): Promise<{ registry: StepRegistry; policies: PolicySet }> {
+export async function loadEngineSetup(config: Config, registry?: StepRegistry): Promise<EngineSetup> {
   const extra = await loadStepModules(config.stepModules);
   const steps = registry ?? defaultRegistry();
   for (const handler of extra) {
@@ -24,5 +32,19 @@ export async function loadEngineSetup(
   }
   const policies = loadPolicies(config.policyFile);
   policies.checkStepTypes(steps.types());
-  return { registry: steps, policies };
+  return {
+    registry: steps,
+    policies,
+    leaseMs: config.leaseMs,
+    tickLimit: config.tickLimit,
+    tickIntervalMs: config.tickIntervalMs,
+    workerConcurrency: config.workerConcurrency,
+    workerEnabled: config.workerEnabled,
+    artifactMaxBytes: config.artifactMaxBytes,
+  };
+}
+
+/** Opens the database the configuration names. */
+export function openDatabase(config: Config): Promise<Db> {
+  return Db.open({ url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres });
 }

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import type { Clock } from "../clock.ts";
-import { type NewArtifact, type RunChange, type StepUpdate, stepUpdate } from "../domain/change.ts";
+import { type NewArtifact, type RunChange, type StepUpdate, stepUpdate, waitsForSignal } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import { backoffDelay, DEFAULT_RETRY } from "../domain/graph.ts";
 import { isTerminalStep, type StepStatus } from "../domain/status.ts";
@@ -203,7 +203,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       steps: ordered.filter((s) => s.changed).map(stepUpdate),
       events,
       artifacts,
-      awaitsSignal: ordered.some((s) => s.status === "WAITING" && s.wakeAt === null && s.signalledAt === null),
+      awaitsSignal: ordered.some((s) => waitsForSignal(s) && s.signalledAt === null),
     },
   };
 }
@@ -336,7 +336,7 @@ async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: nu
 export const STEP_CONCURRENCY = 16;
 
 /** Like Promise.allSettled over `items.map(fn)`, with at most `limit` calls pending at a time. */
-export async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   if (items.length <= limit) return Promise.allSettled(items.map(fn));
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;

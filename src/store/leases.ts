@@ -90,12 +90,16 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
 
 /** Whether any pending run of a capped lane is due and free: one probe of a (mostly empty) partial index. */
 async function cappedRunsWaiting(db: Db, now: Date): Promise<boolean> {
-  const rows = await db.read.$queryRaw<unknown[]>`
-    SELECT id FROM runs ${db.sql.indexedBy("runs_capped_pending_idx")}
-    WHERE lane_cap IS NOT NULL AND status = 'PENDING' AND wake_at IS NOT NULL AND wake_at <= ${now}
-      AND (lease_owner IS NULL OR lease_expires_at <= ${now})
-    LIMIT 1`;
+  const rows = await db.read.$queryRaw<unknown[]>`${cappedCandidates(db, now, Prisma.sql`id`)} LIMIT 1`;
   return rows.length > 0;
+}
+
+/** Pending runs of capped lanes that are due and free to claim, read from their partial index. */
+function cappedCandidates(db: Db, now: Date, columns: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    SELECT ${columns} FROM runs ${db.sql.indexedBy("runs_capped_pending_idx")}
+    WHERE lane_cap IS NOT NULL AND status = 'PENDING' AND wake_at IS NOT NULL AND wake_at <= ${now}
+      AND (lease_owner IS NULL OR lease_expires_at <= ${now})`;
 }
 
 /**
@@ -112,11 +116,7 @@ async function claimCapped(db: Db, req: ClaimRequest, expires: Date, limit: numb
   const statement = (w: PrismaClient | Tx) => w.$queryRaw<Record<string, unknown>[]>`
     UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
     WHERE ${db.sql.idIn(Prisma.sql`
-      WITH candidates AS (
-        SELECT id, lane, lane_cap, priority, created_at FROM runs ${db.sql.indexedBy("runs_capped_pending_idx")}
-        WHERE lane_cap IS NOT NULL AND status = 'PENDING' AND wake_at IS NOT NULL AND wake_at <= ${req.now}
-          AND (lease_owner IS NULL OR lease_expires_at <= ${req.now})
-      ), active AS (
+      WITH candidates AS (${cappedCandidates(db, req.now, Prisma.sql`id, lane, lane_cap, priority, created_at`)}), active AS (
         SELECT o.lane, count(*) AS n FROM runs o
         WHERE o.lane IN (SELECT lane FROM candidates)
           AND (o.status = 'RUNNING' OR (o.status = 'PENDING' AND o.lease_owner IS NOT NULL AND o.lease_expires_at > ${req.now}))
