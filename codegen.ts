@@ -9,8 +9,7 @@ import { schema } from "./src/api/schema/index.ts";
  * CI regenerates both and fails when the committed files differ.
  */
 const config: CodegenConfig = {
-  // graphql-js's own printer cannot print an object default (`params: JSON = {}`);
-  // graphql-tools' printer can.
+  // Printed with graphql-tools' printer, which keeps directives.
   schema: printSchemaWithDirectives(lexicographicSortSchema(schema)),
   documents: ["tests/**/*.ts", "bench/**/*.ts", "!tests/gql/**"],
   ignoreNoDocuments: true,

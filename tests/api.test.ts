@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { TestClock } from "../src/clock.ts";
+import type { ListRunsQuery } from "./gql/graphql.ts";
 import { CreateRun, CreateRuns, GetRun, ListRuns, RunEvents, TickOnce } from "./support/documents.ts";
 import { chain, runInput, startForge } from "./support/forge.ts";
 
@@ -136,11 +137,16 @@ describe("queries", () => {
     const seen: string[] = [];
     let after: string | null | undefined = null;
     for (;;) {
-      const page: { edges: Array<{ node: { id: string } }>; pageInfo: { hasNextPage: boolean; endCursor?: string | null } } | undefined = (
-        await forge.gql(ListRuns, { first: 3, after })
-      ).data?.runs;
-      seen.push(...(page?.edges.map((e) => e.node.id) ?? []));
-      if (!page?.pageInfo.hasNextPage) break;
+      const page: ListRunsQuery["runs"] | undefined = (await forge.gql(ListRuns, { first: 3, after })).data?.runs;
+      if (!page) throw new Error("runs returned no page");
+      // Relay's PageInfo: the page's own first and last cursors, and whether it was asked for after one.
+      expect(page.pageInfo).toMatchObject({
+        hasPreviousPage: after !== null,
+        startCursor: page.edges[0]?.cursor ?? null,
+        endCursor: page.edges.at(-1)?.cursor ?? null,
+      });
+      seen.push(...page.edges.map((e) => e.node.id));
+      if (!page.pageInfo.hasNextPage) break;
       after = page.pageInfo.endCursor;
     }
     expect(seen).toHaveLength(7);
@@ -286,11 +292,16 @@ describe("dashboard listing", () => {
   it("each run in a page comes with its own steps, in their stable order", async () => {
     const forge = await startForge();
     for (let i = 1; i <= 12; i++) await forge.gql(CreateRun, { input: runInput({ id: `r${i}`, graph: chain((i % 4) + 1) }) });
-    const result = await forge.gql("{ runs(first: 12) { edges { node { id steps { id deps } } } } }");
+    const result = await forge.gql("{ runs(first: 12) { edges { node { id steps { id stepId runId deps } } } } }");
     expect(result.errors).toBeUndefined();
-    for (const { node } of result.data.runs.edges as Array<{ node: { id: string; steps: Array<{ id: string; deps: string[] }> } }>) {
+    for (const { node } of result.data.runs.edges as Array<{
+      node: { id: string; steps: Array<{ id: string; stepId: string; runId: string; deps: string[] }> };
+    }>) {
       const n = (Number(node.id.slice(1)) % 4) + 1;
-      expect(node.steps.map((s) => s.id)).toEqual(Array.from({ length: n }, (_, i) => `s${i}`));
+      expect(node.steps.map((s) => s.stepId)).toEqual(Array.from({ length: n }, (_, i) => `s${i}`));
+      // Step ids are unique across runs, so a normalized client cache keeps each run's steps apart.
+      expect(node.steps.map((s) => s.id)).toEqual(node.steps.map((s) => `${node.id}/${s.stepId}`));
+      expect(node.steps.every((s) => s.runId === node.id)).toBe(true);
       expect(node.steps.map((s) => s.deps)).toEqual(Array.from({ length: n }, (_, i) => (i ? [`s${i - 1}`] : [])));
     }
   });

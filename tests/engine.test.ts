@@ -51,7 +51,7 @@ describe("tick engine", () => {
     const id = (await forge.gql(CreateRun, { input: runInput({ graph }) })).data?.createRun.id as string;
     await forge.gql(TickOnce, {});
     const run = (await forge.gql(GetRun, { id })).data?.run;
-    expect(run?.steps.map((s) => s.id)).toEqual(["c", "root", "a", "b", "z"]);
+    expect(run?.steps.map((s) => s.stepId)).toEqual(["c", "root", "a", "b", "z"]);
     const started = run?.events.filter((e) => e.type === "step_started").map((e) => e.stepId);
     // Fan-out: c and root are ready together, then a and b, then the fan-in z.
     expect(started).toEqual(["c", "root", "a", "b", "z"]);
@@ -139,14 +139,14 @@ describe("tick engine", () => {
     expect(tick).toMatchObject({ ticked: 1, succeeded: 0, failed: 1 });
     const run = (await forge.gql(GetRun, { id })).data?.run;
     expect(run?.status).toBe("FAILED");
-    expect(Object.fromEntries((run?.steps ?? []).map((s) => [s.id, s.status]))).toEqual({
+    expect(Object.fromEntries((run?.steps ?? []).map((s) => [s.stepId, s.status]))).toEqual({
       root: "SUCCEEDED",
       bad: "FAILED",
       side: "SUCCEEDED",
       after: "SKIPPED",
       later: "SKIPPED",
     });
-    expect(run?.steps.find((s) => s.id === "bad")?.error).toBe("exploded on purpose");
+    expect(run?.steps.find((s) => s.stepId === "bad")?.error).toBe("exploded on purpose");
     const last = run?.events.at(-1);
     expect(last?.type).toBe("run_failed");
     expect(last?.data).toEqual({ failedSteps: ["bad"] });

@@ -402,8 +402,8 @@ describe("approval steps and signalRun", () => {
     const signalled = await forge.gql(SignalRun, { runId: run.id, stepId: "ok", payload: { approvedBy: "ada" } });
     expect(signalled.errors).toBeUndefined();
     expect(signalled.data?.signalRun.steps).toEqual([
-      { id: "ok", status: "SUCCEEDED", output: { approvedBy: "ada" } },
-      { id: "ship", status: "PENDING", output: null },
+      { stepId: "ok", status: "SUCCEEDED", output: { approvedBy: "ada" } },
+      { stepId: "ship", status: "PENDING", output: null },
     ]);
     expect((await forge.app.forge.tickOnce(10)).succeeded).toBe(1);
     expect((await events(forge, run.id)).map((e) => [e.type, e.stepId, e.data])).toEqual([

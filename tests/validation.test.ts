@@ -170,7 +170,7 @@ describe("graph validation: each rule refuses with BAD_USER_INPUT, names the ste
     await forge.gql(TickOnce, {});
     const run = (await forge.gql(GetRun, { id })).data?.run;
     expect(run?.status).toBe("SUCCEEDED");
-    expect(run?.steps.map((s) => s.id)).toEqual(["__proto__", "constructor"]);
+    expect(run?.steps.map((s) => s.stepId)).toEqual(["__proto__", "constructor"]);
   });
 
   it("accepts a graph and returns it normalized: every step has deps, keys in the client's order", async () => {

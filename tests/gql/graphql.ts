@@ -14,6 +14,7 @@ export type CreateRunInput = {
   /** 1-128 chars of [A-Za-z0-9._:-]. */
   lane?: string | null | undefined;
   mode: RunMode;
+  /** The run's parameters (a JSON object); absent or null means {}. */
   params?: unknown;
   /** -1000..1000; higher first; FIFO by createdAt among equals. */
   priority?: number | null | undefined;
@@ -60,7 +61,7 @@ export type CancelRunMutationVariables = Exact<{
 }>;
 
 
-export type CancelRunMutation = { cancelRun: { id: string, status: RunStatus, finishedAt: string | null, steps: Array<{ id: string, status: StepStatus }> } };
+export type CancelRunMutation = { cancelRun: { id: string, status: RunStatus, finishedAt: string | null, steps: Array<{ stepId: string, status: StepStatus }> } };
 
 export type GetRunQueryVariables = Exact<{
   id: string;
@@ -69,7 +70,7 @@ export type GetRunQueryVariables = Exact<{
 }>;
 
 
-export type GetRunQuery = { run: { id: string, status: RunStatus, priority: number, createdAt: string, updatedAt: string, startedAt: string | null, finishedAt: string | null, eventCount: number, graph: unknown, steps: Array<{ id: string, type: string, deps: Array<string>, status: StepStatus, attempts: number, startedAt: string | null, finishedAt: string | null, output: unknown, error: string | null }>, events: Array<{ id: string, runId: string, seq: number, type: string, stepId: string | null, data: unknown, createdAt: string }>, lease: { owner: string, epoch: number, expiresAt: string } | null } | null };
+export type GetRunQuery = { run: { id: string, status: RunStatus, priority: number, createdAt: string, updatedAt: string, startedAt: string | null, finishedAt: string | null, eventCount: number, graph: unknown, steps: Array<{ id: string, stepId: string, runId: string, type: string, deps: Array<string>, status: StepStatus, attempts: number, startedAt: string | null, finishedAt: string | null, output: unknown, error: string | null }>, events: Array<{ id: string, runId: string, seq: number, type: string, stepId: string | null, data: unknown, createdAt: string }>, lease: { owner: string, epoch: number, expiresAt: string } | null } | null };
 
 export type ListRunsQueryVariables = Exact<{
   first?: number | null | undefined;
@@ -80,7 +81,7 @@ export type ListRunsQueryVariables = Exact<{
 }>;
 
 
-export type ListRunsQuery = { runs: { edges: Array<{ cursor: string, node: { id: string, status: RunStatus, jobType: string, lane: string, createdAt: string } }>, pageInfo: { hasNextPage: boolean, endCursor: string | null } } };
+export type ListRunsQuery = { runs: { edges: Array<{ cursor: string, node: { id: string, status: RunStatus, jobType: string, lane: string, createdAt: string } }>, pageInfo: { hasNextPage: boolean, hasPreviousPage: boolean, startCursor: string | null, endCursor: string | null } } };
 
 export type RunEventsQueryVariables = Exact<{
   runId: string;
@@ -125,7 +126,7 @@ export type SignalRunMutationVariables = Exact<{
 }>;
 
 
-export type SignalRunMutation = { signalRun: { id: string, status: RunStatus, steps: Array<{ id: string, status: StepStatus, output: unknown }> } };
+export type SignalRunMutation = { signalRun: { id: string, status: RunStatus, steps: Array<{ stepId: string, status: StepStatus, output: unknown }> } };
 
 export type RunArtifactsQueryVariables = Exact<{
   id: string;
@@ -192,7 +193,7 @@ export const CancelRunDocument = new TypedDocumentString(`
     status
     finishedAt
     steps {
-      id
+      stepId
       status
     }
   }
@@ -212,6 +213,8 @@ export const GetRunDocument = new TypedDocumentString(`
     graph
     steps {
       id
+      stepId
+      runId
       type
       deps
       status
@@ -259,6 +262,8 @@ export const ListRunsDocument = new TypedDocumentString(`
     }
     pageInfo {
       hasNextPage
+      hasPreviousPage
+      startCursor
       endCursor
     }
   }
@@ -326,7 +331,7 @@ export const SignalRunDocument = new TypedDocumentString(`
     id
     status
     steps {
-      id
+      stepId
       status
       output
     }

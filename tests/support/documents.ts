@@ -43,7 +43,7 @@ export const CancelRun = graphql(`
       status
       finishedAt
       steps {
-        id
+        stepId
         status
       }
     }
@@ -64,6 +64,8 @@ export const GetRun = graphql(`
       graph
       steps {
         id
+        stepId
+        runId
         type
         deps
         status
@@ -106,6 +108,8 @@ export const ListRuns = graphql(`
       }
       pageInfo {
         hasNextPage
+        hasPreviousPage
+        startCursor
         endCursor
       }
     }
@@ -179,7 +183,7 @@ export const SignalRun = graphql(`
       id
       status
       steps {
-        id
+        stepId
         status
         output
       }

@@ -84,14 +84,27 @@ const RunEdgeRef = builder.objectRef<{ cursor: string; node: RunRecord }>("RunEd
   fields: (t) => ({ cursor: t.exposeString("cursor"), node: t.field({ type: RunRef, resolve: (e) => e.node }) }),
 });
 
-const PageInfoRef = builder.objectRef<{ hasNextPage: boolean; endCursor: string | null }>("PageInfo").implement({
-  fields: (t) => ({ hasNextPage: t.exposeBoolean("hasNextPage"), endCursor: t.exposeString("endCursor", { nullable: true }) }),
+interface PageInfo {
+  hasNextPage: boolean;
+  hasPreviousPage: boolean;
+  startCursor: string | null;
+  endCursor: string | null;
+}
+
+const PageInfoRef = builder.objectRef<PageInfo>("PageInfo").implement({
+  description: "Where a page of a Relay cursor connection sits in the whole list.",
+  fields: (t) => ({
+    hasNextPage: t.exposeBoolean("hasNextPage", { description: "More items follow the last edge of this page." }),
+    hasPreviousPage: t.exposeBoolean("hasPreviousPage", {
+      description: "Items come before the first edge of this page: true when the page was asked for `after` a cursor.",
+    }),
+    startCursor: t.exposeString("startCursor", { nullable: true, description: "The first edge's cursor; null for an empty page." }),
+    endCursor: t.exposeString("endCursor", { nullable: true, description: "The last edge's cursor; null for an empty page." }),
+  }),
 });
 
 const RunConnectionRef = builder
-  .objectRef<{ edges: Array<{ cursor: string; node: RunRecord }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } }>(
-    "RunConnection",
-  )
+  .objectRef<{ edges: Array<{ cursor: string; node: RunRecord }>; pageInfo: PageInfo }>("RunConnection")
   .implement({
     fields: (t) => ({
       edges: t.field({ type: [RunEdgeRef], resolve: (c) => c.edges }),
@@ -141,7 +154,16 @@ builder.queryField("runs", (t) =>
       const rows = await ctx.forge.listRuns({ status: args.status, jobType: args.jobType, lane: args.lane }, first + 1, after);
       const page = rows.slice(0, first);
       const edges = page.map((node) => ({ cursor: encodeCursor(node), node }));
-      return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+      return {
+        edges,
+        pageInfo: {
+          hasNextPage: rows.length > first,
+          // Paging forward, a cursor names a run the client has already seen: something precedes this page.
+          hasPreviousPage: after !== null,
+          startCursor: edges[0]?.cursor ?? null,
+          endCursor: edges.at(-1)?.cursor ?? null,
+        },
+      };
     },
   }),
 );
@@ -155,7 +177,8 @@ const CreateRunInputRef = builder.inputType("CreateRunInput", {
     lane: t.string({ defaultValue: "default", description: "1-128 chars of [A-Za-z0-9._:-]." }),
     priority: t.int({ defaultValue: 0, description: "-1000..1000; higher first; FIFO by createdAt among equals." }),
     graph: t.field({ type: "JSON", required: true }),
-    params: t.field({ type: "JSON", defaultValue: {} }),
+    // No SDL default: graphql-js cannot print an object default, which broke the standard introspection query.
+    params: t.field({ type: "JSON", description: "The run's parameters (a JSON object); absent or null means {}." }),
     idempotencyKey: t.string(),
   }),
 });

@@ -7,7 +7,12 @@ export const StepStatusEnum = builder.enumType("StepStatus", { values: STEP_STAT
 export const StepRef = builder.objectRef<StepRecord>("Step").implement({
   description: "One step of a run's graph.",
   fields: (t) => ({
-    id: t.exposeString("id", { description: "The key in graph.steps." }),
+    id: t.id({
+      description: 'Unique among the steps of all runs: "<runId>/<stepId>", so a normalized client cache never mixes two runs\' steps.',
+      resolve: (s) => `${s.runId}/${s.id}`,
+    }),
+    stepId: t.exposeString("id", { description: "The key in graph.steps (what deps, RunEvent.stepId and signalRun name)." }),
+    runId: t.exposeID("runId", { description: "The run this step belongs to." }),
     type: t.exposeString("type"),
     deps: t.exposeStringList("deps"),
     status: t.field({ type: StepStatusEnum, resolve: (s) => s.status }),
