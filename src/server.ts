@@ -8,6 +8,7 @@ import { accessFor, bearerToken } from "./api/auth.ts";
 import { type Context, createContext } from "./api/context.ts";
 import { createErrorMasker, forgeGraphQLError } from "./api/errors.ts";
 import { schema } from "./api/schema/index.ts";
+import { useWellFormedInput } from "./api/well-formed.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Forge } from "./engine/forge.ts";
@@ -126,7 +127,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
       return createContext(forge, accessFor(config, bearerToken(header)));
     },
-    plugins: [useApiToken(config), useInputErrorCode()],
+    plugins: [useApiToken(config), useWellFormedInput(), useInputErrorCode()],
   });
 
   const server: Server = createServer((req, res) => {

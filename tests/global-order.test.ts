@@ -1,9 +1,9 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import type { RunChange } from "../src/domain/change.ts";
+import { writeStepsAndEvents } from "../src/store/commit.ts";
 import { Db } from "../src/store/db.ts";
 import { listEventsAfter } from "../src/store/events.ts";
-import { writeStepsAndEvents } from "../src/store/leases.ts";
 import { AllEventsSubscription, GetRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { signal, waitFor } from "./support/wait.ts";
@@ -53,7 +53,7 @@ describe("global event order", () => {
     writing = false;
     await tail;
 
-    const all = (await reader.read.event.findMany({ select: { id: true }, orderBy: { id: "asc" } })).map((e) => e.id);
+    const all = (await reader.read.event.findMany({ select: { id: true }, orderBy: { id: "asc" } })).map((e) => Number(e.id));
     expect(all.length).toBeGreaterThan(500);
     expect(seen).toEqual(all); // every id, each once, in increasing order
   });

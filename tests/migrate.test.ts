@@ -77,6 +77,9 @@ describe("migrations", () => {
           leaseEpoch: 3,
           leaseExpiresAt: at,
           wakeAt: at,
+          policy: "{}",
+          laneCap: 4,
+          commitFailures: 2,
         },
       }),
       w.step.create({
@@ -96,11 +99,21 @@ describe("migrations", () => {
       }),
       w.event.create({ data: { runId: "r", seq: 1, type: "run_created", stepId: "s", data: "{}", createdAt: at } }),
       w.worker.create({ data: { id: "w", startedAt: at, heartbeatAt: at, stoppedAt: at, ticks: 2, lastTickAt: at } }),
+      w.artifact.create({
+        data: { runId: "r", stepId: "s", name: "a", contentType: "text/plain", size: 1, sha256: "x", content: "c", createdAt: at },
+      }),
     ]);
-    expect(await db.read.run.findUniqueOrThrow({ where: { id: "r" } })).toMatchObject({ leaseEpoch: 3, wakeAt: at, createdAt: at });
+    expect(await db.read.run.findUniqueOrThrow({ where: { id: "r" } })).toMatchObject({
+      leaseEpoch: 3,
+      wakeAt: at,
+      createdAt: at,
+      laneCap: 4,
+      commitFailures: 2,
+    });
     expect(await db.read.step.findFirstOrThrow()).toMatchObject({ attempts: 1, finishedAt: at, error: "e" });
-    expect(await db.read.event.findFirstOrThrow()).toMatchObject({ id: 1, stepId: "s", createdAt: at });
+    expect(await db.read.event.findFirstOrThrow()).toMatchObject({ id: 1n, stepId: "s", createdAt: at });
     expect(await db.read.worker.findFirstOrThrow()).toMatchObject({ ticks: 2, lastTickAt: at });
+    expect(await db.read.artifact.findFirstOrThrow()).toMatchObject({ id: 1n, name: "a", size: 1, createdAt: at });
   });
 
   it.runIf(dialect === "postgres")("open pooled connections with the configured statement timeout, in the URL's schema", async () => {

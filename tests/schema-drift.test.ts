@@ -24,7 +24,7 @@ function modelColumns(): ModelColumn[] {
     const table = /@@map\("(\w+)"\)/.exec(body as string)?.[1];
     if (!table) throw new Error("every model maps to a table name");
     for (const line of (body as string).split("\n")) {
-      const field = /^\s+(\w+)\s+(String|Int|DateTime)(\?)?(.*)$/.exec(line);
+      const field = /^\s+(\w+)\s+(String|BigInt|Int|DateTime)(\?)?(.*)$/.exec(line);
       if (!field) continue; // relations, block attributes, blank lines
       const [, name, type, optional, rest] = field as unknown as [string, string, string, string | undefined, string];
       columns.push({ table, column: /@map\("(\w+)"\)/.exec(rest)?.[1] ?? name, type, nullable: optional === "?" });
@@ -35,8 +35,8 @@ function modelColumns(): ModelColumn[] {
 
 /** The declared types each dialect's migrations use for a model type. */
 const COLUMN_TYPES: Record<Db["dialect"], Record<string, string[]>> = {
-  sqlite: { String: ["TEXT"], Int: ["INTEGER"], DateTime: ["DATETIME"] },
-  postgres: { String: ["text"], Int: ["integer"], DateTime: ["timestamp without time zone"] },
+  sqlite: { String: ["TEXT"], Int: ["INTEGER"], BigInt: ["INTEGER"], DateTime: ["DATETIME"] },
+  postgres: { String: ["text"], Int: ["integer"], BigInt: ["bigint"], DateTime: ["timestamp without time zone"] },
 };
 
 async function databaseColumns(db: Db, tables: string[]): Promise<ModelColumn[]> {

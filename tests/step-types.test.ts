@@ -185,30 +185,6 @@ describe("http redirects and transport errors", () => {
   });
 });
 
-describe("text the database cannot hold", () => {
-  it("an artifact with a NUL character fails its step with a clear error; a NUL in an error message is stored as U+FFFD", async () => {
-    const forge = await startForge();
-    const run = await forge.app.forge.createRun(
-      runInput({
-        graph: {
-          steps: {
-            bad: { type: "artifact", params: { name: "x", content: "line1\u0000line2" } },
-            boom: { type: "fail", params: { message: "broke\u0000here" } },
-            fine: { type: "noop" },
-          },
-        },
-      }),
-    );
-    expect((await forge.app.forge.tickOnce(10)).failed).toBe(1); // committed: the run is not stuck
-    expect(await stepOf(forge, run.id, "bad")).toMatchObject({
-      status: "FAILED",
-      error: 'artifact "x": `content` contains a NUL character',
-    });
-    expect((await stepOf(forge, run.id, "boom"))?.error).toBe("broke\uFFFDhere");
-    expect((await stepOf(forge, run.id, "fine"))?.status).toBe("SUCCEEDED");
-  });
-});
-
 describe("the worker and slow steps", () => {
   it("a step waiting on a server that never answers does not hold up other runs", async () => {
     const server = await startHttpServer(() => {});

@@ -1,8 +1,9 @@
 import { stepUpdate } from "./change.ts";
 import type { NewEvent } from "./event.ts";
-import { isTerminalRun, isTerminalStep, type RunStatus, type StepStatus } from "./status.ts";
+import { isTerminalRun, isTerminalStep, type RunStatus, runTransition, type StepStatus, stepTransition } from "./status.ts";
 
 interface RunState {
+  id?: string;
   status: RunStatus;
   startedAt: Date | null;
 }
@@ -25,14 +26,15 @@ interface StepState {
  */
 export function planCancel(run: RunState, steps: StepState[], now: Date) {
   if (isTerminalRun(run.status)) return null;
+  const what = `run "${run.id ?? "?"}"`;
   const cancelled = steps
     .filter((s) => !isTerminalStep(s.status))
     .sort((a, b) => a.position - b.position)
-    .map((s) => ({ ...s, status: "CANCELLED" as const, finishedAt: now, wakeAt: null }));
+    .map((s) => ({ ...s, status: stepTransition(`${what} step "${s.id}"`, s.status, "CANCELLED"), finishedAt: now, wakeAt: null }));
   const events: NewEvent[] = cancelled.map((s) => ({ type: "step_cancelled", stepId: s.id, data: null, createdAt: now }));
   events.push({ type: "run_cancelled", stepId: null, data: { cancelledSteps: cancelled.map((s) => s.id) }, createdAt: now });
   return {
-    run: { status: "CANCELLED" as const, startedAt: run.startedAt, finishedAt: now, updatedAt: now, wakeAt: null },
+    run: { status: runTransition(what, run.status, "CANCELLED"), startedAt: run.startedAt, finishedAt: now, updatedAt: now, wakeAt: null },
     steps: cancelled.map(stepUpdate),
     events,
   };

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { InvalidInput } from "../errors.ts";
 import { type Graph, type GraphRules, validateGraph } from "./graph.ts";
+import { jsonProblem, textProblem } from "./json.ts";
 import { RUN_MODES, type RunMode } from "./status.ts";
 
 /** The createRun input as the API receives it (API.md, CreateRunInput). */
@@ -62,7 +63,7 @@ export function validateRunInput(input: CreateRunInput, rules: RunRules): ValidR
     throw new InvalidInput("input.requestedBy", "must be 1-256 characters");
   }
   if (requestedBy.trim() === "") throw new InvalidInput("input.requestedBy", "must not be blank");
-  if (requestedBy.includes("\0")) throw new InvalidInput("input.requestedBy", "must not contain NUL characters");
+  checkText("input.requestedBy", requestedBy);
   const priority = input.priority ?? 0;
   if (!Number.isInteger(priority) || priority < PRIORITY_MIN || priority > PRIORITY_MAX) {
     throw new InvalidInput("input.priority", `must be an integer from ${PRIORITY_MIN} to ${PRIORITY_MAX}`);
@@ -75,27 +76,27 @@ export function validateRunInput(input: CreateRunInput, rules: RunRules): ValidR
   if (key !== null && (key.length < 1 || key.length > 256)) {
     throw new InvalidInput("input.idempotencyKey", "must be 1-256 characters");
   }
-  if (key?.includes("\0")) throw new InvalidInput("input.idempotencyKey", "must not contain NUL characters");
-  checkJsonShape("input.params", params);
-  checkJsonShape("input.graph", input.graph);
+  if (key !== null) checkText("input.idempotencyKey", key);
+  checkJson("input.params", params);
+  checkJson("graph", input.graph);
   const graph = validateGraph(input.graph, rules);
   const chosen = { id, mode: input.mode, jobType, requestedBy, lane, priority, graph, params, idempotencyKey: key };
   return { ...chosen, params: params as Record<string, unknown>, inputHash: hashInput(chosen) };
 }
 
-/** JSON nested deeper than this is refused: nothing a run needs, and deep enough to
- * overflow the stack of recursive JSON code. */
-export const MAX_JSON_DEPTH = 64;
+/** Refuses a string that is not well-formed text (NUL, lone surrogates), naming the field. */
+export function checkText(field: string, value: string): void {
+  const problem = textProblem(value);
+  if (problem) throw new InvalidInput(field, problem);
+}
 
-/** Refuses JSON nested deeper than MAX_JSON_DEPTH, iteratively (it must not overflow itself). */
-export function checkJsonShape(field: string, value: unknown): void {
-  const stack: Array<[unknown, number]> = [[value, 1]];
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop() as [unknown, number];
-    if (current === null || typeof current !== "object") continue;
-    if (depth > MAX_JSON_DEPTH) throw new InvalidInput(field, `is nested more than ${MAX_JSON_DEPTH} levels deep`);
-    for (const child of Object.values(current)) stack.push([child, depth + 1]);
-  }
+/**
+ * Refuses JSON nested deeper than MAX_JSON_DEPTH, or holding a key or string that is not
+ * well-formed text, naming where: `input.params.note: contains a NUL character (U+0000)`.
+ */
+export function checkJson(field: string, value: unknown): void {
+  const problem = jsonProblem(value);
+  if (problem) throw new InvalidInput(`${field}${problem.path}`, problem.problem);
 }
 
 function hashInput(value: unknown): string {

@@ -3,6 +3,7 @@
  *
  * Run:  PENDING -> RUNNING -> SUCCEEDED | FAILED
  *       PENDING | RUNNING -> CANCELLED
+ *       PENDING -> FAILED (its first tick could never be committed: see domain/give-up.ts)
  * Step: PENDING -> RUNNING -> SUCCEEDED | FAILED
  *       RUNNING -> WAITING -> RUNNING (timers, retries, approvals)
  *       PENDING -> SKIPPED (a dependency failed for good)
@@ -18,7 +19,7 @@ export const RUN_MODES = ["DRY_RUN", "LIVE"] as const;
 export type RunMode = (typeof RUN_MODES)[number];
 
 const RUN_TRANSITIONS: Record<RunStatus, readonly RunStatus[]> = {
-  PENDING: ["RUNNING", "CANCELLED"],
+  PENDING: ["RUNNING", "FAILED", "CANCELLED"],
   RUNNING: ["SUCCEEDED", "FAILED", "CANCELLED"],
   SUCCEEDED: [],
   FAILED: [],
@@ -49,6 +50,29 @@ export function isTerminalRun(status: RunStatus): boolean {
 
 export function isTerminalStep(status: StepStatus): boolean {
   return STEP_TRANSITIONS[status].length === 0;
+}
+
+/**
+ * A change the status machine does not allow was about to be written: a bug in the engine,
+ * caught before it reaches the database instead of left for someone to notice.
+ */
+export class InvalidTransition extends Error {
+  constructor(what: string, from: string, to: string) {
+    super(`${what}: ${from} -> ${to} is not a transition the status machine allows`);
+    this.name = "InvalidTransition";
+  }
+}
+
+/** Every change of a run's status goes through here. `what` names the run in the error. */
+export function runTransition(what: string, from: RunStatus, to: RunStatus): RunStatus {
+  if (!canTransitionRun(from, to)) throw new InvalidTransition(what, from, to);
+  return to;
+}
+
+/** Every change of a step's status goes through here. `what` names the step in the error. */
+export function stepTransition(what: string, from: StepStatus, to: StepStatus): StepStatus {
+  if (!canTransitionStep(from, to)) throw new InvalidTransition(what, from, to);
+  return to;
 }
 
 export function assertNever(value: never): never {

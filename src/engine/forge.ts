@@ -6,7 +6,7 @@ import type { StoredEvent } from "../domain/event.ts";
 import { topologicalOrder } from "../domain/graph.ts";
 import { newRunId } from "../domain/ids.ts";
 import { PolicySet } from "../domain/policy.ts";
-import { type CreateRunInput, checkJsonShape, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
+import { type CreateRunInput, checkJson, checkText, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
 import { isTerminalRun } from "../domain/status.ts";
 import { Conflict, InvalidInput, RunNotFound } from "../errors.ts";
 import { type ArtifactRecord, artifactContents, listArtifacts } from "../store/artifacts.ts";
@@ -165,6 +165,7 @@ export class Forge {
       wakeAt: now,
       policy,
       laneCap: PolicySet.laneCap(policy, valid.lane),
+      commitFailures: 0,
     };
     const steps = topologicalOrder(valid.graph).map((id, position) => {
       const step = valid.graph.steps[id] as { type: string; deps: string[] };
@@ -295,7 +296,8 @@ export class Forge {
    * problem for an unknown step or one that is not waiting for a signal.
    */
   async signalRun(runId: string, stepId: string, payload: unknown): Promise<RunRecord> {
-    checkJsonShape("payload", payload);
+    checkText("stepId", stepId);
+    checkJson("payload", payload);
     const outcome = await deliverSignal(this.db, runId, stepId, payload, this.clock.now(), (run, step) => {
       if (!run) throw new RunNotFound(runId);
       if (!step) throw new InvalidInput("stepId", `run "${runId}" has no step "${stepId}"`);

@@ -1,4 +1,4 @@
-import { type Db, isUniqueViolation } from "../store/db.ts";
+import { type Db, isDatabaseUnavailable } from "../store/db.ts";
 import { insertRuns, type NewRunRows } from "../store/runs.ts";
 
 /**
@@ -45,12 +45,14 @@ export class InsertQueue {
           );
           for (const b of batch) b.resolve();
         } catch (error) {
-          if (batch.length === 1 || !isUniqueViolation(error)) {
-            // The database itself failed (locked, full, gone): every caller gets the error.
+          if (batch.length === 1 || isDatabaseUnavailable(error)) {
+            // The database itself failed (locked, restarting, gone): every caller gets the error.
             for (const b of batch) b.reject(error);
             continue;
           }
-          // One run's duplicate id or key must not fail the others: go one by one.
+          // One run's rows were refused (a duplicate id or key, or anything else the
+          // database would not take): that must not fail the runs that only shared its
+          // transaction, so each goes again alone and gets its own answer.
           for (const b of batch) {
             await insertRuns(this.#db, [b.rows]).then(b.resolve, b.reject);
           }

@@ -2,7 +2,8 @@ import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import type { Db } from "../store/db.ts";
-import { type ClaimedRun, claimDueRuns, commitChanges, countLeasedByOthers, extendLeases, releaseLeases } from "../store/leases.ts";
+import { type ClaimedRun, claimDueRuns, countLeasedByOthers, extendLeases, releaseLeases } from "../store/leases.ts";
+import { commitTick, type TickItem } from "./commit.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES } from "./tick.ts";
@@ -158,16 +159,13 @@ export class TickBatch {
     else abandon.addEventListener("abort", onAbandon, { once: true });
     const total: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased: this.skippedLeased, runIds: [] };
     const unsettled = () => this.claimed.flatMap((claim, i) => (settled.has(i) ? [] : [{ claim, i }]));
-    let firstError: unknown = null;
     const commitFinished = async (count: number) => {
       const batch = finished.splice(0, count);
       beforeAbandon -= batch.length;
       for (const f of batch) settled.add(f.i);
-      if (firstError === null) firstError = batch.find((f) => f.error !== undefined)?.error ?? null;
-      const advanced = batch.flatMap((f) => (f.value ? [f.value] : []));
-      const result = await this.commit(
-        advanced,
-        batch.map((f) => this.claimed[f.i] as ClaimedRun),
+      // A run whose advance failed is committed as a refusal (counted against its budget).
+      const result = await this.#commitItems(
+        batch.map((f) => ({ claim: this.claimed[f.i] as ClaimedRun, advanced: f.value, error: f.error })),
       );
       total.ticked += result.ticked;
       total.succeeded += result.succeeded;
@@ -216,7 +214,6 @@ export class TickBatch {
     // Keep claim order in the result, as a single commit would.
     const order = new Map(this.claimed.map((c, i) => [c.runId, i]));
     total.runIds.sort((a, b) => (order.get(a) as number) - (order.get(b) as number));
-    if (firstError !== null) throw firstError;
     return total;
   }
 
@@ -297,35 +294,32 @@ export class TickBatch {
    * Last phase: commit every change, fenced by its lease, then wake event readers. Leases of
    * `claims` (default: the whole batch) that were not committed are given back.
    */
-  async commit(advanced: AdvancedRun[], claims: ClaimedRun[] = this.claimed): Promise<TickResult> {
-    const changes = advanced.map((a) => a.change);
-    let committed = new Set<string>();
-    try {
-      if (changes.length > 0) committed = await commitChanges(this.o.db, changes);
-    } catch (error) {
-      // One bad run must not hold back the others: commit them one by one.
-      this.o.log.warn({ err: error, runs: changes.length }, "batch commit failed; committing runs one at a time");
-      committed = new Set();
-      for (const change of changes) {
-        try {
-          for (const id of await commitChanges(this.o.db, [change])) committed.add(id);
-        } catch (runError) {
-          this.o.log.error({ err: runError, runId: change.runId }, "could not commit tick for run");
-        }
-      }
-    }
+  commit(advanced: AdvancedRun[], claims: ClaimedRun[] = this.claimed): Promise<TickResult> {
+    const byRun = new Map(advanced.map((a) => [a.change.runId, a]));
+    return this.#commitItems(claims.map((claim) => ({ claim, advanced: byRun.get(claim.runId) })));
+  }
+
+  /** Commits what the items' runs came to (engine/commit.ts), gives back every lease not committed, and counts. */
+  async #commitItems(items: TickItem[]): Promise<TickResult> {
+    const { committed, refused, gaveUp } = await commitTick(
+      this.o,
+      this.owner,
+      items.filter((item) => item.advanced !== undefined || item.error !== undefined),
+    );
+    const done = (runId: string) => committed.has(runId) || gaveUp.has(runId);
     await releaseLeases(
       this.o.db,
       this.owner,
-      claims.filter((c) => !committed.has(c.runId)),
+      items.flatMap(({ claim }) => (done(claim.runId) || refused.has(claim.runId) ? [] : [claim])),
     );
-    if (committed.size > 0) this.o.feed.notify();
+    if (committed.size + gaveUp.size > 0) this.o.feed.notify();
 
     const result: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased: this.skippedLeased, runIds: [] };
-    for (const { change, outcome } of advanced) {
-      if (!committed.has(change.runId)) continue;
+    for (const { claim, advanced } of items) {
+      if (!done(claim.runId)) continue;
       result.ticked++;
-      result.runIds.push(change.runId);
+      result.runIds.push(claim.runId);
+      const outcome = gaveUp.has(claim.runId) ? "failed" : advanced?.outcome;
       if (outcome === "succeeded") result.succeeded++;
       if (outcome === "failed") result.failed++;
     }

@@ -1,11 +1,17 @@
-import { createHash } from "node:crypto";
-import type { Clock } from "../clock.ts";
 import { type NewArtifact, type RunChange, type StepUpdate, stepUpdate, waitsForSignal } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import { backoffDelay, DEFAULT_RETRY } from "../domain/graph.ts";
-import { isTerminalStep, type StepStatus } from "../domain/status.ts";
+import {
+  InvalidTransition,
+  isTerminalRun,
+  isTerminalStep,
+  type RunStatus,
+  runTransition,
+  type StepStatus,
+  stepTransition,
+} from "../domain/status.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
-import { type ArtifactInfo, type ArtifactInput, PermanentStepError, type StepRegistry, StepWait } from "./steps/registry.ts";
+import { type AttemptContext, runAttempt } from "./attempt.ts";
 
 /**
  * Advancing one run, in memory, under a lease the caller holds. Nothing here touches the
@@ -14,17 +20,11 @@ import { type ArtifactInfo, type ArtifactInput, PermanentStepError, type StepReg
  * have all succeeded run (concurrently, wave by wave) until none is left or the step
  * budget is spent, so an all-noop graph of any depth finishes in one tick.
  */
-export interface TickContext {
-  clock: Clock;
-  registry: StepRegistry;
+export interface TickContext extends AttemptContext {
   owner: string;
   epoch: number;
   /** Most step attempts one tick makes for one run; the rest waits for the next tick. */
   stepBudget: number;
-  /** Fires when the run's attempts must stop: the run was cancelled, or its lease lost. */
-  signal: AbortSignal;
-  /** The largest artifact a step may write, in bytes (FORGE_ARTIFACT_MAX_BYTES). */
-  artifactMaxBytes: number;
 }
 
 /** The default of FORGE_ARTIFACT_MAX_BYTES: 1 MiB. */
@@ -46,13 +46,6 @@ type MutableStep = StepUpdate & {
   changed: boolean;
 };
 
-/** What one call of a handler came to: a wait or an output, with the artifacts it wrote either way. */
-interface Attempt {
-  wait: StepWait | null;
-  output: unknown;
-  artifacts: NewArtifact[];
-}
-
 export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: TickContext): Promise<AdvancedRun> {
   const events: NewEvent[] = [];
   const emit = (type: NewEvent["type"], stepId: string | null, data: unknown = null) =>
@@ -61,9 +54,20 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
   const artifacts: NewArtifact[] = [];
   const ordered = [...steps.values()].sort((a, b) => a.position - b.position);
   const runState = { status: run.status, startedAt: run.startedAt, finishedAt: run.finishedAt };
+  // Every status change goes through the status machine (domain/status.ts): a move it does
+  // not allow is a bug, and fails the advance instead of reaching the database.
+  const moveRun = (to: RunStatus) => {
+    runState.status = runTransition(`run "${run.id}"`, runState.status, to);
+  };
+  const moveStep = (step: MutableStep, to: StepStatus) => {
+    step.status = stepTransition(`run "${run.id}" step "${step.id}"`, step.status, to);
+  };
 
+  // A finished run has no move left: one that is due anyway (only a bug or a hand edit makes
+  // one) fails its advance here, before any handler runs.
+  if (isTerminalRun(run.status)) throw new InvalidTransition(`run "${run.id}"`, run.status, "(a tick)");
   if (runState.status === "PENDING") {
-    runState.status = "RUNNING";
+    moveRun("RUNNING");
     runState.startedAt = ctx.clock.now();
     emit("run_started", null);
   }
@@ -95,7 +99,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       // attempt; one that asked to wait (a sleep, a signal) resumes the attempt it is in.
       const resumesWait = step.status === "WAITING" && step.error === null;
       resumed.set(step, resumesWait ? step.wakeAt : null);
-      step.status = "RUNNING";
+      moveStep(step, "RUNNING");
       step.wakeAt = null;
       step.changed = true;
       if (!resumesWait) {
@@ -105,27 +109,29 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         emit("step_started", step.id, { attempt: step.attempts });
       }
     }
-    const results = await settleWithLimit(wave, STEP_CONCURRENCY, (step) => runAttempt(run, step, steps, resumed.get(step) ?? null, ctx));
+    // The attempt boundary (attempt.ts) never rejects, and hands back only what can be stored.
+    const results = await mapWithLimit(wave, STEP_CONCURRENCY, (step) =>
+      runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx),
+    );
     const signalled = new Set(wave.filter((s) => s.signalledAt !== null));
     const unlocked: MutableStep[] = [];
     const retryNow: MutableStep[] = [];
     results.forEach((result, i) => {
       const step = wave[i] as MutableStep;
-      if (result.status === "fulfilled" && result.value.wait) {
-        const { until, data } = result.value.wait;
-        artifacts.push(...result.value.artifacts);
-        step.status = "WAITING";
+      if (result.status === "waiting") {
+        const { until, data } = result;
+        artifacts.push(...result.artifacts);
+        moveStep(step, "WAITING");
         step.wakeAt = until;
         emit("step_waiting", step.id, { ...data, attempt: step.attempts, until: until?.toISOString() ?? null });
         if (isDue(step)) retryNow.push(step);
         return;
       }
       step.finishedAt = ctx.clock.now();
-      if (result.status === "fulfilled") {
-        step.status = "SUCCEEDED";
-        const done = result.value;
-        step.output = done.output ?? null;
-        artifacts.push(...done.artifacts);
+      if (result.status === "succeeded") {
+        moveStep(step, "SUCCEEDED");
+        step.output = result.output;
+        artifacts.push(...result.artifacts);
         emit("step_succeeded", step.id, signalled.has(step) ? { attempt: step.attempts, signalled: true } : { attempt: step.attempts });
         for (const next of dependents.get(step.id) ?? []) {
           const left = (unmet.get(next.id) as number) - 1;
@@ -134,13 +140,13 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         }
         return;
       }
-      const error = errorMessage(result.reason);
+      const { error } = result;
       // The graph's retry (complete once validated) wins over the policy's default.
       const retry = { ...DEFAULT_RETRY, ...run.policy.defaultRetry, ...run.graph.steps[step.id]?.retry };
-      if (step.attempts < retry.maxAttempts && !(result.reason instanceof PermanentStepError)) {
+      if (step.attempts < retry.maxAttempts && !result.permanent) {
         // Durable backoff: the step waits with a wake time, not a timer in this process.
         const nextAttemptAt = new Date(ctx.clock.now().getTime() + backoffDelay(retry, step.attempts));
-        step.status = "WAITING";
+        moveStep(step, "WAITING");
         step.error = error;
         step.wakeAt = nextAttemptAt;
         step.finishedAt = null;
@@ -148,7 +154,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         if (isDue(step)) retryNow.push(step);
         return;
       }
-      step.status = "FAILED";
+      moveStep(step, "FAILED");
       step.error = error;
       emit("step_failed", step.id, { attempt: step.attempts, error });
     });
@@ -160,7 +166,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
   // A step that failed for good takes every step that depends on it, directly or not, with it.
   for (const step of ordered) {
     if (step.status === "PENDING" && step.deps.some((d) => isFailedOrSkipped(steps.get(d)?.status))) {
-      step.status = "SKIPPED";
+      moveStep(step, "SKIPPED");
       step.finishedAt = ctx.clock.now();
       step.changed = true;
       emit("step_skipped", step.id, { reason: "a dependency did not succeed" });
@@ -174,11 +180,11 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
     runState.finishedAt = ctx.clock.now();
     wakeAt = null;
     if (failed.length > 0) {
-      runState.status = "FAILED";
+      moveRun("FAILED");
       outcome = "failed";
       emit("run_failed", null, { failedSteps: failed });
     } else {
-      runState.status = "SUCCEEDED";
+      moveRun("SUCCEEDED");
       outcome = "succeeded";
       emit("run_succeeded", null);
     }
@@ -208,153 +214,31 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
   };
 }
 
+/** The outputs of a step's deps, by step id, as the handler receives them. */
+function depOutputsOf(step: MutableStep, steps: Map<string, MutableStep>): Record<string, unknown> {
+  const outputs: Record<string, unknown> = {};
+  for (const dep of step.deps) outputs[dep] = steps.get(dep)?.output ?? null;
+  return outputs;
+}
+
 function isFailedOrSkipped(status: StepStatus | undefined): boolean {
   return status === "FAILED" || status === "SKIPPED";
-}
-
-/**
- * One call of a step's handler. Its signal fires when the run's attempts must stop or
- * when the step's timeout passes (by the engine's clock); a handler that ignores the
- * signal still has its attempt failed at the timeout. A step that a signal completed
- * needs no call: the payload is its output. In DRY_RUN a side-effecting step is not
- * called either: it reports what it would have done.
- */
-async function runAttempt(
-  run: RunRecord,
-  step: MutableStep,
-  steps: Map<string, MutableStep>,
-  resumedFrom: Date | null,
-  ctx: TickContext,
-): Promise<Attempt> {
-  if (step.signalledAt !== null) return { wait: null, output: step.signal ?? null, artifacts: [] };
-  const handler = ctx.registry.get(step.type);
-  if (!handler) throw new Error(`step type "${step.type}" is not registered in this process`);
-  const depOutputs: Record<string, unknown> = {};
-  for (const dep of step.deps) depOutputs[dep] = steps.get(dep)?.output ?? null;
-  const graphStep = run.graph.steps[step.id];
-  const timeoutMs = graphStep?.timeoutMs ?? run.policy.defaultTimeoutMs ?? handler.defaultTimeoutMs;
-  const artifacts: NewArtifact[] = [];
-  const stepContext = (signal: AbortSignal) => ({
-    runId: run.id,
-    stepId: step.id,
-    mode: run.mode,
-    params: graphStep?.params ?? {},
-    runParams: run.params,
-    depOutputs,
-    attempt: step.attempts,
-    signal,
-    now: ctx.clock.now(),
-    waitUntil: (at: Date) => new StepWait(at),
-    waitForSignal: (data?: Record<string, unknown>) => new StepWait(null, data),
-    resumedFrom,
-    writeArtifact: (input: ArtifactInput) => {
-      const stored = artifactOf(input, step.id, ctx);
-      artifacts.push(stored);
-      const { content: _content, stepId: _stepId, createdAt: _createdAt, ...info } = stored;
-      return info satisfies ArtifactInfo;
-    },
-  });
-  if (run.mode === "DRY_RUN" && handler.sideEffects) {
-    const context = stepContext(ctx.signal);
-    const output = handler.dryRun ? await handler.dryRun(context) : { dryRun: true, type: step.type, params: context.params };
-    return { wait: null, output: checkedOutput(output), artifacts };
-  }
-  const call = (signal: AbortSignal) => handler.run(stepContext(signal));
-  // Without a timeout the attempt stops only with the run: no per-attempt signal to build.
-  const output = timeoutMs === undefined ? await call(ctx.signal) : await withTimeout(call, timeoutMs, ctx);
-  if (output instanceof StepWait) return { wait: output, output: null, artifacts };
-  return { wait: null, output: checkedOutput(output), artifacts };
-}
-
-/**
- * The output is stored as JSON; one that cannot be fails the attempt here, with a reason,
- * instead of failing the whole tick's commit on every later tick.
- */
-function checkedOutput(output: unknown): unknown {
-  try {
-    JSON.stringify(output);
-  } catch (error) {
-    throw new Error(`step output is not JSON-serializable: ${errorMessage(error)}`);
-  }
-  return output;
-}
-
-/** Checks an artifact a handler wrote and computes its digest; over the size cap it fails the step for good. */
-function artifactOf(input: ArtifactInput, stepId: string, ctx: TickContext): NewArtifact {
-  if (typeof input !== "object" || input === null || typeof input.name !== "string" || input.name.trim() === "") {
-    throw new PermanentStepError("an artifact needs a non-blank `name`");
-  }
-  if (typeof input.content !== "string") throw new PermanentStepError(`artifact "${input.name}": \`content\` must be a string`);
-  if (input.contentType !== undefined && typeof input.contentType !== "string") {
-    throw new PermanentStepError(`artifact "${input.name}": \`contentType\` must be a string`);
-  }
-  for (const [key, value] of Object.entries({ name: input.name, contentType: input.contentType ?? "", content: input.content })) {
-    // PostgreSQL text cannot hold NUL; refused on both databases alike.
-    if (value.includes("\0"))
-      throw new PermanentStepError(`artifact "${input.name.replaceAll("\0", "\uFFFD")}": \`${key}\` contains a NUL character`);
-  }
-  const bytes = Buffer.from(input.content, "utf8");
-  if (bytes.byteLength > ctx.artifactMaxBytes) {
-    throw new PermanentStepError(
-      `artifact "${input.name}" is ${bytes.byteLength} bytes, over the limit of ${ctx.artifactMaxBytes} bytes (FORGE_ARTIFACT_MAX_BYTES)`,
-    );
-  }
-  return {
-    stepId,
-    name: input.name,
-    contentType: input.contentType ?? "text/plain; charset=utf-8",
-    size: bytes.byteLength,
-    sha256: createHash("sha256").update(bytes).digest("hex"),
-    content: input.content,
-    createdAt: ctx.clock.now(),
-  };
-}
-
-/** Runs `call` with a signal that fires when the tick stops or `timeoutMs` passes on the engine's clock, whichever is first. */
-async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: number, ctx: TickContext): Promise<unknown> {
-  const attempt = new AbortController();
-  const stop = () => attempt.abort(ctx.signal.reason);
-  ctx.signal.addEventListener("abort", stop, { once: true });
-  const done = new AbortController();
-  try {
-    return await Promise.race([
-      (async () => call(attempt.signal))(),
-      ctx.clock.sleep(timeoutMs, done.signal).then(() => {
-        if (done.signal.aborted) return undefined; // the handler finished first
-        const error = new Error(`timed out after ${timeoutMs} ms`);
-        attempt.abort(error);
-        throw error;
-      }),
-    ]);
-  } finally {
-    done.abort();
-    ctx.signal.removeEventListener("abort", stop);
-  }
 }
 
 /** Attempts of one run in flight at once: fan-out runs concurrently, but a 1,000-wide wave does not open 1,000 requests. */
 export const STEP_CONCURRENCY = 16;
 
-/** Like Promise.allSettled over `items.map(fn)`, with at most `limit` calls pending at a time. */
-async function settleWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
-  if (items.length <= limit) return Promise.allSettled(items.map(fn));
-  const results: PromiseSettledResult<R>[] = new Array(items.length);
+/** Like Promise.all over `items.map(fn)`, with at most `limit` calls pending at a time. */
+async function mapWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  if (items.length <= limit) return Promise.all(items.map(fn));
+  const results: R[] = new Array(items.length);
   let next = 0;
   const lane = async () => {
     while (next < items.length) {
       const i = next++;
-      try {
-        results[i] = { status: "fulfilled", value: await fn(items[i] as T) };
-      } catch (reason) {
-        results[i] = { status: "rejected", reason };
-      }
+      results[i] = await fn(items[i] as T);
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
-}
-
-/** A failed attempt's error as stored: NUL characters (which PostgreSQL text cannot hold) become U+FFFD. */
-function errorMessage(reason: unknown): string {
-  return (reason instanceof Error ? reason.message : String(reason)).replaceAll("\0", "\uFFFD");
 }

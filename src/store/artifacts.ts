@@ -1,5 +1,5 @@
 import { type Db, Prisma } from "./db.ts";
-import { toDateOrNull } from "./records.ts";
+import { toDateOrNull, toGlobalId } from "./records.ts";
 
 /** An artifact without its content (listed with a run; the content is read on demand). */
 export interface ArtifactRecord {
@@ -21,7 +21,7 @@ export async function listArtifacts(db: Db, runIds: string[]): Promise<ArtifactR
     FROM artifacts WHERE run_id IN (${Prisma.join(runIds)}) ORDER BY run_id, id`;
   return rows.map((row) => ({
     ...(row as unknown as ArtifactRecord),
-    id: Number(row.id),
+    id: toGlobalId(row.id),
     size: Number(row.size),
     createdAt: toDateOrNull(row.createdAt) as Date,
   }));
@@ -32,5 +32,5 @@ export async function artifactContents(db: Db, ids: number[]): Promise<Map<numbe
   if (ids.length === 0) return new Map();
   const rows = await db.read.$queryRaw<Array<{ id: unknown; content: string }>>`
     SELECT id, content FROM artifacts WHERE id IN (${Prisma.join(ids)})`;
-  return new Map(rows.map((r) => [Number(r.id), r.content]));
+  return new Map(rows.map((r) => [toGlobalId(r.id), r.content]));
 }

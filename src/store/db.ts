@@ -115,10 +115,18 @@ export class Db {
     return new Db(postgres, client, client, { pool, config, schema, options: o });
   }
 
+  /** Transactions this handle has committed (writes, including single-statement ones): lets tests count commits. */
+  get commits(): number {
+    return this.#commits;
+  }
+  #commits = 0;
+
   /** Runs `fn` in a transaction on the writer connection, retried when the database asks for it. */
-  write<T>(fn: (tx: Tx) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
+  async write<T>(fn: (tx: Tx) => Promise<T>, options: { timeoutMs?: number } = {}): Promise<T> {
     const settings = { ...this.#tx, ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}) };
-    return retryTransient(() => this.#writer.$transaction(fn, settings));
+    const result = await retryTransient(() => this.#writer.$transaction(fn, settings));
+    this.#commits++;
+    return result;
   }
 
   /**
@@ -127,14 +135,20 @@ export class Db {
    * (and so, on SQLite, without the adapter's lock, where it could land inside another
    * request's open transaction), so on SQLite a single query goes through `write` instead.
    */
-  writeBatch<const P extends Prisma.PrismaPromise<unknown>[]>(build: (db: PrismaClient | Tx) => [...P]): Promise<UnwrapTuple<P>> {
+  async writeBatch<const P extends Prisma.PrismaPromise<unknown>[]>(build: (db: PrismaClient | Tx) => [...P]): Promise<UnwrapTuple<P>> {
     // Building is free: a Prisma query runs only when awaited.
     if (build(this.#writer).length === 1) {
       // On PostgreSQL one statement is its own transaction on its own pooled connection.
-      if (this.sql.name === "postgres") return retryTransient(async () => [await (build(this.#writer)[0] as P[number])] as UnwrapTuple<P>);
+      if (this.sql.name === "postgres") {
+        const [result] = await retryTransient(async () => [await (build(this.#writer)[0] as P[number])]);
+        this.#commits++;
+        return [result] as UnwrapTuple<P>;
+      }
       return this.write(async (tx) => [await (build(tx)[0] as P[number])] as UnwrapTuple<P>);
     }
-    return retryTransient(() => this.#writer.$transaction(build(this.#writer))) as Promise<UnwrapTuple<P>>;
+    const results = await retryTransient(() => this.#writer.$transaction(build(this.#writer)));
+    this.#commits++;
+    return results as UnwrapTuple<P>;
   }
 
   async close(): Promise<void> {

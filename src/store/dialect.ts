@@ -89,7 +89,10 @@ const pgField = (name: string) => `(v.value ->> '${fieldName(name)}')`;
 export const postgres: Dialect = {
   name: "postgres",
   // jsonb: parsed once, then each field is a lookup (on json, every ->> re-reads the text).
-  rows: (rows) => Prisma.sql`jsonb_array_elements(${withoutNul(JSON.stringify(rows))}::jsonb) WITH ORDINALITY AS v(value, key)`,
+  // jsonb refuses NUL and lone surrogates; every text Forge writes is checked for both
+  // first (API input in domain/run-input.ts and api/well-formed.ts, what handlers produce
+  // in engine/attempt.ts), so a batch never fails on them.
+  rows: (rows) => Prisma.sql`jsonb_array_elements(${JSON.stringify(rows)}::jsonb) WITH ORDINALITY AS v(value, key)`,
   text: (name) => raw(pgField(name)),
   int: (name) => raw(`${pgField(name)}::integer`),
   // Exact to the millisecond (no floating-point seconds on the way).
@@ -107,17 +110,6 @@ export const postgres: Dialect = {
     raw("SET LOCAL statement_timeout = 0"),
   ],
 };
-
-/**
- * jsonb (and PostgreSQL text) cannot hold NUL, so a `\u0000` escape in the rows would fail
- * the whole statement, and a tick that cannot commit would run again and again. Forge
- * refuses NUL where it matters (artifact content, createRun input); anything left (a
- * handler's error message, say) is stored with U+FFFD in its place. An escaped backslash
- * followed by "u0000" is text, not a NUL, and is left alone.
- */
-function withoutNul(json: string): string {
-  return json.includes("\\u0000") ? json.replace(/(?<!\\)((?:\\\\)*)\\u0000/g, "$1\\ufffd") : json;
-}
 
 /** Field names are spliced into SQL: only plain identifiers are accepted. */
 function fieldName(name: string): string {

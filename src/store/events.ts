@@ -1,6 +1,6 @@
 import type { StoredEvent } from "../domain/event.ts";
 import type { Db } from "./db.ts";
-import { EVENT_COLUMNS, rawEvent, toStoredEvent } from "./records.ts";
+import { EVENT_COLUMNS, rawEvent, toGlobalId, toStoredEvent } from "./records.ts";
 
 /** A run's events with seq > afterSeq, in seq order. */
 export async function listRunEvents(db: Db, runId: string, afterSeq: number, first: number): Promise<StoredEvent[]> {
@@ -19,5 +19,5 @@ export async function listEventsAfter(db: Db, afterId: number, first: number): P
 /** The highest committed event id, 0 when there is none. */
 export async function lastEventId(db: Db): Promise<number> {
   const row = await db.read.event.findFirst({ orderBy: { id: "desc" }, select: { id: true } });
-  return row?.id ?? 0;
+  return row ? toGlobalId(row.id) : 0;
 }

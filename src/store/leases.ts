@@ -1,8 +1,6 @@
-import type { RunChange } from "../domain/change.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
-import { ms } from "./dialect.ts";
 import type { PrismaClient } from "./generated/client.ts";
-import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "./records.ts";
+import { RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "./records.ts";
 import { findSteps } from "./runs.ts";
 
 /**
@@ -174,104 +172,6 @@ export async function countLeasedByOthers(db: Db, owner: string, now: Date, last
     WHERE r.wake_at IS NOT NULL AND r.wake_at <= ${now}
       AND r.lease_owner IS NOT NULL AND r.lease_owner <> ${owner} AND r.lease_expires_at > ${now} ${cutoff}`;
   return Number(rows[0]?.n ?? 0);
-}
-
-/**
- * Commits the changes of several runs in one transaction and releases their leases.
- * Returns the ids committed; a run whose lease was lost is left untouched.
- */
-export async function commitChanges(db: Db, changes: RunChange[]): Promise<Set<string>> {
-  if (changes.length === 0) return new Set();
-  return db.write((tx) => commitInTx(db, tx, changes));
-}
-
-async function commitInTx(db: Db, tx: Tx, changes: RunChange[]): Promise<Set<string>> {
-  const { rows, text, int, time } = db.sql;
-  const runs = changes.map((c) => ({
-    runId: c.runId,
-    owner: c.owner,
-    epoch: c.epoch,
-    baseSeq: c.baseSeq,
-    seq: c.baseSeq + c.events.length,
-    status: c.run.status,
-    startedAt: ms(c.run.startedAt),
-    finishedAt: ms(c.run.finishedAt),
-    updatedAt: ms(c.run.updatedAt),
-    wakeAt: ms(c.run.wakeAt),
-  }));
-  const updated = await tx.$queryRaw<Array<{ id: string }>>`
-    UPDATE runs SET status = ${text("status")}, seq = ${int("seq")}, started_at = ${time("startedAt")},
-      finished_at = ${time("finishedAt")}, updated_at = ${time("updatedAt")}, wake_at = ${time("wakeAt")},
-      lease_owner = NULL, lease_expires_at = NULL
-    FROM ${rows(runs)}
-    WHERE runs.id = ${text("runId")} AND runs.lease_owner = ${text("owner")} AND runs.lease_epoch = ${int("epoch")}
-      AND runs.seq = ${int("baseSeq")}
-    RETURNING runs.id`;
-  const committed = new Set(updated.map((r) => r.id));
-  const written = changes.filter((c) => committed.has(c.runId));
-  // A signal that signalRun left on a step while this tick held the lease: the run is due again.
-  const awaiting = written.filter((c) => c.awaitsSignal);
-  if (awaiting.length > 0) {
-    await tx.$executeRaw`
-      UPDATE runs SET wake_at = ${(awaiting[0] as RunChange).run.updatedAt}
-      WHERE id IN (${Prisma.join(awaiting.map((c) => c.runId))})
-        AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.status = 'WAITING' AND s.signalled_at IS NOT NULL)`;
-  }
-  await writeStepsAndEvents(db, tx, written);
-  return committed;
-}
-
-/** Writes the step updates and appends the events of changes whose run row is already written. */
-export async function writeStepsAndEvents(db: Db, tx: Tx, changes: RunChange[]): Promise<void> {
-  const { rows, text, int, time } = db.sql;
-  const steps = changes.flatMap((c) =>
-    c.steps.map((s) => ({
-      runId: c.runId,
-      id: s.id,
-      status: s.status,
-      attempts: s.attempts,
-      startedAt: ms(s.startedAt),
-      finishedAt: ms(s.finishedAt),
-      output: jsonOrNull(s.output),
-      error: s.error,
-      wakeAt: ms(s.wakeAt),
-    })),
-  );
-  if (steps.length > 0) {
-    await tx.$executeRaw`
-      UPDATE steps SET status = ${text("status")}, attempts = ${int("attempts")}, started_at = ${time("startedAt")},
-        finished_at = ${time("finishedAt")}, output = ${text("output")}, error = ${text("error")},
-        wake_at = ${time("wakeAt")}
-      FROM ${rows(steps)}
-      WHERE steps.run_id = ${text("runId")} AND steps.id = ${text("id")}`;
-  }
-  const artifacts = changes.flatMap((c) => (c.artifacts ?? []).map((a) => ({ ...a, runId: c.runId, createdAt: a.createdAt.getTime() })));
-  if (artifacts.length > 0) {
-    await tx.$executeRaw`
-      INSERT INTO artifacts (run_id, step_id, name, content_type, size, sha256, content, created_at)
-      SELECT ${text("runId")}, ${text("stepId")}, ${text("name")}, ${text("contentType")}, ${int("size")}, ${text("sha256")},
-        ${text("content")}, ${time("createdAt")}
-      FROM ${rows(artifacts)} ORDER BY v.key`;
-  }
-  const events = changes.flatMap((c) =>
-    c.events.map((e, i) => ({
-      runId: c.runId,
-      seq: c.baseSeq + i + 1,
-      type: e.type,
-      stepId: e.stepId,
-      data: jsonOrNull(e.data),
-      createdAt: e.createdAt.getTime(),
-    })),
-  );
-  if (events.length > 0) {
-    // Last statement of the transaction: the events lock is held from here to the commit.
-    if (db.sql.eventsLock) await tx.$executeRaw(db.sql.eventsLock);
-    // Inserted in array order, so within a run global ids follow seq.
-    await tx.$executeRaw`
-      INSERT INTO events (run_id, seq, type, step_id, data, created_at)
-      SELECT ${text("runId")}, ${int("seq")}, ${text("type")}, ${text("stepId")}, ${text("data")}, ${time("createdAt")}
-      FROM ${rows(events)} ORDER BY v.key`;
-  }
 }
 
 /** Gives up leases this owner still holds on the given runs (after a tick that could not commit them). */

@@ -34,6 +34,8 @@ export interface RunRecord {
   policy: Policy;
   /** That policy's cap on RUNNING runs of the run's lane (null: none). */
   laneCap: number | null;
+  /** Commits of the run's changes the database refused in a row (src/engine/commit.ts). */
+  commitFailures: number;
 }
 
 /** A step as stored: its written state (StepUpdate) plus where it sits in the graph. */
@@ -69,8 +71,19 @@ export function toStepRecord(row: Step): StepRecord {
   };
 }
 
-export function toStoredEvent(row: Event): StoredEvent {
+export function toStoredEvent(row: Omit<Event, "id"> & { id: number }): StoredEvent {
   return { ...row, data: row.data === null ? null : JSON.parse(row.data) };
+}
+
+/**
+ * A global id (events.id, artifacts.id: 64-bit columns) as the number Forge carries it in.
+ * JavaScript numbers are exact up to 2^53, which at a million events a second lasts 285
+ * years; an id past that is refused loudly rather than rounded into another event's id.
+ */
+export function toGlobalId(value: unknown): number {
+  const id = Number(value);
+  if (!Number.isSafeInteger(id)) throw new Error(`global id ${String(value)} is past 2^53, the largest Forge can carry exactly`);
+  return id;
 }
 
 /** JSON text for a nullable JSON column: `undefined` and `null` are both stored as NULL. */
@@ -88,7 +101,7 @@ export const RUN_COLUMNS =
   Prisma.raw(`id, mode, job_type AS "jobType", lane, requested_by AS "requestedBy", priority, status, graph, params,
   idempotency_key AS "idempotencyKey", input_hash AS "inputHash", created_at AS "createdAt", updated_at AS "updatedAt",
   started_at AS "startedAt", finished_at AS "finishedAt", seq, lease_owner AS "leaseOwner", lease_epoch AS "leaseEpoch",
-  lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt", policy, lane_cap AS "laneCap"`);
+  lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt", policy, lane_cap AS "laneCap", commit_failures AS "commitFailures"`);
 
 export const STEP_COLUMNS = Prisma.raw(`run_id AS "runId", id, position, type, deps, status, attempts,
   started_at AS "startedAt", finished_at AS "finishedAt", output, error, wake_at AS "wakeAt", signal,
@@ -112,6 +125,7 @@ export function rawRun(row: Record<string, unknown>): Run {
     seq: Number(row.seq),
     leaseEpoch: Number(row.leaseEpoch),
     laneCap: row.laneCap === null || row.laneCap === undefined ? null : Number(row.laneCap),
+    commitFailures: Number(row.commitFailures ?? 0),
     createdAt: toDate(row.createdAt),
     updatedAt: toDate(row.updatedAt),
     startedAt: toDateOrNull(row.startedAt),
@@ -133,6 +147,6 @@ export function rawStep(row: Record<string, unknown>): Step {
   };
 }
 
-export function rawEvent(row: Record<string, unknown>): Event {
-  return { ...(row as unknown as Event), id: Number(row.id), seq: Number(row.seq), createdAt: toDate(row.createdAt) };
+export function rawEvent(row: Record<string, unknown>): Omit<Event, "id"> & { id: number } {
+  return { ...(row as unknown as Event), id: toGlobalId(row.id), seq: Number(row.seq), createdAt: toDate(row.createdAt) };
 }

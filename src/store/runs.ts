@@ -1,10 +1,10 @@
 import type { RunChange } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import type { RunStatus } from "../domain/status.ts";
+import { writeOverriding, writeStepsAndEvents } from "./commit.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import { ms } from "./dialect.ts";
 import type { RunWhereInput } from "./generated/models.ts";
-import { writeStepsAndEvents } from "./leases.ts";
 import {
   jsonOrNull,
   RUN_COLUMNS,
@@ -143,13 +143,7 @@ export async function changeRunOverridingLease(
     if (!row) return null;
     const change = plan(toRunRecord(rawRun(row)), await findSteps(tx, [runId]));
     if (!change) return null;
-    const updated = await tx.$executeRaw`
-      UPDATE runs SET status = ${change.run.status}, seq = ${change.baseSeq + change.events.length},
-        started_at = ${change.run.startedAt}, finished_at = ${change.run.finishedAt}, updated_at = ${change.run.updatedAt},
-        wake_at = ${change.run.wakeAt}, lease_owner = NULL, lease_expires_at = NULL, lease_epoch = lease_epoch + 1
-      WHERE id = ${runId} AND seq = ${change.baseSeq}`;
-    if (updated !== 1) throw new Error(`run "${runId}" changed while it was being updated`);
-    await writeStepsAndEvents(db, tx, [change]);
+    await writeOverriding(db, tx, change);
     return change;
   });
 }

@@ -81,8 +81,9 @@ builder.subscriptionField("events", (t) =>
     subscribe: (_root, args, ctx) => {
       let afterId: number | null = null;
       if (args.afterId != null) {
-        if (!/^\d{1,15}$/.test(args.afterId)) throw new InvalidInput("afterId", "must be an event id (a non-negative integer)");
-        afterId = Number(args.afterId);
+        // Event ids are 64-bit in the database and exact in JavaScript up to 2^53 (store/records.ts).
+        afterId = /^\d{1,16}$/.test(args.afterId) ? Number(args.afterId) : Number.NaN;
+        if (!Number.isSafeInteger(afterId)) throw new InvalidInput("afterId", "must be an event id (a non-negative integer)");
       }
       return closable((signal) => ctx.forge.followAll(afterId, signal));
     },

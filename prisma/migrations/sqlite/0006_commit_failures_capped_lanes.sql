@@ -1,0 +1,13 @@
+-- How many times in a row the database refused to commit a tick's changes for the run (a
+-- commit that lands resets it). At the engine's budget the run is FAILED instead of being
+-- retried forever (src/engine/commit.ts).
+ALTER TABLE runs ADD COLUMN commit_failures INTEGER NOT NULL DEFAULT 0;
+
+-- Pending runs of capped lanes, by lane and then in pick order: the claim walks the lanes
+-- (a skip scan over the first column) and reads only each lane's first runs.
+DROP INDEX runs_capped_pending_idx;
+CREATE INDEX runs_capped_pending_idx ON runs (lane, priority DESC, created_at, id)
+  WHERE lane_cap IS NOT NULL AND status = 'PENDING';
+
+-- events.id and artifacts.id are INTEGER PRIMARY KEY columns: SQLite stores those as
+-- 64-bit integers already, so no change is needed for 64-bit ids on this dialect.

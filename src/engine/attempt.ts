@@ -1,0 +1,227 @@
+import { createHash } from "node:crypto";
+import type { Clock } from "../clock.ts";
+import type { NewArtifact } from "../domain/change.ts";
+import { jsonProblem, sanitizeText, textProblem } from "../domain/json.ts";
+import type { RunRecord } from "../store/records.ts";
+import { type ArtifactInfo, type ArtifactInput, PermanentStepError, type StepRegistry, StepWait } from "./steps/registry.ts";
+
+/**
+ * The attempt boundary: one call of a step's handler, and the one place where what the
+ * handler produced (its output, the error it threw, the wait it asked for, the artifacts
+ * it wrote) is made storable before the tick sees it.
+ *
+ * A handler is anybody's code (FORGE_STEP_MODULES), so it may return a BigInt, a cycle or
+ * a lone surrogate, pass an invalid Date to waitUntil, or throw something that is not an
+ * Error. None of that may reach the commit: a value PostgreSQL cannot store would fail the
+ * commit of the run on every tick, and its side-effecting steps would run again each time.
+ * So here, what cannot be stored fails the attempt with a reason saying why (the run goes
+ * on by its retry policy), and where the attempt failed anyway its error text is stored
+ * sanitized. `runAttempt` never rejects.
+ */
+export type AttemptResult =
+  | { status: "succeeded"; output: unknown; artifacts: NewArtifact[] }
+  /** The handler asked to wait: until a time, or (`until` null) for a signal. `data` goes on the step_waiting event. */
+  | { status: "waiting"; until: Date | null; data: Record<string, unknown>; artifacts: NewArtifact[] }
+  | { status: "failed"; error: string; permanent: boolean };
+
+/** What an attempt needs from its tick. */
+export interface AttemptContext {
+  clock: Clock;
+  registry: StepRegistry;
+  /** Fires when the run's attempts must stop: the run was cancelled, or its lease lost. */
+  signal: AbortSignal;
+  /** FORGE_ARTIFACT_MAX_BYTES. */
+  artifactMaxBytes: number;
+}
+
+/** The step being attempted, as the tick holds it. */
+export interface AttemptStep {
+  id: string;
+  type: string;
+  attempts: number;
+  /** Set when signalRun delivered a payload for this (waiting) step: the payload is its output. */
+  signalledAt: Date | null;
+  signal: unknown;
+}
+
+/** The largest output a step may return, as JSON text: larger results belong in an artifact. */
+export const MAX_OUTPUT_BYTES = 1024 * 1024;
+/** The furthest ahead a handler may ask to wait (as the sleep step type allows). */
+export const MAX_WAIT_MS = 366 * 24 * 60 * 60 * 1000;
+
+/**
+ * Runs one attempt of `step`. Its signal fires when the run's attempts must stop or when
+ * the step's timeout passes (by the engine's clock); a handler that ignores the signal
+ * still has its attempt failed at the timeout. A step that a signal completed needs no
+ * call: the payload is its output. In DRY_RUN a side-effecting step is not called either:
+ * it reports what it would have done.
+ */
+export async function runAttempt(
+  run: RunRecord,
+  step: AttemptStep,
+  depOutputs: Record<string, unknown>,
+  resumedFrom: Date | null,
+  ctx: AttemptContext,
+): Promise<AttemptResult> {
+  const artifacts: NewArtifact[] = [];
+  try {
+    if (step.signalledAt !== null) return { status: "succeeded", output: step.signal ?? null, artifacts };
+    const handler = ctx.registry.get(step.type);
+    if (!handler) throw new Error(`step type "${step.type}" is not registered in this process`);
+    const graphStep = run.graph.steps[step.id];
+    const timeoutMs = graphStep?.timeoutMs ?? run.policy.defaultTimeoutMs ?? handler.defaultTimeoutMs;
+    const stepContext = (signal: AbortSignal) => ({
+      runId: run.id,
+      stepId: step.id,
+      mode: run.mode,
+      params: graphStep?.params ?? {},
+      runParams: run.params,
+      depOutputs,
+      attempt: step.attempts,
+      signal,
+      now: ctx.clock.now(),
+      waitUntil: (at: Date) => new StepWait(at),
+      waitForSignal: (data?: Record<string, unknown>) => new StepWait(null, data),
+      resumedFrom,
+      writeArtifact: (input: ArtifactInput) => {
+        const stored = artifactOf(input, step.id, ctx);
+        artifacts.push(stored);
+        const { content: _content, stepId: _stepId, createdAt: _createdAt, ...info } = stored;
+        return info satisfies ArtifactInfo;
+      },
+    });
+    let returned: unknown;
+    if (run.mode === "DRY_RUN" && handler.sideEffects) {
+      const context = stepContext(ctx.signal);
+      returned = handler.dryRun ? await handler.dryRun(context) : { dryRun: true, type: step.type, params: context.params };
+    } else {
+      const call = (signal: AbortSignal) => handler.run(stepContext(signal));
+      // Without a timeout the attempt stops only with the run: no per-attempt signal to build.
+      returned = timeoutMs === undefined ? await call(ctx.signal) : await withTimeout(call, timeoutMs, ctx);
+    }
+    if (returned instanceof StepWait) return { status: "waiting", ...checkedWait(returned, ctx.clock.now()), artifacts };
+    return { status: "succeeded", output: storableJson(returned, "step output"), artifacts };
+  } catch (reason) {
+    return { status: "failed", error: errorText(reason), permanent: reason instanceof PermanentStepError };
+  }
+}
+
+/** The failure of an attempt that cannot be stored: a plain Error whose message says why. */
+class Unstorable extends Error {}
+
+/**
+ * `value` as it will be stored and read back: JSON, at most MAX_OUTPUT_BYTES of it, nested
+ * at most MAX_JSON_DEPTH levels, every key and string well-formed text. What the tick keeps
+ * (and hands to dependent steps) is the value read back from that JSON, so a step sees the
+ * same output in the tick that produced it as in any later one.
+ */
+function storableJson(value: unknown, what: string): unknown {
+  if (value === undefined || value === null) return null;
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch (error) {
+    throw new Unstorable(`${what} is not JSON-serializable: ${errorText(error)}`);
+  }
+  if (text === undefined) return null; // a function or a symbol: nothing to store
+  if (text.length > MAX_OUTPUT_BYTES / 3 && Buffer.byteLength(text) > MAX_OUTPUT_BYTES) {
+    throw new Unstorable(
+      `${what} is ${Buffer.byteLength(text)} bytes of JSON, over the limit of ${MAX_OUTPUT_BYTES} (write an artifact instead)`,
+    );
+  }
+  const stored: unknown = JSON.parse(text);
+  const problem = jsonProblem(stored);
+  if (problem) throw new Unstorable(`${what}${problem.path} ${problem.problem}`);
+  return stored;
+}
+
+/** A wait the handler asked for, checked: a real time within MAX_WAIT_MS (or null), and storable data. */
+function checkedWait(wait: StepWait, now: Date): { until: Date | null; data: Record<string, unknown> } {
+  const until: unknown = wait.until;
+  if (until !== null && !(until instanceof Date && Number.isFinite(until.getTime()))) {
+    throw new Unstorable(`waitUntil needs a valid Date, got ${describe(until)}`);
+  }
+  if (until !== null && until.getTime() - now.getTime() > MAX_WAIT_MS) {
+    throw new Unstorable(`waitUntil(${until.toISOString()}) is more than ${MAX_WAIT_MS / 86_400_000} days away`);
+  }
+  const data: unknown = wait.data ?? {};
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw new Unstorable(`waitForSignal data must be an object, got ${describe(data)}`);
+  }
+  return { until, data: storableJson(data, "waitForSignal data") as Record<string, unknown> };
+}
+
+/**
+ * A failed attempt's error as stored: the message of whatever was thrown (which may not be
+ * an Error, and whose message or toString may itself throw), sanitized to storable text.
+ */
+export function errorText(reason: unknown): string {
+  let text: string;
+  try {
+    text = reason instanceof Error ? String(reason.message) : String(reason);
+  } catch {
+    text = `${describe(reason)} that cannot be turned into text`;
+  }
+  return sanitizeText(text === "" ? "failed (the error has no message)" : text);
+}
+
+/** A short, safe description of a value of unknown type for messages. */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (value instanceof Date) return "an invalid Date";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : typeof value;
+}
+
+/** Checks an artifact a handler wrote and computes its digest; an artifact that cannot be stored fails the step for good. */
+function artifactOf(input: ArtifactInput, stepId: string, ctx: AttemptContext): NewArtifact {
+  if (typeof input !== "object" || input === null || typeof input.name !== "string" || input.name.trim() === "") {
+    throw new PermanentStepError("an artifact needs a non-blank `name`");
+  }
+  const name = sanitizeText(input.name, 256);
+  if (typeof input.content !== "string") throw new PermanentStepError(`artifact "${name}": \`content\` must be a string`);
+  if (input.contentType !== undefined && typeof input.contentType !== "string") {
+    throw new PermanentStepError(`artifact "${name}": \`contentType\` must be a string`);
+  }
+  for (const [key, value] of Object.entries({ name: input.name, contentType: input.contentType ?? "", content: input.content })) {
+    const problem = textProblem(value);
+    if (problem) throw new PermanentStepError(`artifact "${name}": \`${key}\` ${problem}`);
+  }
+  const bytes = Buffer.from(input.content, "utf8");
+  if (bytes.byteLength > ctx.artifactMaxBytes) {
+    throw new PermanentStepError(
+      `artifact "${name}" is ${bytes.byteLength} bytes, over the limit of ${ctx.artifactMaxBytes} bytes (FORGE_ARTIFACT_MAX_BYTES)`,
+    );
+  }
+  return {
+    stepId,
+    name: input.name,
+    contentType: input.contentType ?? "text/plain; charset=utf-8",
+    size: bytes.byteLength,
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    content: input.content,
+    createdAt: ctx.clock.now(),
+  };
+}
+
+/** Runs `call` with a signal that fires when the run stops or `timeoutMs` passes on the engine's clock, whichever is first. */
+async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: number, ctx: AttemptContext): Promise<unknown> {
+  const attempt = new AbortController();
+  const stop = () => attempt.abort(ctx.signal.reason);
+  ctx.signal.addEventListener("abort", stop, { once: true });
+  const done = new AbortController();
+  try {
+    return await Promise.race([
+      (async () => call(attempt.signal))(),
+      ctx.clock.sleep(timeoutMs, done.signal).then(() => {
+        if (done.signal.aborted) return undefined; // the handler finished first
+        const error = new Error(`timed out after ${timeoutMs} ms`);
+        attempt.abort(error);
+        throw error;
+      }),
+    ]);
+  } finally {
+    done.abort();
+    ctx.signal.removeEventListener("abort", stop);
+  }
+}

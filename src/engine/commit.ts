@@ -1,0 +1,109 @@
+import type { Logger } from "pino";
+import type { Clock } from "../clock.ts";
+import { planGiveUp } from "../domain/give-up.ts";
+import { sanitizeText } from "../domain/json.ts";
+import { commitChanges, commitEachAlone } from "../store/commit.ts";
+import { type Db, isDatabaseUnavailable } from "../store/db.ts";
+import type { ClaimedRun } from "../store/leases.ts";
+import type { AdvancedRun } from "./tick.ts";
+
+/**
+ * The commit pipeline of a tick: how the changes of the runs a tick advanced reach the
+ * database, and what happens to a run whose changes the database refuses.
+ *
+ * The fast path commits every run's change in one transaction of a few set-based
+ * statements. If that transaction fails for a reason other than the database being
+ * unreachable, the failure belongs to some run, but which one is unknown: so those runs,
+ * and any run whose changes were refused before (its row counts the refusals), are
+ * committed one by one on savepoints of a single second transaction. The healthy ones land
+ * with that one extra commit; the refused ones have their refusals counted, and a run
+ * refused COMMIT_BUDGET times in a row is FAILED with `data.reason` instead of running its
+ * steps again forever. A run whose advance itself failed (a bug caught by the status
+ * machine, say) is counted the same way. Runs refused before go straight to the second
+ * transaction, so one poison run never drags the runs of later ticks off the fast path.
+ */
+export const COMMIT_BUDGET = 3;
+/** A refused run is tried again after this long, doubling with each refusal: room for a passing fault to clear. */
+export const REFUSED_RETRY_MS = 1000;
+
+export interface TickItem {
+  claim: ClaimedRun;
+  /** The run's change, when its advance finished. */
+  advanced?: AdvancedRun;
+  /** Why its advance failed, when it did (never an attempt's failure: those are part of the change). */
+  error?: unknown;
+}
+
+export interface CommitOutcome {
+  committed: Set<string>;
+  /** Runs whose changes were refused: counted, and their leases already given back. */
+  refused: Set<string>;
+  /** Runs failed for good because their changes kept being refused. */
+  gaveUp: Set<string>;
+}
+
+export async function commitTick(o: { db: Db; clock: Clock; log: Logger }, owner: string, items: TickItem[]): Promise<CommitOutcome> {
+  const fast = items.filter((item) => item.advanced && item.claim.run.commitFailures === 0);
+  const alone = items.filter((item) => !fast.includes(item));
+  let committed = new Set<string>();
+  if (fast.length > 0) {
+    try {
+      committed = await commitChanges(
+        o.db,
+        fast.map((item) => (item.advanced as AdvancedRun).change),
+      );
+    } catch (error) {
+      if (isDatabaseUnavailable(error)) throw error;
+      o.log.warn({ err: error, runs: fast.length }, "a tick's commit failed; committing its runs one by one");
+      alone.push(...fast);
+    }
+  }
+  if (alone.length === 0) return { committed, refused: new Set(), gaveUp: new Set() };
+  const now = o.clock.now();
+  const isolated = await commitEachAlone(
+    o.db,
+    alone.map(({ claim, advanced, error }) => ({
+      runId: claim.runId,
+      epoch: claim.epoch,
+      commitFailures: claim.run.commitFailures,
+      change: advanced?.change,
+      error,
+    })),
+    {
+      owner,
+      budget: COMMIT_BUDGET,
+      retryAt: (failures) => new Date(now.getTime() + REFUSED_RETRY_MS * 2 ** (failures - 1)),
+      giveUp: (run, steps, error) => {
+        return { runId: run.id, owner: "", epoch: run.leaseEpoch, baseSeq: run.seq, ...planGiveUp(run, steps, givingUpReason(error), now) };
+      },
+    },
+  );
+  for (const id of isolated.committed) committed.add(id);
+  for (const { runId, error } of isolated.refused) {
+    const failures = (alone.find((item) => item.claim.runId === runId)?.claim.run.commitFailures ?? 0) + 1;
+    o.log.error(
+      { err: error, runId, failures, budget: COMMIT_BUDGET, gaveUp: isolated.gaveUp.has(runId) },
+      "the run's changes could not be committed",
+    );
+  }
+  return { committed, refused: new Set(isolated.refused.map((r) => r.runId)), gaveUp: isolated.gaveUp };
+}
+
+/** `run_failed`'s `data.reason` for a run given up on: what kept failing, in one short line (details go to the log). */
+function givingUpReason(error: unknown): string {
+  const what = `its changes could not be committed ${COMMIT_BUDGET} times in a row`;
+  return sanitizeText(`${what}: ${shortCause(error)}`, 500);
+}
+
+/** The database's own message for a refused statement (Prisma wraps it in several lines of its own), or the error's first line. */
+function shortCause(error: unknown): string {
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalMessage?: string; message?: string } } } } | null)?.meta
+    ?.driverAdapterError?.cause;
+  const text = cause?.originalMessage ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
+  return (
+    text
+      .split("\n")
+      .map((line) => line.trim())
+      .find((line) => line !== "") ?? "unknown error"
+  );
+}

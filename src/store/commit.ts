@@ -1,0 +1,217 @@
+import type { RunChange } from "../domain/change.ts";
+import { type Db, Prisma, type Tx } from "./db.ts";
+import { ms } from "./dialect.ts";
+import type { Claimed } from "./leases.ts";
+import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "./records.ts";
+import { findSteps } from "./runs.ts";
+
+/**
+ * Writing a tick's changes: every run's update fenced by its lease (owner, epoch) and by
+ * the seq the tick read, its steps, artifacts and events, in one transaction.
+ */
+/**
+ * Commits the changes of several runs in one transaction and releases their leases.
+ * Returns the ids committed; a run whose lease was lost is left untouched.
+ */
+export async function commitChanges(db: Db, changes: RunChange[]): Promise<Set<string>> {
+  if (changes.length === 0) return new Set();
+  return db.write((tx) => commitInTx(db, tx, changes));
+}
+
+async function commitInTx(db: Db, tx: Tx, changes: RunChange[]): Promise<Set<string>> {
+  const { rows, text, int, time } = db.sql;
+  const runs = changes.map((c) => ({
+    runId: c.runId,
+    owner: c.owner,
+    epoch: c.epoch,
+    baseSeq: c.baseSeq,
+    seq: c.baseSeq + c.events.length,
+    status: c.run.status,
+    startedAt: ms(c.run.startedAt),
+    finishedAt: ms(c.run.finishedAt),
+    updatedAt: ms(c.run.updatedAt),
+    wakeAt: ms(c.run.wakeAt),
+  }));
+  const updated = await tx.$queryRaw<Array<{ id: string }>>`
+    UPDATE runs SET status = ${text("status")}, seq = ${int("seq")}, started_at = ${time("startedAt")},
+      finished_at = ${time("finishedAt")}, updated_at = ${time("updatedAt")}, wake_at = ${time("wakeAt")},
+      lease_owner = NULL, lease_expires_at = NULL, commit_failures = 0
+    FROM ${rows(runs)}
+    WHERE runs.id = ${text("runId")} AND runs.lease_owner = ${text("owner")} AND runs.lease_epoch = ${int("epoch")}
+      AND runs.seq = ${int("baseSeq")}
+    RETURNING runs.id`;
+  const committed = new Set(updated.map((r) => r.id));
+  const written = changes.filter((c) => committed.has(c.runId));
+  // A signal that signalRun left on a step while this tick held the lease: the run is due again.
+  const awaiting = written.filter((c) => c.awaitsSignal);
+  if (awaiting.length > 0) {
+    await tx.$executeRaw`
+      UPDATE runs SET wake_at = ${(awaiting[0] as RunChange).run.updatedAt}
+      WHERE id IN (${Prisma.join(awaiting.map((c) => c.runId))})
+        AND EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.status = 'WAITING' AND s.signalled_at IS NOT NULL)`;
+  }
+  await writeStepsAndEvents(db, tx, written);
+  return committed;
+}
+
+/** Writes the step updates and appends the events of changes whose run row is already written. */
+export async function writeStepsAndEvents(db: Db, tx: Tx, changes: RunChange[]): Promise<void> {
+  const { rows, text, int, time } = db.sql;
+  const steps = changes.flatMap((c) =>
+    c.steps.map((s) => ({
+      runId: c.runId,
+      id: s.id,
+      status: s.status,
+      attempts: s.attempts,
+      startedAt: ms(s.startedAt),
+      finishedAt: ms(s.finishedAt),
+      output: jsonOrNull(s.output),
+      error: s.error,
+      wakeAt: ms(s.wakeAt),
+    })),
+  );
+  if (steps.length > 0) {
+    await tx.$executeRaw`
+      UPDATE steps SET status = ${text("status")}, attempts = ${int("attempts")}, started_at = ${time("startedAt")},
+        finished_at = ${time("finishedAt")}, output = ${text("output")}, error = ${text("error")},
+        wake_at = ${time("wakeAt")}
+      FROM ${rows(steps)}
+      WHERE steps.run_id = ${text("runId")} AND steps.id = ${text("id")}`;
+  }
+  const artifacts = changes.flatMap((c) => (c.artifacts ?? []).map((a) => ({ ...a, runId: c.runId, createdAt: a.createdAt.getTime() })));
+  if (artifacts.length > 0) {
+    await tx.$executeRaw`
+      INSERT INTO artifacts (run_id, step_id, name, content_type, size, sha256, content, created_at)
+      SELECT ${text("runId")}, ${text("stepId")}, ${text("name")}, ${text("contentType")}, ${int("size")}, ${text("sha256")},
+        ${text("content")}, ${time("createdAt")}
+      FROM ${rows(artifacts)} ORDER BY v.key`;
+  }
+  const events = changes.flatMap((c) =>
+    c.events.map((e, i) => ({
+      runId: c.runId,
+      seq: c.baseSeq + i + 1,
+      type: e.type,
+      stepId: e.stepId,
+      data: jsonOrNull(e.data),
+      createdAt: e.createdAt.getTime(),
+    })),
+  );
+  if (events.length > 0) {
+    // Last statement of the transaction: the events lock is held from here to the commit.
+    if (db.sql.eventsLock) await tx.$executeRaw(db.sql.eventsLock);
+    // Inserted in array order, so within a run global ids follow seq.
+    await tx.$executeRaw`
+      INSERT INTO events (run_id, seq, type, step_id, data, created_at)
+      SELECT ${text("runId")}, ${int("seq")}, ${text("type")}, ${text("stepId")}, ${text("data")}, ${time("createdAt")}
+      FROM ${rows(events)} ORDER BY v.key`;
+  }
+}
+
+/** A claimed run to commit alone: its change, or the error its advance failed with. */
+export interface AloneItem extends Claimed {
+  /** Refusals in a row before this tick (the claim read them with the run). */
+  commitFailures: number;
+  change?: RunChange;
+  error?: unknown;
+}
+
+/** A run whose change the database refused (or whose advance failed), with why. */
+export interface Refused extends Claimed {
+  error: unknown;
+}
+
+/** What to do with a run the database keeps refusing (the engine decides; see engine/commit.ts). */
+export interface RefusalPolicy {
+  /** The lease the refused changes were made under. */
+  owner: string;
+  /** Refusals in a row after which the run is given up. */
+  budget: number;
+  /** When a run refused `failures` times in a row is due again. */
+  retryAt(failures: number): Date;
+  /** The change that fails the run for good (planned from the run as stored), or null to leave it. */
+  giveUp(run: RunRecord, steps: StepRecord[], error: unknown): RunChange | null;
+}
+
+export interface IsolatedCommit {
+  committed: Set<string>;
+  refused: Refused[];
+  /** The refused runs that used up their budget and were failed for good (run_failed written). */
+  gaveUp: Set<string>;
+}
+
+/**
+ * Commits each change on a savepoint of its own, in one transaction: a change the database
+ * refuses is rolled back alone, and every other run's change still lands with the one
+ * commit. A refused run (and one whose advance failed) has its refusals counted on its row,
+ * fenced by its lease, its lease released and its next try put off; once the count reaches
+ * the budget it is failed for good, in the same transaction. So the runs of a batch whose
+ * commit failed, and runs refused before, cost one more commit, not one per run.
+ *
+ * A transaction that cannot be committed at all (the database is unreachable) counts
+ * nothing: its error goes to the caller, as for any commit.
+ */
+export async function commitEachAlone(db: Db, items: AloneItem[], policy: RefusalPolicy): Promise<IsolatedCommit> {
+  return db.write(async (tx) => {
+    const committed = new Set<string>();
+    const refused: Array<Refused & { failures: number }> = [];
+    for (const item of items) {
+      const failures = item.commitFailures + 1;
+      const change = item.change;
+      if (!change) {
+        refused.push({ runId: item.runId, epoch: item.epoch, error: item.error, failures });
+        continue;
+      }
+      const outcome = await onSavepoint(tx, () => commitInTx(db, tx, [change]));
+      if (!outcome.ok) refused.push({ runId: item.runId, epoch: item.epoch, error: outcome.error, failures });
+      else for (const id of outcome.value) committed.add(id);
+    }
+    const gaveUp = new Set<string>();
+    for (const r of refused) {
+      const rows = await tx.$queryRaw<Record<string, unknown>[]>`
+        UPDATE runs SET commit_failures = ${r.failures}, lease_owner = NULL, lease_expires_at = NULL,
+          wake_at = ${policy.retryAt(r.failures)}
+        WHERE id = ${r.runId} AND lease_owner = ${policy.owner} AND lease_epoch = ${r.epoch}
+        RETURNING ${RUN_COLUMNS}`;
+      const row = rows[0];
+      // (It was claimed, so it was due: its wake time only moves later.) No row: the lease
+      // changed hands (a cancellation, an expiry), and the run is someone else's now.
+      if (!row || r.failures < policy.budget) continue;
+      const run = toRunRecord(rawRun(row));
+      const change = policy.giveUp(run, await findSteps(tx, [run.id]), r.error);
+      if (!change) continue;
+      const written = await onSavepoint(tx, () => writeOverriding(db, tx, change));
+      // A change without events only parked a run that was finished already: nothing was failed.
+      if (written.ok && change.events.length > 0) gaveUp.add(run.id);
+    }
+    return { committed, refused: refused.map(({ failures: _f, ...r }) => r), gaveUp };
+  });
+}
+
+/** Runs `fn` on a savepoint: what it wrote is kept when it succeeds, rolled back alone when it throws. */
+async function onSavepoint<T>(tx: Tx, fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
+  await tx.$executeRawUnsafe("SAVEPOINT forge_run");
+  try {
+    const value = await fn();
+    await tx.$executeRawUnsafe("RELEASE SAVEPOINT forge_run");
+    return { ok: true, value };
+  } catch (error) {
+    await tx.$executeRawUnsafe("ROLLBACK TO SAVEPOINT forge_run");
+    await tx.$executeRawUnsafe("RELEASE SAVEPOINT forge_run");
+    return { ok: false, error };
+  }
+}
+
+/**
+ * Applies a change planned outside a tick (a cancellation, giving up on a run), taking the
+ * run's lease away from whoever holds it (epoch + 1) so that a ticker still working on the
+ * run cannot commit afterwards. Fenced by the seq the change was planned from.
+ */
+export async function writeOverriding(db: Db, tx: Tx, change: RunChange): Promise<void> {
+  const updated = await tx.$executeRaw`
+    UPDATE runs SET status = ${change.run.status}, seq = ${change.baseSeq + change.events.length},
+      started_at = ${change.run.startedAt}, finished_at = ${change.run.finishedAt}, updated_at = ${change.run.updatedAt},
+      wake_at = ${change.run.wakeAt}, lease_owner = NULL, lease_expires_at = NULL, lease_epoch = lease_epoch + 1
+    WHERE id = ${change.runId} AND seq = ${change.baseSeq}`;
+  if (updated !== 1) throw new Error(`run "${change.runId}" changed while it was being updated`);
+  await writeStepsAndEvents(db, tx, [change]);
+}
