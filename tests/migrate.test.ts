@@ -127,43 +127,21 @@ describe("migrations", () => {
     await expect(db.read.$queryRawUnsafe("SELECT pg_sleep(2)")).rejects.toThrow(/statement timeout/);
   });
 
-  it.runIf(dialect === "postgres")("the scheduler's pick reads the pick-order index (PostgreSQL)", async () => {
-    const db = await openFresh();
-    await migrate(db);
-    // A queue of 20,000 due runs, with statistics, so the planner weighs a real choice.
-    await db.write((tx) =>
-      tx.$executeRawUnsafe(`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params, input_hash,
-          created_at, updated_at, wake_at)
-        SELECT 'r' || i, 'LIVE', 'j', 'default', 't', i % 3, 'PENDING', '{}', '{}', 'h',
-          now() - i * interval '1 ms', now(), now() - i * interval '1 ms'
-        FROM generate_series(1, 20000) AS i`),
-    );
-    await db.read.$executeRawUnsafe("ANALYZE runs");
-    const rows = await db.read.$queryRawUnsafe<Array<{ "QUERY PLAN": string }>>(
-      "EXPLAIN SELECT id FROM runs WHERE wake_at IS NOT NULL AND wake_at <= now() AND (lease_owner IS NULL OR lease_expires_at <= now()) ORDER BY priority DESC, created_at, id LIMIT 100 FOR UPDATE SKIP LOCKED",
-    );
-    const plan = rows.map((r) => r["QUERY PLAN"]).join("\n");
-    expect(plan).toMatch(/Index Scan using runs_due_idx/);
-    expect(plan).not.toMatch(/Sort/);
-  });
-
-  it.runIf(dialect === "sqlite")("the scheduler's pick and the dashboard's listing use their indexes", async () => {
-    const db = await openFresh();
-    await migrate(db);
-    const plan = async (sql: string) =>
-      (await db.read.$queryRawUnsafe<Array<{ detail: string }>>(`EXPLAIN QUERY PLAN ${sql}`)).map((r) => r.detail).join(" | ");
-    const pick = await plan(
-      "SELECT id FROM runs INDEXED BY runs_due_idx WHERE wake_at IS NOT NULL AND wake_at <= 5 AND (lease_owner IS NULL OR lease_expires_at <= 5) ORDER BY priority DESC, created_at, id LIMIT 10",
-    );
-    expect(pick).toMatch(/USING INDEX runs_due_idx/);
-    expect(pick).not.toMatch(/TEMP B-TREE/); // no sort: the index is in pick order
-    expect(await plan("SELECT count(*), min(wake_at) FROM runs WHERE wake_at <= 5")).toMatch(/runs_wake_at_idx/);
-    expect(await plan("SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT 50")).toMatch(/USING INDEX runs_created_at_id_idx/);
-    expect(await plan("SELECT * FROM runs WHERE status = 'PENDING' ORDER BY created_at DESC, id DESC LIMIT 50")).toMatch(
-      /USING INDEX runs_status_created_at_id_idx/,
-    );
-    expect(await plan("SELECT * FROM events WHERE run_id = 'r' AND seq > 3 ORDER BY seq LIMIT 100")).toMatch(/events_run_id_seq_key/);
-  });
+  it.runIf(dialect === "sqlite")(
+    "the dashboard's listing and the queue depth use their indexes (the claim's: tests/claim.test.ts)",
+    async () => {
+      const db = await openFresh();
+      await migrate(db);
+      const plan = async (sql: string) =>
+        (await db.read.$queryRawUnsafe<Array<{ detail: string }>>(`EXPLAIN QUERY PLAN ${sql}`)).map((r) => r.detail).join(" | ");
+      expect(await plan("SELECT count(*), min(wake_at) FROM runs WHERE wake_at <= 5")).toMatch(/runs_wake_at_idx/);
+      expect(await plan("SELECT * FROM runs ORDER BY created_at DESC, id DESC LIMIT 50")).toMatch(/USING INDEX runs_created_at_id_idx/);
+      expect(await plan("SELECT * FROM runs WHERE status = 'PENDING' ORDER BY created_at DESC, id DESC LIMIT 50")).toMatch(
+        /USING INDEX runs_status_created_at_id_idx/,
+      );
+      expect(await plan("SELECT * FROM events WHERE run_id = 'r' AND seq > 3 ORDER BY seq LIMIT 100")).toMatch(/events_run_id_seq_key/);
+    },
+  );
 
   it("a migration that fails leaves nothing of itself behind", async () => {
     const db = await openFresh();

@@ -230,6 +230,37 @@ describe("lane concurrency", () => {
   });
 });
 
+describe("priority across lanes", () => {
+  it("a high-priority run of a capped lane with a free slot goes before lower-priority runs of other lanes, however many", async () => {
+    const clock = new TestClock();
+    const forge = await startForge({ clock, env: { FORGE_POLICY_FILE: policyFile({ "*": { laneConcurrency: { gpu: 2 } } }) } });
+    // Runs created together share a createdAt, so among equals the id decides (the pick order).
+    const ids = (runs: Array<{ id: string }>) => runs.map((r) => r.id).sort();
+    const low = ids(await forge.app.forge.createRuns(Array.from({ length: 300 }, () => runInput({ priority: -1000 }))));
+    clock.advance(1);
+    const urgent = ids(await forge.app.forge.createRuns(Array.from({ length: 3 }, () => runInput({ lane: "gpu", priority: 1000 }))));
+    const middle = await forge.app.forge.createRun(runInput({ lane: "other", priority: 500 }));
+
+    // One order for every lane: the two urgent runs the cap lets in, then the rest by priority.
+    const first = await forge.app.forge.tickOnce(10);
+    expect(first.runIds).toEqual([...urgent.slice(0, 2), middle.id, ...low.slice(0, 7)]);
+    // Their runs finished in that tick, freeing the lane: the third goes first next time.
+    const second = await forge.app.forge.tickOnce(10);
+    expect(second.runIds).toEqual([urgent[2], ...low.slice(7, 16)]);
+  });
+
+  it("a full capped lane's runs wait without holding back other lanes' runs", async () => {
+    const clock = new TestClock();
+    const forge = await startForge({ clock, env: { FORGE_POLICY_FILE: policyFile({ "*": { laneConcurrency: { gpu: 1 } } }) } });
+    const gate = { steps: { ok: { type: "approval" } } };
+    const holder = await forge.app.forge.createRun(runInput({ lane: "gpu", priority: 1000, graph: gate }));
+    expect((await forge.app.forge.tickOnce(10)).runIds).toEqual([holder.id]); // it keeps the slot while it waits
+    await forge.app.forge.createRuns(Array.from({ length: 50 }, () => runInput({ lane: "gpu", priority: 1000 })));
+    const others = await forge.app.forge.createRuns(Array.from({ length: 5 }, () => runInput({ priority: -1000 })));
+    expect((await forge.app.forge.tickOnce(10)).runIds).toEqual(others.map((r) => r.id).sort());
+  });
+});
+
 describe("step modules (FORGE_STEP_MODULES)", () => {
   const calls = () => (globalThis as { forgeFixtureCalls?: unknown[][] }).forgeFixtureCalls ?? [];
 

@@ -1,6 +1,6 @@
 import { describe, expect, it, onTestFinished } from "vitest";
+import { claimDueRuns } from "../src/store/claim.ts";
 import { Db } from "../src/store/db.ts";
-import { claimDueRuns } from "../src/store/leases.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { CreateRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge } from "./support/forge.ts";

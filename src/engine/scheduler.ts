@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
+import { claimDueRuns, countLeasedByOthers } from "../store/claim.ts";
 import type { Db } from "../store/db.ts";
-import { type ClaimedRun, claimDueRuns, countLeasedByOthers, extendLeases, releaseLeases } from "../store/leases.ts";
+import { type ClaimedRun, extendLeases, releaseLeases } from "../store/leases.ts";
 import { commitTick, type TickItem } from "./commit.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";

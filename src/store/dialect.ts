@@ -38,6 +38,12 @@ export interface Dialect {
    * the pick once and then looks the few ids up by primary key.
    */
   idIn(pick: Prisma.Sql): Prisma.Sql;
+  /**
+   * `loads` joined with, for each of its lanes, the rows `firstRuns` selects (a subquery
+   * correlated on `loads.lane`, with a LIMIT), as `c`: PostgreSQL's LATERAL join, and on
+   * SQLite (which has none) a lookup of the subquery's ids, which it runs once per lane.
+   */
+  firstOfEachLane(firstRuns: Prisma.Sql): Prisma.Sql;
   /** Ends a read inside a write transaction that must lock what it read. */
   readonly forUpdate: Prisma.Sql;
   /**
@@ -78,6 +84,7 @@ export const sqlite: Dialect = {
   indexedBy: (index) => raw(`INDEXED BY ${index}`),
   skipLocked: Prisma.empty,
   idIn: (pick) => Prisma.sql`id IN (${pick})`,
+  firstOfEachLane: (firstRuns) => Prisma.sql`loads JOIN runs c ON c.id IN (SELECT first.id FROM (${firstRuns}) AS first)`,
   forUpdate: Prisma.empty,
   eventsLock: null,
   lanesLock: null,
@@ -101,6 +108,7 @@ export const postgres: Dialect = {
   indexedBy: () => Prisma.empty,
   skipLocked: raw("FOR UPDATE SKIP LOCKED"),
   idIn: (pick) => Prisma.sql`id = ANY(ARRAY(${pick}))`,
+  firstOfEachLane: (firstRuns) => Prisma.sql`loads CROSS JOIN LATERAL (${firstRuns}) AS c`,
   forUpdate: raw("FOR UPDATE"),
   // Keyed by schema, so Forge instances in different schemas of one database do not wait on each other.
   eventsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_events'))`),

@@ -8,6 +8,11 @@ ALTER TABLE runs ADD COLUMN commit_failures INTEGER NOT NULL DEFAULT 0;
 DROP INDEX runs_capped_pending_idx;
 CREATE INDEX runs_capped_pending_idx ON runs (lane, priority DESC, created_at, id)
   WHERE lane_cap IS NOT NULL AND status = 'PENDING';
+-- A lane's RUNNING runs, counted against its cap. This replaces the (lane, status) index,
+-- which PostgreSQL preferred for the skip scan above and then read through every pending
+-- run of uncapped lanes.
+DROP INDEX runs_lane_status_idx;
+CREATE INDEX runs_running_lane_idx ON runs (lane) WHERE status = 'RUNNING';
 
 -- events.id and artifacts.id are INTEGER PRIMARY KEY columns: SQLite stores those as
 -- 64-bit integers already, so no change is needed for 64-bit ids on this dialect.
