@@ -263,6 +263,27 @@ describe("createRuns", () => {
 });
 
 describe("group commit", () => {
+  it("concurrent createRun calls share transactions: 100 at once take a handful of commits, each run whole", async () => {
+    const forge = await startForge();
+    const db = forge.app.forge.db;
+    const commits = db.commits;
+    const results = await Promise.all(Array.from({ length: 100 }, (_, i) => forge.gql(CreateRun, { input: runInput({ id: `g-${i}` }) })));
+    expect(results.every((r) => r.errors === undefined)).toBe(true);
+    const used = db.commits - commits;
+    // They arrive in one turn of the event loop and go out together; a few may trail into a second batch.
+    expect(used).toBeGreaterThanOrEqual(1);
+    expect(used).toBeLessThanOrEqual(3);
+    if (db.dialect === "postgres") {
+      // Counted by the database itself: rows written by one transaction share its xmin.
+      const [row] = await db.read.$queryRawUnsafe<Array<{ n: bigint }>>(
+        "SELECT count(DISTINCT xmin::text) AS n FROM runs WHERE id LIKE 'g-%'",
+      );
+      expect(Number(row?.n)).toBe(used);
+    }
+    expect(await db.read.event.count({ where: { type: "run_created" } })).toBe(100);
+    expect(await db.read.step.count()).toBe(100);
+  });
+
   it("when the database fails, every caller in the batch gets the error and nothing is written", async () => {
     const forge = await startForge();
     await forge.app.forge.db.write(async (tx) => {

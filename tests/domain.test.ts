@@ -3,7 +3,6 @@ import { planCancel } from "../src/domain/cancel.ts";
 import { topologicalOrder, validateGraph } from "../src/domain/graph.ts";
 import { newRunId } from "../src/domain/ids.ts";
 import { canonicalJson } from "../src/domain/run-input.ts";
-import { canTransitionRun, canTransitionStep, isTerminalRun, RUN_STATUSES, STEP_STATUSES } from "../src/domain/status.ts";
 
 const rules = { stepTypes: new Set(["noop"]), maxSteps: 1000 };
 
@@ -23,14 +22,6 @@ describe("domain", () => {
     expect(topologicalOrder(graph)).toEqual(["a", "b", "c", "d"]);
     const steps = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`s${i}`, { type: "noop", deps: i ? [`s${i - 1}`] : [] }]));
     expect(topologicalOrder(validateGraph({ steps }, rules))).toHaveLength(1000);
-  });
-
-  it("terminal statuses have no way out, and the machines allow only their documented moves", () => {
-    expect(RUN_STATUSES.filter(isTerminalRun)).toEqual(["SUCCEEDED", "FAILED", "CANCELLED"]);
-    expect(canTransitionRun("PENDING", "RUNNING")).toBe(true);
-    expect(canTransitionRun("SUCCEEDED", "RUNNING")).toBe(false);
-    expect(canTransitionStep("PENDING", "SUCCEEDED")).toBe(false);
-    expect(STEP_STATUSES.filter((s) => canTransitionStep(s, "CANCELLED"))).toEqual(["PENDING", "RUNNING", "WAITING"]);
   });
 
   it("run ids are UUIDv7: well formed, and later ids sort after earlier ones", () => {

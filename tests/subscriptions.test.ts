@@ -30,29 +30,52 @@ describe("runEvents subscription over graphql-ws", () => {
     expect(sub.errors).toEqual([]);
   });
 
-  it("a client that reconnects with the last seq it saw misses nothing and gets nothing twice", async () => {
+  it("a client that reconnects with the last seq it saw misses nothing and gets nothing twice, however often it drops", async () => {
     const forge = await startForge();
     const url = await forge.app.start();
-    const id = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string;
-
-    const first = subscribe(wsClient(url), RunEventsSubscription, { runId: id });
-    await waitFor(() => first.items.length === 1, "run_created");
-    first.close();
-    await forge.gql(TickOnce, {});
-
-    const lastSeen = seqs(first.items).at(-1) ?? 0;
-    const second = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: lastSeen });
-    await second.done;
-    expect([...seqs(first.items), ...seqs(second.items)]).toEqual([1, 2, 3, 4, 5]);
+    // A chain of approvals: each signal commits new events while the watcher may be gone or just back.
+    const steps = Object.fromEntries(
+      Array.from({ length: 12 }, (_, i) => [`g${i}`, { type: "approval", deps: i === 0 ? [] : [`g${i - 1}`] }]),
+    );
+    const id = (await forge.gql(CreateRun, { input: runInput({ graph: { steps } }) })).data?.createRun.id as string;
+    const seen: number[] = [];
+    let drops = 0;
+    for (let round = 0; ; round++) {
+      const sub = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: seen.at(-1) ?? 0 });
+      // Live events arrive while this connection is up: tick (starting the next approval) and signal it.
+      const gate = `g${round}`;
+      if (round < 12) {
+        await forge.app.forge.tickOnce(10);
+        const before = sub.items.length;
+        await forge.app.forge.signalRun(id, gate, { round });
+        // Drop the connection at a different moment each round: right away, or once some live events came in.
+        if (round % 3 === 1) await waitFor(() => sub.items.length > before, "a live event");
+      } else {
+        await forge.app.forge.tickOnce(10); // the last step finishes the run
+      }
+      if (round % 3 === 2) await new Promise((resolve) => setTimeout(resolve, 20));
+      if (round >= 12) {
+        await sub.done;
+        seen.push(...seqs(sub.items));
+        break;
+      }
+      sub.close();
+      drops++;
+      seen.push(...seqs(sub.items));
+    }
+    const run = await forge.app.forge.getRun(id);
+    expect(run?.status).toBe("SUCCEEDED");
+    expect(drops).toBe(12);
+    expect(seen).toEqual(Array.from({ length: run?.seq ?? 0 }, (_, i) => i + 1));
 
     // Resuming after the terminal event completes at once with nothing.
-    const third = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: 5 });
-    await third.done;
-    expect(third.items).toEqual([]);
+    const after = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: run?.seq ?? 0 });
+    await after.done;
+    expect(after.items).toEqual([]);
     // Resuming in the middle of a finished run replays the rest and completes.
-    const fourth = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: 3 });
-    await fourth.done;
-    expect(seqs(fourth.items)).toEqual([4, 5]);
+    const middle = subscribe(wsClient(url), RunEventsSubscription, { runId: id, afterSeq: 3 });
+    await middle.done;
+    expect(seqs(middle.items)).toEqual(Array.from({ length: (run?.seq ?? 0) - 3 }, (_, i) => i + 4));
   });
 
   it("fifty concurrent subscribers each see every event once, in order", async () => {

@@ -1,9 +1,12 @@
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
+import { TestClock } from "../src/clock.ts";
 import type { Scheduler, TickResult } from "../src/engine/scheduler.ts";
 import { noop } from "../src/engine/steps/noop.ts";
 import { StepRegistry } from "../src/engine/steps/registry.ts";
-import { Worker } from "../src/engine/worker.ts";
+import { HEARTBEAT_MS, Worker } from "../src/engine/worker.ts";
+import { Db } from "../src/store/db.ts";
+import { migrate, migrationFiles } from "../src/store/migrate.ts";
 import { CreateRun, GetRun, WorkerStatusQuery } from "./support/documents.ts";
 import { freshDbUrl, runInput, startForge } from "./support/forge.ts";
 import { MAIN, startProcess } from "./support/processes.ts";
@@ -29,16 +32,32 @@ function gate() {
 
 describe("worker", () => {
   it("runs every created run to the end, registers itself and records its ticks", async () => {
-    const forge = await startForge({ env: { FORGE_WORKER_ENABLED: "true" } });
-    const ids: string[] = [];
-    for (let i = 0; i < 30; i++) ids.push((await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string);
+    const clock = new TestClock();
+    const dbUrl = freshDbUrl();
+    const forge = await startForge({ clock, dbUrl, env: { FORGE_WORKER_ENABLED: "true" } });
+    const worker = forge.app.forge.worker as Worker;
+    const registered = await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker.id } });
+    expect(registered).toMatchObject({ ticks: 0, lastTickAt: null, stoppedAt: null, startedAt: clock.now() });
+    for (let i = 0; i < 30; i++) await forge.gql(CreateRun, { input: runInput() });
     await waitFor(async () => (await forge.app.forge.db.read.run.count({ where: { status: "SUCCEEDED" } })) === 30, "all runs");
-    const worker = forge.app.forge.worker;
     const status = (await forge.gql(WorkerStatusQuery)).data?.workerStatus;
-    expect(status).toMatchObject({ enabled: true, running: true, workerId: worker?.id, queueDepth: 0, oldestQueuedAt: null });
-    expect(status?.lastTickAt).not.toBeNull();
-    const row = await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker?.id as string } });
-    expect(row.stoppedAt).toBeNull();
+    expect(status).toMatchObject({ enabled: true, running: true, workerId: worker.id, queueDepth: 0, oldestQueuedAt: null });
+    expect(status?.ticks).toBe(worker.ticks);
+    expect(worker.ticks).toBeGreaterThan(0);
+    expect(status?.lastTickAt).toBe(clock.now().toISOString());
+
+    // The heartbeat writes the ticks to its row, where a process without a worker reads them.
+    clock.advance(HEARTBEAT_MS);
+    await forge.gql(CreateRun, { input: runInput() }); // wakes the idle loop, which beats first
+    await waitFor(
+      async () => (await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker.id } })).ticks > 0,
+      "the heartbeat to record the ticks",
+    );
+    const row = await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker.id } });
+    expect(row).toMatchObject({ heartbeatAt: clock.now(), stoppedAt: null, lastTickAt: expect.any(Date) });
+    const observer = await startForge({ clock, dbUrl });
+    const seen = (await observer.gql(WorkerStatusQuery)).data?.workerStatus;
+    expect(seen).toMatchObject({ enabled: false, running: true, workerId: worker.id, ticks: row.ticks });
   });
 
   it("stop() lets the tick in progress finish and commit, releases its leases, and marks the worker stopped", async () => {
@@ -140,5 +159,13 @@ describe("the forge process", () => {
     const p = run(["migrate"], { DATABASE_URL: dbUrl });
     expect(await p.exited).toBe(0);
     expect(p.output()).toContain("migrations up to date");
+    // Every migration file is recorded as applied, and a second run finds nothing left to do.
+    const db = await Db.open({ url: dbUrl });
+    onTestFinished(() => db.close());
+    const names = (await db.read.$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM forge_migrations ORDER BY name")).map(
+      (r) => r.name,
+    );
+    expect(names).toEqual(migrationFiles(db.dialect).map((f) => f.name));
+    expect(await migrate(db)).toEqual({ applied: [], alreadyApplied: names });
   });
 });

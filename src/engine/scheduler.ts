@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { setMaxListeners } from "node:events";
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import { claimDueRuns, countLeasedByOthers } from "../store/claim.ts";
@@ -7,7 +8,7 @@ import { type ClaimedRun, extendLeases, releaseLeases } from "../store/leases.ts
 import { commitTick, type TickItem } from "./commit.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
-import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES } from "./tick.ts";
+import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES, STEP_CONCURRENCY } from "./tick.ts";
 
 /**
  * A tick whose runs have not all finished after this long is waiting on slow steps (the
@@ -58,6 +59,11 @@ export class Scheduler {
     this.#o = { stepBudget: 10_000, artifactMaxBytes: DEFAULT_ARTIFACT_MAX_BYTES, ...options };
   }
 
+  /** Runs this process holds claimed right now (from claim to commit): zero once its ticks are done. */
+  get runsInFlight(): number {
+    return this.#inFlight.size;
+  }
+
   /** Stops the attempts this process has in flight for a run (it was cancelled). False when it has none. */
   abortRun(runId: string, reason: Error): boolean {
     const controller = this.#inFlight.get(runId);
@@ -103,6 +109,8 @@ export class TickBatch {
   ) {
     this.#controllers = claimed.map(({ runId }) => {
       const controller = new AbortController();
+      // Each attempt in flight listens to its run's signal (up to STEP_CONCURRENCY at once), past Node's default warning at 10.
+      setMaxListeners(STEP_CONCURRENCY + 4, controller.signal);
       inFlight.set(runId, controller);
       return controller;
     });

@@ -46,7 +46,8 @@ export function splitStatements(sql: string): string[] {
 /** A migration may wait for another process's, and build indexes over large tables. */
 const MIGRATION_TX = { timeoutMs: 60 * 60_000 };
 
-export async function migrate(db: Db): Promise<MigrationReport> {
+/** Applies `files` (default: every migration of the database's dialect; tests pass the first few to build an older schema). */
+export async function migrate(db: Db, files = migrationFiles(db.dialect)): Promise<MigrationReport> {
   const start = async (tx: Tx) => {
     for (const statement of db.sql.migrationStart) await tx.$executeRaw(statement);
   };
@@ -61,7 +62,7 @@ export async function migrate(db: Db): Promise<MigrationReport> {
     }, MIGRATION_TX),
   );
   const report: MigrationReport = { applied: [], alreadyApplied: [] };
-  for (const file of migrationFiles(db.dialect)) {
+  for (const file of files) {
     const outcome = await whileLocked(() =>
       db.write(async (tx) => {
         await start(tx);

@@ -96,8 +96,18 @@ export async function startForge(
   const stop = async () => {
     if (stopped) return;
     stopped = true;
+    // Leak guard: a stopped worker holds no lease, and a stopped app no claimed run and no follower.
+    const worker = app.forge.worker;
+    await worker?.stop();
+    const kept = worker ? await app.forge.db.read.run.count({ where: { leaseOwner: worker.id } }) : 0;
     await app.stop();
     openApps.delete(app);
+    const leaks = [
+      kept > 0 ? `${kept} lease(s) still held by the stopped worker` : null,
+      app.forge.scheduler.runsInFlight > 0 ? `${app.forge.scheduler.runsInFlight} claimed run(s) still in flight` : null,
+      app.forge.feed.listenerCount > 0 ? `${app.forge.feed.listenerCount} event feed listener(s) still attached` : null,
+    ].filter((leak) => leak !== null);
+    if (leaks.length > 0) throw new Error(`Forge app leaked after stop: ${leaks.join("; ")}`);
   };
   if (options.autoStop !== false) onTestFinished(stop);
   return {

@@ -16,14 +16,18 @@ export default class SummaryReporter implements Reporter {
     ]);
     for (const module of modules) {
       const project = module.project.name;
+      let failedHere = 0;
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === "passed") passed++;
-        else if (state === "failed") failed++;
+        else if (state === "failed") failedHere++;
         else skipped++;
         if (state === "passed" || state === "failed") perProject.set(project, (perProject.get(project) ?? 0) + 1);
       }
-      if (module.state() === "failed" && module.children.size === 0) failed++;
+      // A file can fail with every test passed: an error while loading it, or in a hook such
+      // as the leak guard (tests/support/setup.ts). That counts as one failure.
+      if (module.state() === "failed" && failedHere === 0) failedHere = 1;
+      failed += failedHere;
     }
     const lines = [...perProject].map(([name, ran]) => `${name}: ${ran} tests ran`);
     // Skipped tests are those written for the other dialect only (it.runIf).
