@@ -2,8 +2,10 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pino } from "pino";
 import { systemClock } from "../src/clock.ts";
+import type { AllowEntry } from "../src/domain/destination.ts";
 import { PolicySet } from "../src/domain/policy.ts";
 import { Forge } from "../src/engine/forge.ts";
+import { defaultRegistry } from "../src/engine/steps/index.ts";
 import { STEP_CONCURRENCY } from "../src/engine/tick.ts";
 import { Db } from "../src/store/db.ts";
 import { fmt, freshDbFile, printTable } from "./support.ts";
@@ -17,6 +19,8 @@ import { fmt, freshDbFile, printTable } from "./support.ts";
  *   cap: what counting a lane's running runs in the claim costs.
  */
 const TICK = 100;
+/** The local server is on loopback, which http steps reach only when it is allowed (FORGE_HTTP_ALLOW_HOSTS=127.0.0.1). */
+const LOCAL_SERVER: AllowEntry[] = [{ kind: "range", cidr: "127.0.0.1/32" }];
 
 async function localServer() {
   const server = createServer((_req, res) => {
@@ -39,6 +43,7 @@ async function startForge(policies?: PolicySet) {
     tickIntervalMs: 1000,
     workerEnabled: false,
     policies,
+    registry: defaultRegistry([], { http: { allowHosts: LOCAL_SERVER } }),
   });
   const close = async () => {
     await forge.stop();

@@ -53,7 +53,7 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   }
 
   if (command === "worker") {
-    const setup = await startupStep(() => loadEngineSetup(config, options.registry));
+    const setup = await startupStep(() => loadEngineSetup(config, options.registry, log));
     if (!setup) return 1;
     const db = await openDatabase(config);
     // This process exists to run the worker, whatever FORGE_WORKER_ENABLED says.

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { SECOND } from "./clock.ts";
+import { type AllowEntry, parseAllowList } from "./domain/destination.ts";
 import { isPostgresUrl, POSTGRES_DEFAULTS, type PostgresOptions, postgresSchema } from "./store/url.ts";
 
 /**
@@ -88,6 +89,20 @@ const schema = z.object({
         .map((m) => m.trim())
         .filter((m) => m !== ""),
     ),
+  /** `true`: http steps may reach every address, loopback and private networks included. Off by
+   * default, so that whoever may create a run cannot read what only this machine can reach. */
+  FORGE_HTTP_ALLOW_PRIVATE: flag,
+  /** Internal destinations http steps may reach (comma-separated): host names (`*.corp.example`
+   * for subdomains), addresses and CIDR ranges (domain/destination.ts). */
+  FORGE_HTTP_ALLOW_HOSTS: z
+    .string()
+    .default("")
+    .transform((v, ctx) => {
+      const parsed = parseAllowList(v);
+      if ("entries" in parsed) return parsed.entries;
+      ctx.addIssue({ code: "custom", message: parsed.problem });
+      return z.NEVER;
+    }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });
@@ -108,6 +123,7 @@ export type Config = Readonly<{
   policyFile: string | null;
   artifactMaxBytes: number;
   stepModules: readonly string[];
+  http: Readonly<{ allowPrivate: boolean; allowHosts: readonly AllowEntry[] }>;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   development: boolean;
 }>;
@@ -147,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     policyFile: e.FORGE_POLICY_FILE,
     artifactMaxBytes: e.FORGE_ARTIFACT_MAX_BYTES,
     stepModules: Object.freeze(e.FORGE_STEP_MODULES),
+    http: Object.freeze({ allowPrivate: e.FORGE_HTTP_ALLOW_PRIVATE, allowHosts: Object.freeze(e.FORGE_HTTP_ALLOW_HOSTS) }),
     logLevel: e.LOG_LEVEL,
     development: e.NODE_ENV === "development",
   });

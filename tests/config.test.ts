@@ -19,6 +19,7 @@ describe("config", () => {
       policyFile: null,
       artifactMaxBytes: 1048576,
       stepModules: [],
+      http: { allowPrivate: false, allowHosts: [] },
       logLevel: "info",
       development: false,
     });
@@ -49,6 +50,10 @@ describe("config", () => {
     ["FORGE_PG_POOL_SIZE", { FORGE_PG_POOL_SIZE: "0" }],
     ["FORGE_PG_STATEMENT_TIMEOUT_MS", { FORGE_PG_STATEMENT_TIMEOUT_MS: "-1" }],
     ["FORGE_PG_CONNECT_TIMEOUT_MS", { FORGE_PG_CONNECT_TIMEOUT_MS: "soon" }],
+    ["FORGE_HTTP_ALLOW_PRIVATE", { FORGE_HTTP_ALLOW_PRIVATE: "yes" }],
+    ["FORGE_HTTP_ALLOW_HOSTS", { FORGE_HTTP_ALLOW_HOSTS: "127.1" }],
+    ["FORGE_HTTP_ALLOW_HOSTS", { FORGE_HTTP_ALLOW_HOSTS: "api.internal, 10.0.0.0/33, also bad" }],
+    ["FORGE_HTTP_ALLOW_HOSTS", { FORGE_HTTP_ALLOW_HOSTS: "http://api.internal:8080" }],
   ];
   for (const [name, env] of invalid) {
     it(`refuses an invalid ${name} with one line naming it (${JSON.stringify(env[name])})`, () => {
@@ -73,6 +78,25 @@ describe("config", () => {
     });
     expect(config.databaseUrl).toBe("postgresql://forge@db.internal:5432/forge?schema=prod");
     expect(config.postgres).toEqual({ poolSize: 4, statementTimeoutMs: 0, connectTimeoutMs: 5000 });
+  });
+
+  it("reads the destinations http steps may reach (FORGE_HTTP_ALLOW_PRIVATE, FORGE_HTTP_ALLOW_HOSTS)", () => {
+    const config = loadConfig({
+      FORGE_HTTP_ALLOW_PRIVATE: "1",
+      FORGE_HTTP_ALLOW_HOSTS: "Metadata.Internal, *.corp.example,10.0.0.0/8, fd00::1,",
+    });
+    expect(config.http).toEqual({
+      allowPrivate: true,
+      allowHosts: [
+        { kind: "host", name: "metadata.internal" },
+        { kind: "subdomains", suffix: ".corp.example" },
+        { kind: "range", cidr: "10.0.0.0/8" },
+        { kind: "range", cidr: "fd00::1/128" },
+      ],
+    });
+    expect(() => loadConfig({ FORGE_HTTP_ALLOW_HOSTS: "ok.internal, 127.1" })).toThrow(
+      /^invalid FORGE_HTTP_ALLOW_HOSTS: "127\.1" is not a host name, \*\.domain, IP address or CIDR range/,
+    );
   });
 
   it("names every invalid variable, one per line", () => {

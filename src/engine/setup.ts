@@ -1,5 +1,6 @@
 import type { Config } from "../config.ts";
 import { loadPolicies } from "../domain/policy.ts";
+import { createLogger, type Logger } from "../log.ts";
 import { Db } from "../store/db.ts";
 import type { ForgeOptions } from "./forge.ts";
 import { defaultRegistry } from "./steps/index.ts";
@@ -19,10 +20,15 @@ export type EngineSetup = Required<
  * environment's values, its step types (built-in, plus FORGE_STEP_MODULES) and its
  * policies (FORGE_POLICY_FILE). Anything wrong stops startup with a PolicyError or
  * StepModuleError naming the problem, before the database is opened.
+ *
+ * The built-in http step gets FORGE_HTTP_ALLOW_PRIVATE and FORGE_HTTP_ALLOW_HOSTS, and logs
+ * to `log` (by default a logger at LOG_LEVEL) why a connection could not be made. A
+ * `registry` given here is used as it is: its http step has the options it was built with
+ * (defaultRegistry's `options.http`).
  */
-export async function loadEngineSetup(config: Config, registry?: StepRegistry): Promise<EngineSetup> {
+export async function loadEngineSetup(config: Config, registry?: StepRegistry, log?: Logger): Promise<EngineSetup> {
   const extra = await loadStepModules(config.stepModules);
-  const steps = registry ?? defaultRegistry();
+  const steps = registry ?? defaultRegistry([], { http: { ...config.http, log: log ?? createLogger(config.logLevel) } });
   for (const handler of extra) {
     try {
       steps.register(handler);

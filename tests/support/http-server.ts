@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { onTestFinished } from "vitest";
 
@@ -13,11 +13,26 @@ export interface SeenRequest {
  * A local HTTP server for step tests: it records every request it gets and answers with
  * `respond`, which may also never answer (to test timeouts and cancellation). `closed`
  * counts requests whose connection the client dropped before an answer.
+ *
+ * It listens on `hosts` (loopback addresses only: 127.0.0.1 by default), all on one port;
+ * `url` names the first.
  */
-export async function startHttpServer(respond: (req: SeenRequest, res: ServerResponse) => void = (_req, res) => res.end("ok")) {
+export async function startHttpServer(
+  respond: (req: SeenRequest, res: ServerResponse) => void = (_req, res) => res.end("ok"),
+  options: { hosts?: string[] } = {},
+) {
+  const [first = "127.0.0.1", ...others] = options.hosts ?? [];
+  for (;;) {
+    const started = await listenOn(respond, first, others);
+    if (started) return started;
+    // Another process took the port on one of the other addresses: try another port.
+  }
+}
+
+async function listenOn(respond: (req: SeenRequest, res: ServerResponse) => void, first: string, others: string[]) {
   const requests: SeenRequest[] = [];
   const state = { closedEarly: 0 };
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -28,20 +43,40 @@ export async function startHttpServer(respond: (req: SeenRequest, res: ServerRes
       });
       respond(seen, res);
     });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  };
+  const servers = [createServer(handle)];
+  await new Promise<void>((resolve) => (servers[0] as Server).listen(0, first, resolve));
+  const port = ((servers[0] as Server).address() as AddressInfo).port;
   let closed: Promise<void> | null = null;
   const close = () => {
-    closed ??= new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    });
+    closed ??= Promise.all(
+      servers.map(
+        (server) =>
+          new Promise<void>((resolve) => {
+            server.closeAllConnections();
+            server.close(() => resolve());
+          }),
+      ),
+    ).then(() => undefined);
     return closed;
   };
+  for (const host of others) {
+    const server = createServer(handle);
+    const listening = await new Promise<boolean>((resolve) => {
+      server.once("error", () => resolve(false));
+      server.listen(port, host, () => resolve(true));
+    });
+    if (!listening) {
+      await close();
+      return null;
+    }
+    servers.push(server);
+  }
   onTestFinished(close);
+  const url = `http://${first.includes(":") ? `[${first}]` : first}:${port}`;
   return {
     url,
+    port,
     requests,
     /** Stops listening (also done when the test finishes). */
     close,

@@ -1,4 +1,9 @@
+import { isIP } from "node:net";
+import { type Agent, fetch, type Response } from "undici";
 import { SECOND } from "../../clock.ts";
+import { type DestinationRules, Destinations } from "../../domain/destination.ts";
+import type { Logger } from "../../log.ts";
+import { ConnectFailure, guardedAgent } from "./http-agent.ts";
 import type { StepContext, StepHandler } from "./registry.ts";
 
 /**
@@ -13,6 +18,13 @@ import type { StepContext, StepHandler } from "./registry.ts";
  * A `body` that is not a string is sent as JSON (content-type application/json unless
  * the headers set one). Redirects are answered as they are (a 3xx status) unless
  * `followRedirects` is true; then the output has the final `url`.
+ *
+ * Internal addresses (loopback, private, link-local, ...: domain/destination.ts) are
+ * refused unless the options open them: an IP literal at createRun, and every connection
+ * (each redirect's too) on the address it resolves to. A connection that cannot be made
+ * fails with one message whatever the reason (CONNECT_FAILED_HINT), so that a caller
+ * cannot tell a closed port from a filtered one, an unknown name or a refused address;
+ * the reason goes to the server's log.
  */
 export const HTTP_BODY_MAX_BYTES = 64 * 1024;
 const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
@@ -37,6 +49,15 @@ const BAD_PORTS = new Set([
   989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
 ]);
 
+/** Ends the message of every connection that could not be made, whatever the reason. */
+export const CONNECT_FAILED_HINT =
+  "refused, unreachable, not resolvable, or not allowed: internal addresses need FORGE_HTTP_ALLOW_HOSTS or FORGE_HTTP_ALLOW_PRIVATE";
+
+export interface HttpStepOptions extends Partial<DestinationRules> {
+  /** Where the precise reason of a connection that could not be made goes (nowhere when absent). */
+  log?: Logger;
+}
+
 interface HttpRequest {
   method: string;
   url: string;
@@ -44,79 +65,124 @@ interface HttpRequest {
   body: string | null;
 }
 
-export const http: StepHandler = {
-  type: "http",
-  sideEffects: true,
-  defaultTimeoutMs: 30 * SECOND,
-  checkParams(params) {
-    const url = params.url;
-    if (typeof url !== "string" || !URL.canParse(url)) return `"url" must be an absolute http:// or https:// URL`;
-    const parsed = new URL(url);
-    if (!["http:", "https:"].includes(parsed.protocol)) return `"url" must be an absolute http:// or https:// URL`;
-    if (parsed.username || parsed.password) return `"url" must not hold credentials (send them in "headers")`;
-    if (parsed.port && BAD_PORTS.has(Number(parsed.port))) return `"url": port ${parsed.port} is one HTTP clients refuse to use`;
-    const method = params.method ?? "GET";
-    if (typeof method !== "string" || !METHODS.includes(method.toUpperCase())) return `"method" must be one of ${METHODS.join(", ")}`;
-    const headers = params.headers;
-    if (headers !== undefined) {
-      if (typeof headers !== "object" || headers === null || Array.isArray(headers)) return `"headers" must be an object of strings`;
-      for (const [name, value] of Object.entries(headers)) {
-        if (!HEADER_NAME.test(name)) return `"headers": "${name}" is not a valid header name`;
-        if (CLIENT_HEADERS.has(name.toLowerCase())) return `"headers.${name}" is set by the HTTP client and cannot be given`;
-        if (typeof value !== "string" || /[\r\n\0]/.test(value)) return `"headers.${name}" must be a string without line breaks`;
-        if ([...value].some((c) => c !== "\t" && ((c.codePointAt(0) as number) < 0x20 || c === "\x7f"))) {
-          return `"headers.${name}" must not contain control characters`;
-        }
-        if ([...value].some((c) => (c.codePointAt(0) as number) > 0xff))
-          return `"headers.${name}" must be Latin-1 text (encode other characters)`;
+/**
+ * The `http` step type. Without options it reaches only globally routable addresses;
+ * `allowPrivate` and `allowHosts` are FORGE_HTTP_ALLOW_PRIVATE and FORGE_HTTP_ALLOW_HOSTS.
+ */
+export function httpStep(options: HttpStepOptions = {}): StepHandler {
+  const destinations = new Destinations(options);
+  const { log } = options;
+  // Made at the first request: a registry that never runs an http step opens nothing.
+  let agent: Agent | null = null;
+  return {
+    type: "http",
+    sideEffects: true,
+    defaultTimeoutMs: 30 * SECOND,
+    checkParams(params) {
+      const problem = paramsProblem(params);
+      if (problem !== null) return problem;
+      // Names are checked when they are resolved, at connect time; an address can be checked now.
+      const host = new URL(params.url as string).hostname.replace(/^\[(.*)\]$/, "$1");
+      const refusal = isIP(host) === 0 ? null : destinations.refusal(host);
+      return refusal === null ? null : `"url": ${refusal}; internal addresses need FORGE_HTTP_ALLOW_HOSTS or FORGE_HTTP_ALLOW_PRIVATE`;
+    },
+    async run(ctx) {
+      const request = requestOf(ctx);
+      const expected = expectedStatus(ctx.params.expectStatus ?? "200-299") as (status: number) => boolean;
+      let response: Response;
+      try {
+        agent ??= guardedAgent(destinations);
+        response = await fetch(request.url, {
+          method: request.method,
+          headers: request.headers,
+          body: request.body,
+          // Not followed unless asked: a redirect could carry the headers (an API key) to another origin.
+          redirect: ctx.params.followRedirects === true ? "follow" : "manual",
+          signal: ctx.signal,
+          dispatcher: agent,
+        });
+      } catch (error) {
+        if (ctx.signal.aborted) throw ctx.signal.reason;
+        throw requestError(request, error, ctx, log);
       }
+      const { body, truncated } = await readCapped(response, HTTP_BODY_MAX_BYTES);
+      if (!expected(response.status)) {
+        const describe = typeof ctx.params.expectStatus === "undefined" ? "200-299" : JSON.stringify(ctx.params.expectStatus);
+        const from = response.redirected ? `${request.url} (redirected to ${response.url})` : request.url;
+        throw new Error(`${request.method} ${from} answered ${response.status}, expected ${describe}`);
+      }
+      return {
+        status: response.status,
+        ...(response.redirected ? { url: response.url } : {}),
+        headers: Object.fromEntries(response.headers),
+        body,
+        ...(truncated ? { bodyTruncated: true } : {}),
+      };
+    },
+    dryRun(ctx) {
+      return { dryRun: true, request: requestOf(ctx) };
+    },
+  };
+}
+
+/** What is wrong with an http step's params, or null; the destination is checked by the handler. */
+function paramsProblem(params: Record<string, unknown>): string | null {
+  const url = params.url;
+  if (typeof url !== "string" || !URL.canParse(url)) return `"url" must be an absolute http:// or https:// URL`;
+  const parsed = new URL(url);
+  if (!["http:", "https:"].includes(parsed.protocol)) return `"url" must be an absolute http:// or https:// URL`;
+  if (parsed.username || parsed.password) return `"url" must not hold credentials (send them in "headers")`;
+  if (parsed.port && BAD_PORTS.has(Number(parsed.port))) return `"url": port ${parsed.port} is one HTTP clients refuse to use`;
+  const method = params.method ?? "GET";
+  if (typeof method !== "string" || !METHODS.includes(method.toUpperCase())) return `"method" must be one of ${METHODS.join(", ")}`;
+  const headers = params.headers;
+  if (headers !== undefined) {
+    if (typeof headers !== "object" || headers === null || Array.isArray(headers)) return `"headers" must be an object of strings`;
+    for (const [name, value] of Object.entries(headers)) {
+      if (!HEADER_NAME.test(name)) return `"headers": "${name}" is not a valid header name`;
+      if (CLIENT_HEADERS.has(name.toLowerCase())) return `"headers.${name}" is set by the HTTP client and cannot be given`;
+      if (typeof value !== "string" || /[\r\n\0]/.test(value)) return `"headers.${name}" must be a string without line breaks`;
+      if ([...value].some((c) => c !== "\t" && ((c.codePointAt(0) as number) < 0x20 || c === "\x7f"))) {
+        return `"headers.${name}" must not contain control characters`;
+      }
+      if ([...value].some((c) => (c.codePointAt(0) as number) > 0xff))
+        return `"headers.${name}" must be Latin-1 text (encode other characters)`;
     }
-    if (params.body !== undefined && ["GET", "HEAD"].includes(method.toUpperCase()))
-      return `"body" cannot be sent with ${method.toUpperCase()}`;
-    if (params.expectStatus !== undefined && expectedStatus(params.expectStatus) === null) {
-      return `"expectStatus" must be a status (200), a range ("200-299"), or a list of them`;
-    }
-    if (params.followRedirects !== undefined && typeof params.followRedirects !== "boolean")
-      return `"followRedirects" must be true or false`;
-    return null;
-  },
-  async run(ctx) {
-    const request = requestOf(ctx);
-    const expected = expectedStatus(ctx.params.expectStatus ?? "200-299") as (status: number) => boolean;
-    let response: Response;
-    try {
-      response = await fetch(request.url, {
-        method: request.method,
-        headers: request.headers,
-        body: request.body,
-        // Not followed unless asked: a redirect could carry the headers (an API key) to another origin.
-        redirect: ctx.params.followRedirects === true ? "follow" : "manual",
-        signal: ctx.signal,
-      });
-    } catch (error) {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
-      // fetch says only "fetch failed"; the cause says what (refused, reset, DNS, TLS...).
-      const cause = (error as { cause?: { message?: string; code?: string } }).cause;
-      throw new Error(`${request.method} ${request.url} failed: ${cause?.message ?? cause?.code ?? String(error)}`);
-    }
-    const { body, truncated } = await readCapped(response, HTTP_BODY_MAX_BYTES);
-    if (!expected(response.status)) {
-      const describe = typeof ctx.params.expectStatus === "undefined" ? "200-299" : JSON.stringify(ctx.params.expectStatus);
-      const from = response.redirected ? `${request.url} (redirected to ${response.url})` : request.url;
-      throw new Error(`${request.method} ${from} answered ${response.status}, expected ${describe}`);
-    }
-    return {
-      status: response.status,
-      ...(response.redirected ? { url: response.url } : {}),
-      headers: Object.fromEntries(response.headers),
-      body,
-      ...(truncated ? { bodyTruncated: true } : {}),
-    };
-  },
-  dryRun(ctx) {
-    return { dryRun: true, request: requestOf(ctx) };
-  },
-};
+  }
+  if (params.body !== undefined && ["GET", "HEAD"].includes(method.toUpperCase()))
+    return `"body" cannot be sent with ${method.toUpperCase()}`;
+  if (params.expectStatus !== undefined && expectedStatus(params.expectStatus) === null) {
+    return `"expectStatus" must be a status (200), a range ("200-299"), or a list of them`;
+  }
+  if (params.followRedirects !== undefined && typeof params.followRedirects !== "boolean") return `"followRedirects" must be true or false`;
+  return null;
+}
+
+/**
+ * The error of a request that got no answer. A connection that could not be made gets the
+ * same message whatever the reason, which only the log tells; anything else happened on a
+ * connection that was open, to an address the rules allow, and keeps its cause (a reset,
+ * an answer that is not HTTP, a redirect to a URL fetch refuses).
+ */
+function requestError(request: HttpRequest, error: unknown, ctx: StepContext, log: Logger | undefined): Error {
+  // fetch says only "fetch failed"; its cause says what.
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause instanceof ConnectFailure) {
+    log?.warn(
+      { runId: ctx.runId, stepId: ctx.stepId, attempt: ctx.attempt, url: request.url, target: cause.target, reason: reasonOf(cause.cause) },
+      "http step could not connect",
+    );
+    return new Error(`${request.method} ${request.url} failed: could not connect to ${cause.target} (${CONNECT_FAILED_HINT})`);
+  }
+  const detail = cause as { message?: string; code?: string } | undefined;
+  return new Error(`${request.method} ${request.url} failed: ${detail?.message ?? detail?.code ?? String(error)}`);
+}
+
+/** A connect error's code and message, for the log ("ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:4000"). */
+function reasonOf(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" ? `${code}: ${error.message}` : error.message;
+}
 
 function requestOf(ctx: StepContext): HttpRequest {
   const p = ctx.params;
