@@ -112,7 +112,7 @@ function useApiToken(config: Pick<Config, "adminToken" | "apiToken">): Plugin<Co
 export async function buildApp(config: Config, options: AppOptions): Promise<App> {
   const { log } = options;
   const ownsDb = options.db === undefined;
-  const setup = await loadEngineSetup(config, options.registry);
+  const setup = await loadEngineSetup(config, options.registry, log);
   const db = options.db ?? (await openDatabase(config));
   const forge = await Forge.start({ ...setup, db, clock: options.clock ?? systemClock, log, feedPollMs: options.feedPollMs });
 

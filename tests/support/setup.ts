@@ -17,6 +17,8 @@ afterAll(async () => {
   // must every server it listened on (HTTP, WebSocket) and every process handler it added.
   // (Leases and followers of each app are checked when it stops: tests/support/forge.ts.)
   if (openApps.size > 0) throw new Error(`${openApps.size} Forge app(s) left running by this test file`);
+  // A closed server's handle is released by the event loop a turn or two after close() returns.
+  for (let turn = 0; turn < 20 && servers() > before.servers; turn++) await new Promise((resolve) => setTimeout(resolve, 5));
   const leaked = servers() - before.servers;
   if (leaked > 0) throw new Error(`${leaked} listening server(s) left open by this test file`);
   const handlers = processListeners() - before.listeners;
