@@ -35,9 +35,9 @@ export function createErrorMasker(log: Logger, development: boolean) {
     const graphqlError = error instanceof GraphQLError ? error : null;
     const original = graphqlError ? graphqlError.originalError : error;
     if (original instanceof ForgeError) return forgeGraphQLError(original, graphqlError ?? undefined);
-    if (graphqlError && (!original || original instanceof GraphQLError)) {
-      return original instanceof GraphQLError ? original : graphqlError;
-    }
+    // GraphQL's own errors pass as they are. The outer one is kept when it wraps another:
+    // it is the one that says where (`Variable "$input" got invalid value ... at "input.mode"`).
+    if (graphqlError && (!original || original instanceof GraphQLError)) return graphqlError;
     if (isDatabaseUnavailable(original)) {
       log.warn({ err: original }, "database unavailable");
       return new GraphQLError("the database is unavailable right now (restarting or unreachable); try again shortly", {
