@@ -16,6 +16,7 @@ describe("config", () => {
       leaseMs: 30000,
       sqliteSynchronous: "FULL",
       postgres: { poolSize: 10, statementTimeoutMs: 30000, connectTimeoutMs: 5000 },
+      dbStartupTimeoutMs: 60000,
       policyFile: null,
       artifactMaxBytes: 1048576,
       stepModules: [],
@@ -49,6 +50,8 @@ describe("config", () => {
     ["FORGE_PG_POOL_SIZE", { FORGE_PG_POOL_SIZE: "0" }],
     ["FORGE_PG_STATEMENT_TIMEOUT_MS", { FORGE_PG_STATEMENT_TIMEOUT_MS: "-1" }],
     ["FORGE_PG_CONNECT_TIMEOUT_MS", { FORGE_PG_CONNECT_TIMEOUT_MS: "soon" }],
+    ["FORGE_DB_STARTUP_TIMEOUT_MS", { FORGE_DB_STARTUP_TIMEOUT_MS: "-1" }],
+    ["FORGE_DB_STARTUP_TIMEOUT_MS", { FORGE_DB_STARTUP_TIMEOUT_MS: "a minute" }],
   ];
   for (const [name, env] of invalid) {
     it(`refuses an invalid ${name} with one line naming it (${JSON.stringify(env[name])})`, () => {
@@ -73,6 +76,11 @@ describe("config", () => {
     });
     expect(config.databaseUrl).toBe("postgresql://forge@db.internal:5432/forge?schema=prod");
     expect(config.postgres).toEqual({ poolSize: 4, statementTimeoutMs: 0, connectTimeoutMs: 5000 });
+  });
+
+  it("takes FORGE_DB_STARTUP_TIMEOUT_MS, 0 meaning a single try", () => {
+    expect(loadConfig({ FORGE_DB_STARTUP_TIMEOUT_MS: "0" }).dbStartupTimeoutMs).toBe(0);
+    expect(loadConfig({ FORGE_DB_STARTUP_TIMEOUT_MS: "300000" }).dbStartupTimeoutMs).toBe(300000);
   });
 
   it("names every invalid variable, one per line", () => {

@@ -16,6 +16,11 @@ export interface PrivatePostgres {
   url: string;
   /** Restarts the server without blocking the test's event loop: the load goes on meanwhile. */
   restart(): Promise<void>;
+  /** Shuts the server down, keeping its data, until `resume`. */
+  halt(): void;
+  /** Starts a halted server again, without blocking the test's event loop. */
+  resume(): Promise<void>;
+  /** Stops the server and deletes its data. */
   stop(): void;
 }
 
@@ -56,6 +61,11 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     restart: async () => {
       const [file, argv] = asPostgresCommand(`${BIN}/pg_ctl`, ctlArgs(["restart", "-w", "-m", "fast"]));
+      await promisify(execFile)(file, argv);
+    },
+    halt: () => ctl("stop", "-w", "-m", "fast"),
+    resume: async () => {
+      const [file, argv] = asPostgresCommand(`${BIN}/pg_ctl`, ctlArgs(["start", "-w"]));
       await promisify(execFile)(file, argv);
     },
     stop: () => {
