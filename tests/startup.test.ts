@@ -30,8 +30,8 @@ import { waitFor } from "./support/wait.ts";
 /**
  * Startup on a database Forge cannot use (API.md, "Robustness rules", Startup): one line on
  * stderr naming DATABASE_URL and the problem, exit code 1, and nothing written to it. And
- * on a database that is not there yet: tried again with backoff, each try logged, until
- * FORGE_DB_STARTUP_TIMEOUT_MS. Real `src/main.ts` processes, since startup is the subject.
+ * on a database that cannot be reached yet: tried again with backoff, each try logged,
+ * until FORGE_DB_STARTUP_TIMEOUT_MS. Real `src/main.ts` processes, since startup is the subject.
  */
 const COMMANDS = ["serve", "worker", "migrate"] as const;
 const PASSWORD = "pw-must-not-show";
@@ -366,6 +366,16 @@ describe.runIf(dialect === "postgres")("startup on a PostgreSQL database Forge c
     expect(await tablesNamed(url, "forge_migrations")).toEqual([]);
     const schemas = await admin(async (c) => (await c.query("SELECT nspname FROM pg_namespace WHERE nspname = 'forge'")).rows, url);
     expect(schemas).toEqual([]);
+  });
+
+  it("a standby server is refused as read-only", async () => {
+    const standby = await startPrivatePostgres({ standby: true });
+    onTestFinished(() => standby.stop());
+    await expectRefused(
+      "serve",
+      standby.url,
+      'DATABASE_URL: PostgreSQL database "postgres" is read-only (the server is a standby in recovery)',
+    );
   });
 
   it("another application's runs table in the schema is refused, and forge_migrations is not created", async () => {
