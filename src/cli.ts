@@ -7,7 +7,8 @@ import { StepModuleError } from "./engine/steps/modules.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { buildApp } from "./server.ts";
-import { migrate } from "./store/migrate.ts";
+import { migrationFiles } from "./store/migrate.ts";
+import { DatabaseStartupError } from "./store/preflight.ts";
 
 /**
  * The command line (src/main.ts runs it). `forge [serve|worker|migrate]`:
@@ -42,22 +43,24 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   const log = createLogger(config.logLevel);
 
   if (command === "migrate") {
-    const db = await openDatabase(config);
-    try {
-      const report = await migrate(db);
-      log.info(report, "migrations up to date");
-    } finally {
-      await db.close();
-    }
+    // Opening the database applies pending migrations.
+    const db = await startupStep(() => openDatabase(config, log));
+    if (!db) return 1;
+    await db.close();
+    log.info({ migrations: migrationFiles(db.dialect).length }, "migrations up to date");
     return 0;
   }
 
   if (command === "worker") {
     const setup = await startupStep(() => loadEngineSetup(config, options.registry, log));
     if (!setup) return 1;
-    const db = await openDatabase(config);
+    const db = await startupStep(() => openDatabase(config, log));
+    if (!db) return 1;
     // This process exists to run the worker, whatever FORGE_WORKER_ENABLED says.
-    const forge = await Forge.start({ ...setup, workerEnabled: true, db, clock: systemClock, log });
+    const forge = await Forge.start({ ...setup, workerEnabled: true, db, clock: systemClock, log }).catch(async (error: unknown) => {
+      await db.close();
+      throw error;
+    });
     log.info({ workerId: forge.worker?.id }, "forge worker running");
     await untilSignal(log);
     await forge.stop();
@@ -75,12 +78,15 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
   return 0;
 }
 
-/** Runs a startup step; a configuration problem (policy file, step module) is printed and gives null. */
+/**
+ * Runs a startup step; a configuration problem (policy file, step module) or a database
+ * Forge cannot use or reach is printed as its one line and gives null.
+ */
 async function startupStep<T>(step: () => Promise<T>): Promise<T | null> {
   try {
     return await step();
   } catch (error) {
-    if (error instanceof PolicyError || error instanceof StepModuleError) {
+    if (error instanceof PolicyError || error instanceof StepModuleError || error instanceof DatabaseStartupError) {
       console.error(error.message);
       return null;
     }

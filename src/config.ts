@@ -71,6 +71,15 @@ const schema = z.object({
   /** PostgreSQL: a query fails if no connection could be opened within this long (a server
    * that is down or restarting gets a clear error instead of a hang). */
   FORGE_PG_CONNECT_TIMEOUT_MS: positiveInt(POSTGRES_DEFAULTS.connectTimeoutMs, 10 * 60 * SECOND),
+  /** How long startup keeps trying an unreachable database (0: fail at the first try). A
+   * minute covers a PostgreSQL restart or failover, so processes started meanwhile join
+   * once it is back, and is short enough that a wrong host still fails visibly. */
+  FORGE_DB_STARTUP_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(24 * 60 * 60 * SECOND)
+    .default(60 * SECOND),
   /** The policy file (API.md, "Policies"); unset: ./forge.policy.json when present, else the built-in policy. */
   FORGE_POLICY_FILE: z
     .string()
@@ -120,6 +129,7 @@ export type Config = Readonly<{
   leaseMs: number;
   sqliteSynchronous: "FULL" | "NORMAL";
   postgres: PostgresOptions;
+  dbStartupTimeoutMs: number;
   policyFile: string | null;
   artifactMaxBytes: number;
   stepModules: readonly string[];
@@ -160,6 +170,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       statementTimeoutMs: e.FORGE_PG_STATEMENT_TIMEOUT_MS,
       connectTimeoutMs: e.FORGE_PG_CONNECT_TIMEOUT_MS,
     }),
+    dbStartupTimeoutMs: e.FORGE_DB_STARTUP_TIMEOUT_MS,
     policyFile: e.FORGE_POLICY_FILE,
     artifactMaxBytes: e.FORGE_ARTIFACT_MAX_BYTES,
     stepModules: Object.freeze(e.FORGE_STEP_MODULES),

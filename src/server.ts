@@ -113,8 +113,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const { log } = options;
   const ownsDb = options.db === undefined;
   const setup = await loadEngineSetup(config, options.registry, log);
-  const db = options.db ?? (await openDatabase(config));
-  const forge = await Forge.start({ ...setup, db, clock: options.clock ?? systemClock, log, feedPollMs: options.feedPollMs });
+  const db = options.db ?? (await openDatabase(config, log));
+  let forge: Forge;
+  try {
+    forge = await Forge.start({ ...setup, db, clock: options.clock ?? systemClock, log, feedPollMs: options.feedPollMs });
+  } catch (error) {
+    if (ownsDb) await db.close().catch(() => {});
+    throw error;
+  }
 
   const yoga = createYoga<InitialContext, Context>({
     schema,

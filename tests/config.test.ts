@@ -16,6 +16,7 @@ describe("config", () => {
       leaseMs: 30000,
       sqliteSynchronous: "FULL",
       postgres: { poolSize: 10, statementTimeoutMs: 30000, connectTimeoutMs: 5000 },
+      dbStartupTimeoutMs: 60000,
       policyFile: null,
       artifactMaxBytes: 1048576,
       stepModules: [],
@@ -54,6 +55,8 @@ describe("config", () => {
     ["FORGE_HTTP_ALLOW_HOSTS", { FORGE_HTTP_ALLOW_HOSTS: "127.1" }],
     ["FORGE_HTTP_ALLOW_HOSTS", { FORGE_HTTP_ALLOW_HOSTS: "api.internal, 10.0.0.0/33, also bad" }],
     ["FORGE_HTTP_ALLOW_HOSTS", { FORGE_HTTP_ALLOW_HOSTS: "http://api.internal:8080" }],
+    ["FORGE_DB_STARTUP_TIMEOUT_MS", { FORGE_DB_STARTUP_TIMEOUT_MS: "-1" }],
+    ["FORGE_DB_STARTUP_TIMEOUT_MS", { FORGE_DB_STARTUP_TIMEOUT_MS: "a minute" }],
   ];
   for (const [name, env] of invalid) {
     it(`refuses an invalid ${name} with one line naming it (${JSON.stringify(env[name])})`, () => {
@@ -97,6 +100,11 @@ describe("config", () => {
     expect(() => loadConfig({ FORGE_HTTP_ALLOW_HOSTS: "ok.internal, 127.1" })).toThrow(
       /^invalid FORGE_HTTP_ALLOW_HOSTS: "127\.1" is not a host name, \*\.domain, IP address or CIDR range/,
     );
+  });
+
+  it("takes FORGE_DB_STARTUP_TIMEOUT_MS, 0 meaning a single try", () => {
+    expect(loadConfig({ FORGE_DB_STARTUP_TIMEOUT_MS: "0" }).dbStartupTimeoutMs).toBe(0);
+    expect(loadConfig({ FORGE_DB_STARTUP_TIMEOUT_MS: "300000" }).dbStartupTimeoutMs).toBe(300000);
   });
 
   it("names every invalid variable, one per line", () => {

@@ -126,6 +126,9 @@ describe.runIf(dialect === "postgres")("several processes on one PostgreSQL data
     const executions = readExecutions(readFileSync(file, "utf8"));
     const again = executions.filter((e) => e.pid !== victim.pid && victimSteps.has(`${e.runId}/${e.stepId}`));
     expect(again.length).toBeGreaterThan(0);
+    // One survivor may have finished every run before the other got through its startup; a
+    // process stopped before it installs its signal handlers dies of the signal (exit code null).
+    for (const w of survivors) await waitFor(() => w.output().includes("forge worker running"), "both survivors to start", 30_000);
     for (const w of survivors) w.child.kill("SIGTERM");
     expect(await Promise.all(survivors.map((w) => w.exited))).toEqual([0, 0]);
   }, 120_000);

@@ -86,29 +86,25 @@ export class Db {
     const writer = client();
     const reader = client();
     const synchronous = options.synchronous ?? "FULL";
-    // journal_mode is stored in the file; the other pragmas are per connection. Processes
-    // opening a new file together can find it locked while one of them switches it to WAL.
-    await whileLocked(() => writer.$queryRawUnsafe("PRAGMA journal_mode = WAL"));
-    for (const c of [writer, reader]) {
-      await whileLocked(() => c.$executeRawUnsafe(`PRAGMA synchronous = ${synchronous}`));
-      await whileLocked(() => c.$executeRawUnsafe("PRAGMA foreign_keys = ON"));
+    try {
+      // journal_mode is stored in the file; the other pragmas are per connection. Processes
+      // opening a new file together can find it locked while one of them switches it to WAL.
+      await whileLocked(() => writer.$queryRawUnsafe("PRAGMA journal_mode = WAL"));
+      for (const c of [writer, reader]) {
+        await whileLocked(() => c.$executeRawUnsafe(`PRAGMA synchronous = ${synchronous}`));
+        await whileLocked(() => c.$executeRawUnsafe("PRAGMA foreign_keys = ON"));
+      }
+    } catch (error) {
+      // Nobody else holds these connections: close them, or the file stays open.
+      await Promise.allSettled([writer.$disconnect(), reader.$disconnect()]);
+      throw error;
     }
     return new Db(sqlite, writer, reader);
   }
 
   static async #openPostgres(url: string, o: PostgresOptions): Promise<Db> {
-    const { connectionString, schema } = postgresTarget(url);
-    const config: pg.ClientConfig = {
-      connectionString,
-      connectionTimeoutMillis: o.connectTimeoutMs,
-      // Unqualified names in Forge's SQL resolve in the chosen schema (a plain identifier,
-      // so nothing in it needs escaping on the server's command line). JIT compilation is
-      // off: Forge's statements are short, and JIT only starts up when the planner's cost
-      // estimate is high (the claim's with capped lanes), where compiling took 96 ms of a
-      // statement that runs in 2.
-      options: `-c search_path=${schema} -c jit=off`,
-      application_name: "forge",
-    };
+    const { schema } = postgresTarget(url);
+    const config = postgresClientConfig(url, o);
     if (schema !== "public") await createSchema(config, schema);
     const pool = new pg.Pool({ ...config, max: o.poolSize, statement_timeout: o.statementTimeoutMs || undefined });
     // A pooled connection that dies while idle (a server restart) is dropped by the pool;
@@ -169,6 +165,22 @@ export function postgresTarget(url: string): { connectionString: string; schema:
   const parsed = new URL(url);
   parsed.searchParams.delete("schema");
   return { connectionString: parsed.toString(), schema };
+}
+
+/** How Forge connects to PostgreSQL: the pool's settings, and those of its single connections (LISTEN, startup checks). */
+export function postgresClientConfig(url: string, o: Pick<PostgresOptions, "connectTimeoutMs">): pg.ClientConfig {
+  const { connectionString, schema } = postgresTarget(url);
+  return {
+    connectionString,
+    connectionTimeoutMillis: o.connectTimeoutMs,
+    // Unqualified names in Forge's SQL resolve in the chosen schema (a plain identifier,
+    // so nothing in it needs escaping on the server's command line). JIT compilation is
+    // off: Forge's statements are short, and JIT only starts up when the planner's cost
+    // estimate is high (the claim's with capped lanes), where compiling took 96 ms of a
+    // statement that runs in 2.
+    options: `-c search_path=${schema} -c jit=off`,
+    application_name: "forge",
+  };
 }
 
 export function quoteIdent(name: string): string {
@@ -234,9 +246,16 @@ export async function whileLocked<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function driverCause(error: unknown): { originalCode?: string; kind?: string; code?: string } | undefined {
-  return (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string; kind?: string; code?: string } } } } | null)?.meta
-    ?.driverAdapterError?.cause;
+/** The driver's own error under a Prisma error (its SQLSTATE or SQLite code, its kind), if any. */
+export function driverCause(error: unknown): DriverCause | undefined {
+  return (error as { meta?: { driverAdapterError?: { cause?: DriverCause } } } | null)?.meta?.driverAdapterError?.cause;
+}
+
+interface DriverCause {
+  originalCode?: string;
+  originalMessage?: string;
+  kind?: string;
+  code?: string;
 }
 
 function isTransient(error: unknown): boolean {

@@ -35,6 +35,26 @@ export function migrationFiles(dialect: Db["dialect"]): Array<{ name: string; sq
     });
 }
 
+/**
+ * The tables Forge's migrations create (read from the files, so a new migration's tables
+ * count too). A database that has some of them but no `forge_migrations` table belongs to
+ * another application, and Forge must not migrate it (store/preflight.ts).
+ */
+export function forgeTableNames(dialect: Db["dialect"]): string[] {
+  const names = migrationFiles(dialect).flatMap((f) =>
+    [...f.sql.matchAll(/^\s*CREATE TABLE (?:IF NOT EXISTS )?"?(\w+)"?/gim)].map((m) => (m[1] as string).toLowerCase()),
+  );
+  return [...new Set(names)].sort();
+}
+
+/** A recorded migration's file has changed since it was applied: the database and the code disagree about the schema. */
+export class MigrationMismatch extends Error {
+  constructor(readonly migration: string) {
+    super(`migration ${migration} was applied with different contents; restore the file or the database`);
+    this.name = "MigrationMismatch";
+  }
+}
+
 export function splitStatements(sql: string): string[] {
   return sql
     .replace(/--.*$/gm, "")
@@ -70,7 +90,7 @@ export async function migrate(db: Db, files = migrationFiles(db.dialect)): Promi
         const recorded = rows[0];
         if (recorded) {
           if (recorded.checksum !== file.checksum) {
-            throw new Error(`migration ${file.name} was applied with different contents; restore the file or the database`);
+            throw new MigrationMismatch(file.name);
           }
           return "already" as const;
         }

@@ -16,6 +16,11 @@ export interface PrivatePostgres {
   url: string;
   /** Restarts the server without blocking the test's event loop: the load goes on meanwhile. */
   restart(): Promise<void>;
+  /** Shuts the server down, keeping its data, until `resume`. */
+  halt(): void;
+  /** Starts a halted server again, without blocking the test's event loop. */
+  resume(): Promise<void>;
+  /** Stops the server and deletes its data. */
   stop(): void;
 }
 
@@ -39,7 +44,11 @@ function asPostgres(command: string, args: string[]): void {
   execFileSync(file, argv, { stdio: "pipe" });
 }
 
-export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+/**
+ * `standby: true` starts the server as a hot standby (standby.signal, no primary to follow):
+ * it accepts read-only connections and stays in recovery.
+ */
+export async function startPrivatePostgres(mode: { standby?: boolean } = {}): Promise<PrivatePostgres> {
   const dir = mkdtempSync(join(tmpdir(), "forge-pg-"));
   chmodSync(dir, 0o700);
   const pgUid = Number(execFileSync("id", ["-u", "postgres"]).toString().trim());
@@ -47,6 +56,7 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
   if (process.getuid?.() === 0) chownSync(dir, pgUid, pgGid);
   const data = join(dir, "data");
   asPostgres(`${BIN}/initdb`, ["-D", data, "-A", "trust", "-U", "postgres", "--no-sync"]);
+  if (mode.standby) asPostgres("touch", [join(data, "standby.signal")]);
   const port = await freePort();
   const options = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=on`;
   const ctlArgs = (args: string[]) => ["-D", data, "-l", join(dir, "server.log"), "-o", options, ...args];
@@ -56,6 +66,11 @@ export async function startPrivatePostgres(): Promise<PrivatePostgres> {
     url: `postgresql://postgres@127.0.0.1:${port}/postgres`,
     restart: async () => {
       const [file, argv] = asPostgresCommand(`${BIN}/pg_ctl`, ctlArgs(["restart", "-w", "-m", "fast"]));
+      await promisify(execFile)(file, argv);
+    },
+    halt: () => ctl("stop", "-w", "-m", "fast"),
+    resume: async () => {
+      const [file, argv] = asPostgresCommand(`${BIN}/pg_ctl`, ctlArgs(["start", "-w"]));
       await promisify(execFile)(file, argv);
     },
     stop: () => {

@@ -10,7 +10,10 @@ export interface ForgeProcess {
   pid: number;
   /** Exit code (null when killed by a signal). */
   exited: Promise<number | null>;
+  /** stdout and stderr, interleaved as they arrived. */
   output(): string;
+  /** stderr alone: where a process that refuses to start says why. */
+  stderr(): string;
 }
 
 /** Starts a Forge process (`entry` with `args`); killed when the test finishes if still running. */
@@ -22,11 +25,13 @@ export function startProcess(entry: string, args: string[], env: Record<string, 
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
+  let stderr = "";
   child.stdout?.on("data", (d) => {
     output += d;
   });
   child.stderr?.on("data", (d) => {
     output += d;
+    stderr += d;
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   onTestFinished(async () => {
@@ -35,5 +40,7 @@ export function startProcess(entry: string, args: string[], env: Record<string, 
       await exited;
     }
   });
-  return { child, pid: child.pid as number, exited, output: () => output };
+  // "exit" can come before the last output: wait for the streams to close too.
+  const closed = new Promise<number | null>((resolve) => child.on("close", (code) => resolve(code)));
+  return { child, pid: child.pid as number, exited: exited.then(() => closed), output: () => output, stderr: () => stderr };
 }
