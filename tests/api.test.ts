@@ -253,6 +253,25 @@ describe("createRuns", () => {
     expect(conflict.errors?.[0]?.message).toMatch(/^inputs\[0\]\.idempotencyKey: /);
   });
 
+  it("a batch larger than one statement's worth of steps is written in chunks of one transaction: whole, or not at all", async () => {
+    const forge = await startForge();
+    const db = forge.app.forge.db;
+    const graph = chain(200); // 40 runs of 200 steps: 8,000 steps, past the 5,000 of one statement
+    const created = await forge.app.forge.createRuns(Array.from({ length: 40 }, (_, i) => runInput({ id: `big-${i}`, graph })));
+    expect(created).toHaveLength(40);
+    expect([await db.read.run.count(), await db.read.step.count(), await db.read.event.count()]).toEqual([40, 8000, 40]);
+    // A row the database refuses in the last chunk takes every chunk before it back with it.
+    await db.write((tx) =>
+      db.dialect === "sqlite"
+        ? tx.$executeRawUnsafe(
+            `CREATE TRIGGER refuse_last BEFORE INSERT ON runs WHEN NEW.id = 'more-39' BEGIN SELECT RAISE(ABORT, 'refused'); END`,
+          )
+        : tx.$executeRawUnsafe(`CREATE RULE refuse_last AS ON INSERT TO runs WHERE NEW.id = 'more-39' DO INSTEAD SELECT 1/0`),
+    );
+    await expect(forge.app.forge.createRuns(Array.from({ length: 40 }, (_, i) => runInput({ id: `more-${i}`, graph })))).rejects.toThrow();
+    expect([await db.read.run.count(), await db.read.step.count(), await db.read.event.count()]).toEqual([40, 8000, 40]);
+  });
+
   it("refuses an empty batch and one over 500", async () => {
     const forge = await startForge();
     for (const inputs of [[], Array.from({ length: 501 }, () => runInput())]) {

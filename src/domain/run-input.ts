@@ -28,7 +28,11 @@ export interface ValidRunInput {
   graph: Graph;
   params: Record<string, unknown>;
   idempotencyKey: string | null;
-  /** Digest of everything the client chose; equal inputs have equal hashes. */
+  /**
+   * Digest of everything the client chose (equal inputs have equal hashes), for telling a
+   * repeat of an idempotency key from a different input. Empty without a key: it has no
+   * other use, and canonicalizing a large graph is the costliest part of creating a run.
+   */
   inputHash: string;
 }
 
@@ -81,7 +85,7 @@ export function validateRunInput(input: CreateRunInput, rules: RunRules): ValidR
   checkJson("graph", input.graph);
   const graph = validateGraph(input.graph, rules);
   const chosen = { id, mode: input.mode, jobType, requestedBy, lane, priority, graph, params, idempotencyKey: key };
-  return { ...chosen, params: params as Record<string, unknown>, inputHash: hashInput(chosen) };
+  return { ...chosen, params: params as Record<string, unknown>, inputHash: key === null ? "" : hashInput(chosen) };
 }
 
 /** Refuses a string that is not well-formed text (NUL, lone surrogates), naming the field. */

@@ -39,6 +39,8 @@ import { HEARTBEAT_MS, Worker } from "./worker.ts";
 
 /** Runs one createRuns call may create: one transaction of a few milliseconds. */
 export const MAX_BATCH = 500;
+/** How long createRuns works through its inputs before letting the event loop turn. */
+const YIELD_AFTER_MS = 10;
 
 export interface ForgeOptions {
   db: Db;
@@ -56,6 +58,13 @@ export interface ForgeOptions {
   /** FORGE_ARTIFACT_MAX_BYTES (default 1 MiB). */
   artifactMaxBytes?: number;
   feedPollMs?: number;
+}
+
+/** A createRun input as it will be stored: validated, and the rows that create it. */
+interface PlannedRun {
+  valid: ValidRunInput;
+  run: RunRecord;
+  rows: NewRunRows;
 }
 
 export interface WorkerStatus {
@@ -131,7 +140,7 @@ export class Forge {
   }
 
   /** Validates one input and builds the run as it will be stored, with the rows that create it. */
-  #plan(input: CreateRunInput, now: Date): { valid: ValidRunInput; run: RunRecord; rows: NewRunRows } {
+  #plan(input: CreateRunInput, now: Date): PlannedRun {
     // The policy is looked up before the job type is checked; an invalid job type is refused below anyway.
     const policy = this.policies.forJobType(String(input.jobType));
     const valid = validateRunInput(input, {
@@ -203,14 +212,22 @@ export class Forge {
   async createRuns(inputs: CreateRunInput[], retryOnRace = true): Promise<RunRecord[]> {
     if (inputs.length < 1 || inputs.length > MAX_BATCH) throw new InvalidInput("inputs", `must hold 1 to ${MAX_BATCH} runs`);
     const now = this.clock.now();
-    const planned = inputs.map((input, i) => {
+    const planned: PlannedRun[] = [];
+    let slice = performance.now();
+    for (const [i, input] of inputs.entries()) {
       try {
-        return this.#plan(input, now);
+        planned.push(this.#plan(input, now));
       } catch (error) {
         if (error instanceof InvalidInput) throw new InvalidInput(`inputs[${i}].${error.field.replace(/^input\./, "")}`, error.problem);
         throw error;
       }
-    });
+      // Validating 500 large graphs takes far longer than one turn of the event loop may
+      // (API.md, "The event loop"): let other requests and the ticks in flight go on between runs.
+      if (performance.now() - slice > YIELD_AFTER_MS) {
+        await new Promise((resolve) => setImmediate(resolve));
+        slice = performance.now();
+      }
+    }
     const taken = await findTaken(
       this.db,
       planned.flatMap((p) => (p.valid.id ? [p.valid.id] : [])),

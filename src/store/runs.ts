@@ -4,6 +4,7 @@ import type { RunStatus } from "../domain/status.ts";
 import { writeOverriding, writeStepsAndEvents } from "./commit.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import { ms } from "./dialect.ts";
+import type { PrismaClient } from "./generated/client.ts";
 import type { RunWhereInput } from "./generated/models.ts";
 import {
   jsonOrNull,
@@ -28,11 +29,60 @@ export interface NewRunRows {
 }
 
 /**
- * Inserts runs with their steps and first events in one transaction of three statements,
- * however many runs there are. A duplicate id or idempotency key fails the whole insert
- * with the database's unique violation (see `isUniqueViolation`).
+ * Inserts runs with their steps and first events in one transaction, all or nothing. A duplicate id or
+ * idempotency key fails the whole insert with the database's unique violation (see
+ * `isUniqueViolation`).
+ *
+ * Up to CHUNK_STEPS steps in all, that is three statements sent together. A larger batch (a
+ * createRuns of 500 large graphs: over a hundred thousand steps) is written in chunks of
+ * about that size within the same transaction, letting the event loop turn between them:
+ * one statement over all its rows would hold it for over a second (better-sqlite3 runs
+ * statements synchronously, and serializing the rows is synchronous on both databases).
+ * The events of every chunk go last, so the events lock is held only for them.
  */
 export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
+  const total = items.reduce((n, item) => n + item.steps.length, 0);
+  if (total <= CHUNK_STEPS) {
+    const { eventsLock } = db.sql;
+    await db.writeBatch((w) => [
+      insertRunRows(db, w, items),
+      insertStepRows(db, w, items),
+      // Held from here to the commit (see Dialect.eventsLock).
+      ...(eventsLock ? [w.$executeRaw(eventsLock)] : []),
+      insertEventRows(db, w, items),
+    ]);
+    return;
+  }
+  const chunks: NewRunRows[][] = [[]];
+  let size = 0;
+  for (const item of items) {
+    if (size + item.steps.length > CHUNK_STEPS && (chunks.at(-1) as NewRunRows[]).length > 0) {
+      chunks.push([]);
+      size = 0;
+    }
+    (chunks.at(-1) as NewRunRows[]).push(item);
+    size += item.steps.length;
+  }
+  await db.write(
+    async (tx) => {
+      for (const chunk of chunks) {
+        await insertRunRows(db, tx, chunk);
+        await insertStepRows(db, tx, chunk);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      if (db.sql.eventsLock) await tx.$executeRaw(db.sql.eventsLock);
+      await insertEventRows(db, tx, items);
+    },
+    { timeoutMs: LARGE_INSERT_TIMEOUT_MS },
+  );
+}
+
+/** Steps per statement: a few milliseconds of work for the database and for serializing the rows. */
+const CHUNK_STEPS = 5_000;
+/** A large insert's transaction may stay open this long (Prisma's default, 5 s, is for short ones). */
+const LARGE_INSERT_TIMEOUT_MS = 60_000;
+
+function insertRunRows(db: Db, w: PrismaClient | Tx, items: NewRunRows[]) {
   const runs = items.map(({ run }) => ({
     ...run,
     graph: JSON.stringify(run.graph),
@@ -44,27 +94,31 @@ export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
     finishedAt: ms(run.finishedAt),
     wakeAt: ms(run.wakeAt),
   }));
-  const steps = items.flatMap(({ steps }) => steps.map((s) => ({ ...s, deps: JSON.stringify(s.deps) })));
-  const events = items.map(({ run, event }) => ({ ...event, runId: run.id, data: jsonOrNull(event.data), createdAt: ms(event.createdAt) }));
-  const { rows, text, int, time, eventsLock } = db.sql;
-  await db.writeBatch((w) => [
-    w.$executeRaw`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params,
+  const { rows, text, int, time } = db.sql;
+  return w.$executeRaw`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params,
         idempotency_key, input_hash, created_at, updated_at, started_at, finished_at, seq, wake_at, policy, lane_cap)
       SELECT ${text("id")}, ${text("mode")}, ${text("jobType")}, ${text("lane")}, ${text("requestedBy")}, ${int("priority")},
         ${text("status")}, ${text("graph")}, ${text("params")}, ${text("idempotencyKey")}, ${text("inputHash")},
         ${time("createdAt")}, ${time("updatedAt")}, ${time("startedAt")}, ${time("finishedAt")}, ${int("seq")}, ${time("wakeAt")},
         ${text("policy")}, ${int("laneCap")}
-      FROM ${rows(runs)} ORDER BY v.key`,
-    w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status)
+      FROM ${rows(runs)} ORDER BY v.key`;
+}
+
+function insertStepRows(db: Db, w: PrismaClient | Tx, items: NewRunRows[]) {
+  const steps = items.flatMap(({ steps }) => steps.map((s) => ({ ...s, deps: JSON.stringify(s.deps) })));
+  const { rows, text, int } = db.sql;
+  return w.$executeRaw`INSERT INTO steps (run_id, id, position, type, deps, status)
       SELECT ${text("runId")}, ${text("id")}, ${int("position")}, ${text("type")}, ${text("deps")}, ${text("status")}
-      FROM ${rows(steps)}`,
-    // Held from here to the commit (see Dialect.eventsLock).
-    ...(eventsLock ? [w.$executeRaw(eventsLock)] : []),
-    // Every first event is seq 1, in the order the runs were given.
-    w.$executeRaw`INSERT INTO events (run_id, seq, type, step_id, data, created_at)
+      FROM ${rows(steps)}`;
+}
+
+/** Every first event is seq 1, in the order the runs were given. */
+function insertEventRows(db: Db, w: PrismaClient | Tx, items: NewRunRows[]) {
+  const events = items.map(({ run, event }) => ({ ...event, runId: run.id, data: jsonOrNull(event.data), createdAt: ms(event.createdAt) }));
+  const { rows, text, time } = db.sql;
+  return w.$executeRaw`INSERT INTO events (run_id, seq, type, step_id, data, created_at)
       SELECT ${text("runId")}, 1, ${text("type")}, ${text("stepId")}, ${text("data")}, ${time("createdAt")}
-      FROM ${rows(events)} ORDER BY v.key`,
-  ]);
+      FROM ${rows(events)} ORDER BY v.key`;
 }
 
 /** Runs matching a condition on the runs table, read with raw SQL (see records.ts for why). */
