@@ -51,10 +51,15 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     return 0;
   }
 
+  // Listening from the start: a SIGTERM that comes while the process is still starting (the
+  // database may be coming back) stops it as soon as it has started, instead of killing it
+  // half-way; a second signal exits at once.
+  const shutdown = untilSignal(log);
+
   if (command === "worker") {
     const setup = await startupStep(() => loadEngineSetup(config, options.registry, log));
     if (!setup) return 1;
-    const db = await startupStep(() => openDatabase(config, log));
+    const db = await startupStep(() => openDatabase(config, log, undefined, shutdown.signal));
     if (!db) return 1;
     // This process exists to run the worker, whatever FORGE_WORKER_ENABLED says.
     const forge = await Forge.start({ ...setup, workerEnabled: true, db, clock: systemClock, log }).catch(async (error: unknown) => {
@@ -62,17 +67,17 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
       throw error;
     });
     log.info({ workerId: forge.worker?.id }, "forge worker running");
-    await untilSignal(log);
+    await shutdown.requested;
     await forge.stop();
     await db.close();
     return 0;
   }
 
-  const app = await startupStep(() => buildApp(config, { log, registry: options.registry }));
+  const app = await startupStep(() => buildApp(config, { log, registry: options.registry, stop: shutdown.signal }));
   if (!app) return 1;
   const url = await app.start();
   log.info({ url, worker: config.workerEnabled }, "forge serving");
-  await untilSignal(log);
+  await shutdown.requested;
   await app.stop();
   log.info("forge stopped");
   return 0;
@@ -94,16 +99,19 @@ async function startupStep<T>(step: () => Promise<T>): Promise<T | null> {
   }
 }
 
-/** Resolves at the first SIGTERM or SIGINT; a second one exits at once. */
-function untilSignal(log: Logger): Promise<void> {
-  return new Promise((resolve) => {
+/** The first SIGTERM or SIGINT, as a promise and as a signal; a second one exits at once. */
+function untilSignal(log: Logger): { requested: Promise<void>; signal: AbortSignal } {
+  const controller = new AbortController();
+  const requested = new Promise<void>((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       log.info({ signal }, "shutting down: finishing the tick in progress");
       process.once("SIGINT", () => process.exit(130));
       process.once("SIGTERM", () => process.exit(143));
+      controller.abort();
       resolve();
     };
     process.once("SIGTERM", onSignal);
     process.once("SIGINT", onSignal);
   });
+  return { requested, signal: controller.signal };
 }

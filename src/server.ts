@@ -25,6 +25,8 @@ export interface AppOptions {
   /** An already-open database (tests share one between apps to simulate restarts). */
   db?: Db;
   feedPollMs?: number;
+  /** A shutdown requested during startup: stops waiting for a database that is not reachable yet. */
+  stop?: AbortSignal;
 }
 
 export interface App {
@@ -113,7 +115,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const { log } = options;
   const ownsDb = options.db === undefined;
   const setup = await loadEngineSetup(config, options.registry, log);
-  const db = options.db ?? (await openDatabase(config, log));
+  const db = options.db ?? (await openDatabase(config, log, undefined, options.stop));
   let forge: Forge;
   try {
     forge = await Forge.start({ ...setup, db, clock: options.clock ?? systemClock, log, feedPollMs: options.feedPollMs });

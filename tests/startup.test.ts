@@ -459,4 +459,20 @@ describe.runIf(dialect === "postgres")("startup on an unreachable PostgreSQL", (
     expect(await worker.exited).toBe(0);
     expect(worker.output()).not.toContain(PASSWORD);
   }, 90_000);
+
+  it("a SIGTERM while it waits for PostgreSQL stops a worker and a server at once, with one line", async () => {
+    const server = await startPrivatePostgres();
+    onTestFinished(() => server.stop());
+    server.halt();
+    for (const command of ["worker", "serve"] as const) {
+      const p = start(command, server.url, { FORGE_PORT: "0" });
+      await waitFor(() => startupTries(p).length >= 1, `${command}: a startup try while the server is down`, 20_000);
+      p.child.kill("SIGTERM");
+      // Far sooner than FORGE_DB_STARTUP_TIMEOUT_MS (60 s by default): it stops waiting.
+      expect(await p.exited).toBe(1);
+      expect(p.stderr().trim()).toMatch(
+        /^DATABASE_URL: PostgreSQL database .* is unreachable .*; stopped waiting for it on a shutdown signal$/,
+      );
+    }
+  }, 60_000);
 });

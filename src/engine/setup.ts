@@ -66,7 +66,13 @@ export async function loadEngineSetup(config: Config, registry?: StepRegistry, l
  *
  * `log` defaults to a logger of the configured level, for callers that have none yet.
  */
-export async function openDatabase(config: Config, log: Logger = createLogger(config.logLevel), clock: Clock = systemClock): Promise<Db> {
+export async function openDatabase(
+  config: Config,
+  log: Logger = createLogger(config.logLevel),
+  clock: Clock = systemClock,
+  /** A shutdown requested while the database is being waited for: stop trying. */
+  stop?: AbortSignal,
+): Promise<Db> {
   const options: DbOptions = { url: config.databaseUrl, synchronous: config.sqliteSynchronous, postgres: config.postgres };
   const database = describeDatabase(options.url);
   const deadline = clock.now().getTime() + config.dbStartupTimeoutMs;
@@ -85,7 +91,10 @@ export async function openDatabase(config: Config, log: Logger = createLogger(co
       }
       const retryInMs = Math.min(left, retryDelayMs(attempt));
       log.warn({ attempt, retryInMs, database, error: problem.reason }, "database unreachable at startup; trying again");
-      await clock.sleep(retryInMs);
+      await clock.sleep(retryInMs, stop);
+      if (stop?.aborted) {
+        throw new DatabaseUnreachable(`${database} is unreachable (${problem.reason}); stopped waiting for it on a shutdown signal`);
+      }
     }
   }
 }

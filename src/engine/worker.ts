@@ -110,22 +110,27 @@ export class Worker {
         idle = 0;
         continue;
       }
-      let wait = Math.min(this.#o.intervalMs * 2 ** idle, this.#o.intervalMs * MAX_IDLE_FACTOR, HEARTBEAT_MS);
-      // A run waiting on a timer (a retry's backoff, a sleep) is due at a known time: be
-      // there. Counted from the tick, so one that came due since is not missed.
-      const due = await nextWakeAt(this.#o.db, tickedAt).catch(() => null);
-      if (due) wait = Math.min(wait, due.getTime() - clock.now().getTime());
-      if (wait <= 0) continue;
-      idle++;
+      // From here on a new run or a stop cuts the wait short, including one that comes while
+      // the next wake time is being read (before, it was lost, and the loop slept it out).
       const woken = new AbortController();
       this.#wake = () => woken.abort();
       const onStop = () => woken.abort();
       stop.addEventListener("abort", onStop, { once: true });
-      await clock.sleep(wait, woken.signal);
-      stop.removeEventListener("abort", onStop);
-      this.#wake = null;
-      if (woken.signal.aborted) idle = 0;
-      this.#woken = false;
+      try {
+        let wait = Math.min(this.#o.intervalMs * 2 ** idle, this.#o.intervalMs * MAX_IDLE_FACTOR, HEARTBEAT_MS);
+        // A run waiting on a timer (a retry's backoff, a sleep) is due at a known time: be
+        // there. Counted from the tick, so one that came due since is not missed.
+        const due = await nextWakeAt(this.#o.db, tickedAt).catch(() => null);
+        if (due) wait = Math.min(wait, due.getTime() - clock.now().getTime());
+        if (wait <= 0 || woken.signal.aborted) continue;
+        idle++;
+        await clock.sleep(wait, woken.signal);
+      } finally {
+        stop.removeEventListener("abort", onStop);
+        this.#wake = null;
+        if (woken.signal.aborted) idle = 0;
+        this.#woken = false;
+      }
     }
   }
 

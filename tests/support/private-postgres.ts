@@ -76,6 +76,8 @@ export async function startPrivatePostgres(mode: { standby?: boolean } = {}): Pr
     stop: () => {
       try {
         ctl("stop", "-w", "-m", "immediate");
+      } catch {
+        // Already stopped (a test halted it): there is nothing left to stop.
       } finally {
         rmSync(dir, { recursive: true, force: true });
       }
