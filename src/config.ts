@@ -20,7 +20,98 @@ const optionalSecret = z
 
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 
+// Browsers and request limits (API.md, "Robustness rules"): every bound a client's request
+// meets, kept together so each can be raised in one place.
+const MiB = 1024 * 1024;
+
+/** An origin exactly as a browser sends it in `Origin`: scheme://host[:port], nothing after. */
+function isOrigin(value: string): boolean {
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  return (url.protocol === "http:" || url.protocol === "https:") && url.origin === value;
+}
+
+const requestEnv = {
+  /** Origins (comma-separated) whose pages may call the API from a browser; unset: same origin only. */
+  FORGE_CORS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((o) => o.trim())
+        .filter((o) => o !== ""),
+    )
+    .superRefine((origins, ctx) => {
+      const bad = origins.find((o) => !isOrigin(o));
+      if (bad !== undefined) {
+        ctx.addIssue({
+          code: "custom",
+          message: `"${bad}" is not an origin like https://dash.example.com (scheme://host[:port], nothing after)`,
+        });
+      }
+    }),
+  /** Largest HTTP body or graphql-ws message. A 1,000-step graph with every dep it may have is under 1 MiB. */
+  FORGE_MAX_BODY_BYTES: positiveInt(4 * MiB, 1024 * MiB),
+  /** Tokens in one document: the standard introspection query has 165, a large dashboard query a few thousand. */
+  FORGE_MAX_TOKENS: positiveInt(20_000, 10_000_000),
+  /** Fields nested in one operation: the standard introspection query is 15 deep, Forge's own types 5. */
+  FORGE_MAX_DEPTH: positiveInt(16, 256),
+  /** Aliased fields in one operation (each may ask for a page of its own). */
+  FORGE_MAX_ALIASES: positiveInt(100, 100_000),
+  /** Estimated cost of one operation (src/api/cost.ts: a list costs its page size times its selection). */
+  FORGE_MAX_COST: positiveInt(50_000, 1_000_000_000),
+  /** Brackets nested in one document ({, [ and ( together). graphql-js parses them recursively and
+   * overflows the stack between 1,000 and 2,000 levels, hence the cap; Forge's inputs need < 100. */
+  FORGE_MAX_NESTING: positiveInt(128, 512),
+  /** Memory for parsed documents kept for reuse, in bytes (0: no cache). */
+  FORGE_DOCUMENT_CACHE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(64 * 1024 * MiB)
+    .default(32 * MiB),
+  /** Open graphql-ws operations on one connection. */
+  FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(100, 1_000_000),
+  /** Open graphql-ws operations on the whole process. */
+  FORGE_MAX_SUBSCRIPTIONS: positiveInt(10_000, 10_000_000),
+  /** A graphql-ws client whose unsent messages pass this many bytes is disconnected. */
+  FORGE_SUBSCRIBER_MAX_BUFFERED_BYTES: positiveInt(1 * MiB, 1024 * MiB),
+};
+
+export type RequestLimits = Readonly<{
+  maxBodyBytes: number;
+  maxTokens: number;
+  maxDepth: number;
+  maxAliases: number;
+  maxCost: number;
+  maxNesting: number;
+  documentCacheBytes: number;
+  maxSubscriptionsPerConnection: number;
+  maxSubscriptions: number;
+  subscriberMaxBufferedBytes: number;
+}>;
+
+function requestConfig(e: z.infer<z.ZodObject<typeof requestEnv>>): { corsOrigins: readonly string[]; limits: RequestLimits } {
+  return {
+    corsOrigins: Object.freeze(e.FORGE_CORS_ORIGINS),
+    limits: Object.freeze({
+      maxBodyBytes: e.FORGE_MAX_BODY_BYTES,
+      maxTokens: e.FORGE_MAX_TOKENS,
+      maxDepth: e.FORGE_MAX_DEPTH,
+      maxAliases: e.FORGE_MAX_ALIASES,
+      maxCost: e.FORGE_MAX_COST,
+      maxNesting: e.FORGE_MAX_NESTING,
+      documentCacheBytes: e.FORGE_DOCUMENT_CACHE_BYTES,
+      maxSubscriptionsPerConnection: e.FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      maxSubscriptions: e.FORGE_MAX_SUBSCRIPTIONS,
+      subscriberMaxBufferedBytes: e.FORGE_SUBSCRIBER_MAX_BUFFERED_BYTES,
+    }),
+  };
+}
+
 const schema = z.object({
+  ...requestEnv,
   /** `file:` path for SQLite (the default keeps data beside the checkout, under ./data), or
    * a `postgres://` / `postgresql://` URL, optionally with `?schema=name`. */
   DATABASE_URL: z
@@ -136,6 +227,9 @@ export type Config = Readonly<{
   http: Readonly<{ allowPrivate: boolean; allowHosts: readonly AllowEntry[] }>;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   development: boolean;
+  /** Browser origins allowed besides the API's own (FORGE_CORS_ORIGINS). */
+  corsOrigins: readonly string[];
+  limits: RequestLimits;
 }>;
 
 export class ConfigError extends Error {
@@ -177,5 +271,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     http: Object.freeze({ allowPrivate: e.FORGE_HTTP_ALLOW_PRIVATE, allowHosts: Object.freeze(e.FORGE_HTTP_ALLOW_HOSTS) }),
     logLevel: e.LOG_LEVEL,
     development: e.NODE_ENV === "development",
+    ...requestConfig(e),
   });
 }

@@ -1,13 +1,17 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import { GraphQLError, type GraphQLFormattedError, getOperationAST } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { accessFor, bearerToken } from "./api/auth.ts";
+import { corsOptions, OriginPolicy, useOriginPolicy, verifyWebSocketOrigin } from "./api/browser.ts";
 import { type Context, createContext } from "./api/context.ts";
-import { createErrorMasker, forgeGraphQLError } from "./api/errors.ts";
+import { documentCaches } from "./api/document-cache.ts";
+import { createErrorMasker, forgeGraphQLError, refusalResponse } from "./api/errors.ts";
+import { useRequestLimits } from "./api/limits.ts";
 import { schema } from "./api/schema/index.ts";
+import { boundedWebSocket, SubscriptionGate } from "./api/websocket.ts";
 import { useWellFormedInput } from "./api/well-formed.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
@@ -40,9 +44,6 @@ export interface App {
 /** How long a closing WebSocket client gets to answer the close handshake. */
 const WS_CLOSE_GRACE_MS = 1000;
 
-/** Largest request body accepted: a 1,000-step graph with every dep it may have is under 1 MiB. */
-const MAX_BODY_BYTES = 4 * 1024 * 1024;
-
 /** graphql-ws sends errors as they are; drop the HTTP status meant for yoga's responses. */
 function withoutHttpStatus(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
   const formatted = error instanceof GraphQLError ? error.toJSON() : error;
@@ -61,24 +62,26 @@ export type InitialContext = { request?: Request; connectionParams?: Record<stri
  */
 const REQUEST_ERROR_CODES = new Set([undefined, "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_USER_INPUT"]);
 
+function asRequestErrors(errors: readonly GraphQLError[]): GraphQLError[] {
+  return errors.map((e) =>
+    e.path || !REQUEST_ERROR_CODES.has(e.extensions?.code as string | undefined)
+      ? e
+      : new GraphQLError(e.message, {
+          nodes: e.nodes,
+          source: e.source,
+          positions: e.positions,
+          originalError: e.originalError,
+          extensions: { code: "BAD_USER_INPUT", http: { status: 200 } },
+        }),
+  );
+}
+
 function useInputErrorCode(): Plugin<Context> {
-  const withCode = (errors: readonly GraphQLError[]) =>
-    errors.map((e) =>
-      e.path || !REQUEST_ERROR_CODES.has(e.extensions?.code as string | undefined)
-        ? e
-        : new GraphQLError(e.message, {
-            nodes: e.nodes,
-            source: e.source,
-            positions: e.positions,
-            originalError: e.originalError,
-            extensions: { code: "BAD_USER_INPUT", http: { status: 200 } },
-          }),
-    );
   return {
     onResultProcess: ({ result, setResult }) => {
       if (Array.isArray(result) || Symbol.asyncIterator in result) return;
       const single = result as { data?: unknown; errors?: readonly GraphQLError[] };
-      if (single.errors && !single.data) setResult({ ...single, errors: withCode(single.errors) });
+      if (single.errors && !single.data) setResult({ ...single, errors: asRequestErrors(single.errors) });
     },
   };
 }
@@ -98,8 +101,7 @@ function useApiToken(config: Pick<Config, "adminToken" | "apiToken">): Plugin<Co
       if (config.apiToken === null) return;
       if (request.method === "GET" && (request.headers.get("accept") ?? "").includes("text/html")) return;
       if (accessFor(config, bearerToken(request.headers.get("authorization"))).api) return;
-      const body = JSON.stringify({ errors: [{ message: forbidden.message, extensions: { code: forbidden.code } }] });
-      endResponse(new fetchAPI.Response(body, { status: 403, headers: { "content-type": "application/json" } }));
+      endResponse(refusalResponse(fetchAPI, request, 403, forbidden));
     },
     onExecute: ({ args, setResultAndStopExecution }) => {
       if (!args.contextValue.access.api) setResultAndStopExecution(refuse());
@@ -124,9 +126,16 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     throw error;
   }
 
+  const origins = new OriginPolicy(config.corsOrigins);
   const yoga = createYoga<InitialContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
+    cors: corsOptions(origins),
+    // Counted on the bytes as they arrive, so a chunked body is held to it too.
+    maxRequestBodySize: config.limits.maxBodyBytes,
+    // File uploads: Forge takes none, and a multipart body is one a browser sends across origins unasked.
+    multipart: false,
+    parserAndValidationCache: documentCaches(config.limits.documentCacheBytes),
     landingPage: false,
     graphiql: { title: "Forge", subscriptionsProtocol: "WS" },
     maskedErrors: { maskError: createErrorMasker(log, config.development) },
@@ -135,23 +144,21 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
       return createContext(forge, accessFor(config, bearerToken(header)));
     },
-    plugins: [useApiToken(config), useWellFormedInput(), useInputErrorCode()],
+    // In this order: who may ask comes before what is asked, and the body limit's wording
+    // (in useRequestLimits) must follow useInputErrorCode.
+    plugins: [useOriginPolicy(origins), useApiToken(config), useWellFormedInput(), useInputErrorCode(), ...useRequestLimits(config.limits)],
   });
 
-  const server: Server = createServer((req, res) => {
-    const length = Number(req.headers["content-length"] ?? 0);
-    if (length > MAX_BODY_BYTES) {
-      res
-        .writeHead(413, { "content-type": "application/json" })
-        .end(
-          JSON.stringify({ errors: [{ message: `request body over ${MAX_BODY_BYTES} bytes`, extensions: { code: "BAD_USER_INPUT" } }] }),
-        );
-      req.resume();
-      return;
-    }
-    void yoga(req, res);
+  const server: Server = createServer((req, res) => void yoga(req, res));
+  const wss = new WebSocketServer({
+    server,
+    path: "/graphql",
+    verifyClient: verifyWebSocketOrigin(origins),
+    // A message over the limit closes the connection with 1009 (message too big).
+    maxPayload: config.limits.maxBodyBytes,
+    WebSocket: boundedWebSocket(config.limits.subscriberMaxBufferedBytes, log),
   });
-  const wss = new WebSocketServer({ server, path: "/graphql" });
+  const gate = new SubscriptionGate(config.limits);
   const ws = useServer<Record<string, unknown> | undefined>(
     {
       onConnect: (ctx) => {
@@ -159,27 +166,39 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         // Refused connections close with 4403 Forbidden.
         return accessFor(config, bearerToken(header)).api;
       },
-      onSubscribe: async (ctx, _id, params) => {
+      onClose: (ctx) => gate.closed(ctx),
+      onSubscribe: async (ctx, id, params) => {
         const enveloped = yoga.getEnveloped({ connectionParams: ctx.connectionParams ?? {} });
         let document: ReturnType<typeof enveloped.parse>;
         try {
           document = enveloped.parse(params.query);
         } catch (error) {
-          return [error instanceof GraphQLError ? error : new GraphQLError(String(error))];
+          return asRequestErrors([error instanceof GraphQLError ? error : new GraphQLError(String(error))]);
         }
         const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length > 0) return errors;
+        if (errors.length > 0) return asRequestErrors(errors);
+        // graphql-ws would refuse this itself, but without calling onComplete (see SubscriptionGate).
+        if (!getOperationAST(document, params.operationName)) {
+          return asRequestErrors([
+            new GraphQLError("operationName: names no operation of the document (one is needed when it has several)"),
+          ]);
+        }
+        const contextValue = await enveloped.contextFactory();
+        const refused = gate.admit(ctx, id);
+        if (refused) return [refused];
         return {
           schema: enveloped.schema,
           document,
           operationName: params.operationName,
           variableValues: params.variables,
-          contextValue: await enveloped.contextFactory(),
+          contextValue,
           rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
       },
+      onComplete: (ctx, id) => gate.release(ctx, id),
       onNext: (_ctx, _id, _payload, _args, result) =>
         result.errors ? { ...result, errors: result.errors.map(withoutHttpStatus) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map(withoutHttpStatus),
       execute: (args) => (args.rootValue as { execute: typeof import("graphql").execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import("graphql").subscribe }).subscribe(args),
     },

@@ -23,6 +23,19 @@ describe("config", () => {
       http: { allowPrivate: false, allowHosts: [] },
       logLevel: "info",
       development: false,
+      corsOrigins: [],
+      limits: {
+        maxBodyBytes: 4 * 1024 * 1024,
+        maxTokens: 20_000,
+        maxDepth: 16,
+        maxAliases: 100,
+        maxCost: 50_000,
+        maxNesting: 128,
+        documentCacheBytes: 32 * 1024 * 1024,
+        maxSubscriptionsPerConnection: 100,
+        maxSubscriptions: 10_000,
+        subscriberMaxBufferedBytes: 1024 * 1024,
+      },
     });
   });
 
@@ -57,6 +70,12 @@ describe("config", () => {
     ["FORGE_HTTP_ALLOW_HOSTS", { FORGE_HTTP_ALLOW_HOSTS: "http://api.internal:8080" }],
     ["FORGE_DB_STARTUP_TIMEOUT_MS", { FORGE_DB_STARTUP_TIMEOUT_MS: "-1" }],
     ["FORGE_DB_STARTUP_TIMEOUT_MS", { FORGE_DB_STARTUP_TIMEOUT_MS: "a minute" }],
+    ["FORGE_CORS_ORIGINS", { FORGE_CORS_ORIGINS: "*" }],
+    ["FORGE_MAX_BODY_BYTES", { FORGE_MAX_BODY_BYTES: "4MiB" }],
+    ["FORGE_MAX_DEPTH", { FORGE_MAX_DEPTH: "0" }],
+    ["FORGE_MAX_NESTING", { FORGE_MAX_NESTING: "5000" }],
+    ["FORGE_DOCUMENT_CACHE_BYTES", { FORGE_DOCUMENT_CACHE_BYTES: "-1" }],
+    ["FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION", { FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION: "0" }],
   ];
   for (const [name, env] of invalid) {
     it(`refuses an invalid ${name} with one line naming it (${JSON.stringify(env[name])})`, () => {

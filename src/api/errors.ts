@@ -55,3 +55,39 @@ export function createErrorMasker(log: Logger, development: boolean) {
     });
   };
 }
+
+const GRAPHQL_RESPONSE = "application/graphql-response+json";
+const JSON_MEDIA = "application/json";
+
+/**
+ * The media type for a response: GraphQL over HTTP's own when the client accepts it or says
+ * nothing (`Accept` absent), plain JSON when it accepts that and not the former.
+ */
+export function responseMediaType(accept: string | null): string {
+  if (!accept?.trim()) return GRAPHQL_RESPONSE;
+  const ranges = accept.split(",").map((range) => {
+    const [type = "", ...params] = range.split(";").map((part) => part.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith("q="));
+    return { type, weight: q ? Number(q.slice(2)) : 1 };
+  });
+  const accepted = (type: string) => ranges.some((r) => r.type === type && r.weight > 0);
+  if (accepted(GRAPHQL_RESPONSE)) return GRAPHQL_RESPONSE;
+  if (accepted(JSON_MEDIA)) return JSON_MEDIA;
+  if (accepted("application/*") || accepted("*/*")) return GRAPHQL_RESPONSE;
+  return JSON_MEDIA;
+}
+
+/**
+ * A request refused before yoga parses it (a foreign origin, a body that is not JSON, a
+ * missing FORGE_API_TOKEN): the contract's error in the media type the client accepts.
+ */
+export function refusalResponse(
+  fetchAPI: { Response: typeof Response },
+  request: Request,
+  status: number,
+  error: { code: string; message: string },
+): Response {
+  const body = JSON.stringify({ errors: [{ message: error.message, extensions: { code: error.code } }] });
+  const type = responseMediaType(request.headers.get("accept"));
+  return new fetchAPI.Response(body, { status, headers: { "content-type": `${type}; charset=utf-8` } });
+}

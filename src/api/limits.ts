@@ -1,0 +1,154 @@
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { type ExecutionArgs, GraphQLError, Lexer, Source, TokenKind } from "graphql";
+import type { Plugin } from "graphql-yoga";
+import type { RequestLimits } from "../config.ts";
+import type { Context } from "./context.ts";
+import { CostTooHigh, operationCost } from "./cost.ts";
+
+/**
+ * Limits on what one GraphQL request may ask (API.md, "Limits on requests"), as Envelop
+ * plugins, so that they hold the same over HTTP and over graphql-ws (whose operations go
+ * through yoga's parse, validate, execute and subscribe too). Each refusal is BAD_USER_INPUT,
+ * names the limit and the variable that raises it, and comes before any resolver runs.
+ *
+ * The body limit itself is yoga's `maxRequestBodySize` (it counts the bytes as they arrive,
+ * chunked or not) and ws' `maxPayload`; this module only words yoga's refusal.
+ */
+
+function limitError(message: string): GraphQLError {
+  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
+}
+
+/**
+ * graphql-js parses nested values and selections recursively and overflows the stack
+ * somewhere between 1,000 and 2,000 levels (a RangeError: HTTP 500). Nothing in graphql-armor
+ * looks at nesting before the parser does (its depth limit validates the parsed document), so
+ * the source is first read with graphql's own Lexer, counting open brackets. The scan stops
+ * after `maxTokens` tokens: past that the parser refuses the document for its tokens anyway.
+ */
+function assertNesting(source: string | Source, maxNesting: number, maxTokens: number): void {
+  const lexer = new Lexer(typeof source === "string" ? new Source(source) : source);
+  let depth = 0;
+  for (let tokens = 0; tokens <= maxTokens; tokens++) {
+    switch (lexer.advance().kind) {
+      case TokenKind.EOF:
+        return;
+      case TokenKind.BRACE_L:
+      case TokenKind.BRACKET_L:
+      case TokenKind.PAREN_L:
+        if (++depth > maxNesting) {
+          throw limitError(`the document nests brackets more than ${maxNesting} levels deep, the limit (FORGE_MAX_NESTING raises it)`);
+        }
+        break;
+      case TokenKind.BRACE_R:
+      case TokenKind.BRACKET_R:
+      case TokenKind.PAREN_R:
+        depth--;
+        break;
+    }
+  }
+}
+
+function useNestingLimit(limits: RequestLimits): Plugin<Context> {
+  return {
+    // Wraps whatever parser the plugins before it set (armor's token-counting one), so the
+    // check runs only when yoga's document cache misses.
+    onParse: ({ parseFn, setParseFn }) => {
+      setParseFn((source, options) => {
+        assertNesting(source, limits.maxNesting, limits.maxTokens);
+        return parseFn(source, options);
+      });
+    },
+  };
+}
+
+/** Tokens, depth and aliases: graphql-armor's plugins, with Forge's wording. */
+function useArmor(limits: RequestLimits): Plugin<Context> {
+  const report =
+    (message: string) =>
+    (context: { reportError(error: GraphQLError): void } | null): void =>
+      context?.reportError(limitError(message));
+  return EnvelopArmorPlugin({
+    maxTokens: {
+      n: limits.maxTokens,
+      // The parser has no validation context to report to, and armor's own error reads
+      // "Syntax Error: ..."; throwing here replaces it.
+      onReject: [
+        () => {
+          throw limitError(`the document has more than ${limits.maxTokens} tokens, the limit (FORGE_MAX_TOKENS raises it)`);
+        },
+      ],
+    },
+    maxDepth: {
+      n: limits.maxDepth,
+      // Depth as the answer nests: a fragment spread adds no level of its own. Introspection
+      // counts too (the standard introspection query is 15 deep).
+      flattenFragments: true,
+      ignoreIntrospection: false,
+      propagateOnRejection: false,
+      onReject: [report(`the operation nests fields more than ${limits.maxDepth} deep, the limit (FORGE_MAX_DEPTH raises it)`)],
+    },
+    maxAliases: {
+      n: limits.maxAliases,
+      propagateOnRejection: false,
+      onReject: [report(`the operation has more than ${limits.maxAliases} aliases, the limit (FORGE_MAX_ALIASES raises it)`)],
+    },
+    // Forge's own cost model (cost.ts) prices pages, which armor's cannot.
+    costLimit: { enabled: false },
+    // Directives are bounded by the token limit, and field suggestions help clients (with
+    // FORGE_API_TOKEN set, a caller without it gets no validation errors at all).
+    maxDirectives: { enabled: false },
+    blockFieldSuggestion: { enabled: false },
+  }) as Plugin<Context>;
+}
+
+/** The cost limit, computed with the operation's variables once they are known, before execution. */
+function useCostLimit(limits: RequestLimits): Plugin<Context> {
+  const refusal = (args: ExecutionArgs): GraphQLError | null => {
+    let cost: number;
+    try {
+      cost = operationCost(args.schema, args.document, args.variableValues ?? undefined, args.operationName ?? undefined, limits.maxCost);
+    } catch (error) {
+      if (!(error instanceof CostTooHigh)) throw error;
+      cost = Number.POSITIVE_INFINITY;
+    }
+    if (cost <= limits.maxCost) return null;
+    const found = Number.isFinite(cost) ? ` (${cost})` : "";
+    return limitError(
+      `the operation's cost${found} is over the limit of ${limits.maxCost}: a list costs its page size (first) times its selection (FORGE_MAX_COST raises it)`,
+    );
+  };
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => {
+      const error = refusal(args);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+    onSubscribe: ({ args, setResultAndStopExecution }) => {
+      const error = refusal(args);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+  };
+}
+
+/**
+ * yoga refuses a body over `maxRequestBodySize` with 413 and its own code; the contract's is
+ * BAD_USER_INPUT, with the limit named. Must come after useInputErrorCode (server.ts), which
+ * would otherwise answer this BAD_USER_INPUT with 200.
+ */
+function useBodyLimitError(limits: RequestLimits): Plugin<Context> {
+  const refusal = new GraphQLError(`the request body is over ${limits.maxBodyBytes} bytes, the limit (FORGE_MAX_BODY_BYTES raises it)`, {
+    extensions: { code: "BAD_USER_INPUT", http: { status: 413 } },
+  });
+  return {
+    onResultProcess: ({ result, setResult }) => {
+      if (Array.isArray(result) || Symbol.asyncIterator in result) return;
+      const errors = (result as { errors?: readonly GraphQLError[] }).errors;
+      if (errors?.some((e) => e.extensions?.code === "REQUEST_ENTITY_TOO_LARGE")) setResult({ errors: [refusal] });
+    },
+  };
+}
+
+/** Every document limit, in the order they apply. */
+export function useRequestLimits(limits: RequestLimits): Plugin<Context>[] {
+  return [useArmor(limits), useNestingLimit(limits), useCostLimit(limits), useBodyLimitError(limits)];
+}

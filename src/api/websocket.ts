@@ -1,0 +1,117 @@
+import { GraphQLError } from "graphql";
+import WebSocket from "ws";
+import type { RequestLimits } from "../config.ts";
+import type { Logger } from "../log.ts";
+
+/**
+ * Bounds on graphql-ws connections (API.md, "Subscriptions"): how many operations are open,
+ * per connection and per process, and how much a client that stops reading may leave unsent.
+ */
+
+/**
+ * Counts the open graphql-ws operations (graphql-ws calls every operation a subscription; a
+ * query over the socket is open until it answers). A subscribe past a limit gets an error
+ * for that operation only: the connection and its other operations go on.
+ *
+ * An operation is admitted last in onSubscribe (after everything that can refuse it) and
+ * released in onComplete, which graphql-ws calls however the operation ends (the source
+ * ends, it fails, the client completes it, the socket closes); a connection's remainder is
+ * dropped when it closes, so the count cannot drift past a connection's life.
+ */
+export class SubscriptionGate {
+  readonly #limits: Pick<RequestLimits, "maxSubscriptionsPerConnection" | "maxSubscriptions">;
+  readonly #open = new Map<object, Set<string>>();
+  #total = 0;
+
+  constructor(limits: Pick<RequestLimits, "maxSubscriptionsPerConnection" | "maxSubscriptions">) {
+    this.#limits = limits;
+  }
+
+  /** Open operations on this process. */
+  get open(): number {
+    return this.#total;
+  }
+
+  /** Admits operation `id` of `connection`, or says why not. */
+  admit(connection: object, id: string): GraphQLError | null {
+    const ids = this.#open.get(connection) ?? new Set<string>();
+    if (ids.size >= this.#limits.maxSubscriptionsPerConnection) {
+      return new GraphQLError(
+        `this connection already has ${ids.size} open subscriptions, the limit (FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION raises it); complete one first`,
+        { extensions: { code: "BAD_USER_INPUT" } },
+      );
+    }
+    if (this.#total >= this.#limits.maxSubscriptions) {
+      return new GraphQLError(
+        `the server already has ${this.#total} open subscriptions, its limit (FORGE_MAX_SUBSCRIPTIONS raises it); try again later`,
+        { extensions: { code: "SERVICE_UNAVAILABLE" } },
+      );
+    }
+    ids.add(id);
+    this.#open.set(connection, ids);
+    this.#total++;
+    return null;
+  }
+
+  release(connection: object, id: string): void {
+    const ids = this.#open.get(connection);
+    if (ids?.delete(id)) this.#total--;
+    if (ids?.size === 0) this.#open.delete(connection);
+  }
+
+  closed(connection: object): void {
+    const ids = this.#open.get(connection);
+    if (!ids) return;
+    this.#total -= ids.size;
+    this.#open.delete(connection);
+  }
+}
+
+/**
+ * The WebSocket class for ws' `WebSocket` option: a socket whose unsent bytes pass
+ * `maxBufferedBytes` is cut off (terminate: a client that does not read would not read a
+ * close frame either).
+ *
+ * graphql-ws waits, before each next message of an operation, until the previous one has
+ * been handed to the kernel. For a client that stops reading, that wait never ends: each of
+ * its operations stalls with one message in the buffer, the bound is never reached, and the
+ * events meant for it pile up in its followers instead. So `send` reports success as soon as
+ * the message is queued; what a slow client has not read then shows in `bufferedAmount`,
+ * where the bound sees it. Nothing waits on a slow client: its messages queue in its own
+ * socket, and every other connection is served as before.
+ */
+export function boundedWebSocket(maxBufferedBytes: number, log: Logger): typeof WebSocket {
+  return class BoundedWebSocket extends WebSocket {
+    override send(
+      data: Parameters<WebSocket["send"]>[0],
+      optionsOrCallback?: Parameters<WebSocket["send"]>[1] | ((error?: Error) => void),
+      callback?: (error?: Error) => void,
+    ): void {
+      const done = typeof optionsOrCallback === "function" ? optionsOrCallback : callback;
+      const options = typeof optionsOrCallback === "function" || optionsOrCallback === undefined ? {} : optionsOrCallback;
+      if (this.readyState !== WebSocket.OPEN) {
+        super.send(data, options, done); // ws reports the closed socket
+        return;
+      }
+      super.send(data, options);
+      if (this.bufferedAmount > maxBufferedBytes) {
+        log.warn({ bufferedBytes: this.bufferedAmount, limit: maxBufferedBytes }, "a graphql-ws client stopped reading: disconnected");
+        this.terminate();
+      }
+      done?.();
+    }
+
+    /**
+     * ws has already closed with 1009 (message too big) when a message passes `maxPayload`;
+     * graphql-ws would report that error as an internal one, stack and all.
+     */
+    override emit(event: string | symbol, ...args: unknown[]): boolean {
+      const error = args[0] as { code?: string } | undefined;
+      if (event === "error" && error?.code === "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH") {
+        log.info("a graphql-ws message over FORGE_MAX_BODY_BYTES: connection closed (1009)");
+        return true;
+      }
+      return super.emit(event, ...args);
+    }
+  } as typeof WebSocket;
+}
