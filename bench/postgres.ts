@@ -25,13 +25,13 @@ const BASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const silent = pino({ level: "silent" });
 
-function freshSchemaUrl(tag: string): string {
+export function freshSchemaUrl(tag: string): string {
   const url = new URL(BASE_URL);
   url.searchParams.set("schema", `forge_bench_${tag}_${process.pid}_${Date.now().toString(36)}`);
   return url.toString();
 }
 
-async function dropSchema(url: string): Promise<void> {
+export async function dropSchema(url: string): Promise<void> {
   const { connectionString, schema } = postgresTarget(url);
   const client = new pg.Client({ connectionString });
   await client.connect();

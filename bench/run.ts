@@ -1,12 +1,14 @@
+import { benchEventLoop } from "./event-loop.ts";
 import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
-import { benchPostgresLatency, benchPostgresThroughput } from "./postgres.ts";
+import { benchPoison, sqliteUrl } from "./poison.ts";
+import { benchPostgresLatency, benchPostgresThroughput, dropSchema, freshSchemaUrl } from "./postgres.ts";
 import { benchScale } from "./scale.ts";
 import { benchSteps } from "./steps.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|latency|http|scale|steps|pg]`: Forge's
+ * `npm run bench [-- --quick] [-- --only throughput|poison|latency|http|eventloop|steps|scale|pg]`: Forge's
  * benchmarks, each printed as a table next to a bound measured in the same run. Figures
  * vary with the machine; the ratios are what to compare between runs. `pg` needs a
  * PostgreSQL server (BENCH_DATABASE_URL, default the local one); `--pg` runs only it.
@@ -24,11 +26,22 @@ if (wants("throughput")) {
   await benchThroughput({ runs, stepsPerRun: 1, tickLimit: 100, synchronous: "NORMAL", createBatch: 100 });
   await benchThroughput({ runs: runs / 5, stepsPerRun: 10, tickLimit: 100, synchronous: "FULL", createBatch: 100 });
 }
+if (wants("poison")) await benchPoison({ label: "SQLite, FULL", url: sqliteUrl });
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
+if (wants("eventloop")) await benchEventLoop({ label: "SQLite" });
 if (wants("steps")) await benchSteps({ runs: quick ? 400 : 2000 });
 if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1_000_000 });
 if (wants("pg")) {
   await benchPostgresThroughput({ runs: quick ? 1000 : 6000 });
   await benchPostgresLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
+  const schemas: string[] = [];
+  const schema = (tag: string) => {
+    const url = freshSchemaUrl(tag);
+    schemas.push(url);
+    return url;
+  };
+  await benchPoison({ label: "PostgreSQL", url: () => schema("poison") });
+  await benchEventLoop({ label: "PostgreSQL", databaseUrl: schema("loop") });
+  for (const url of schemas) await dropSchema(url);
 }

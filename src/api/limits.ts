@@ -1,5 +1,5 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
-import { type ExecutionArgs, GraphQLError, Lexer, Source, TokenKind } from "graphql";
+import { type DocumentNode, type ExecutionArgs, GraphQLError, Kind, Lexer, Source, TokenKind, visit } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { RequestLimits } from "../config.ts";
 import type { Context } from "./context.ts";
@@ -102,9 +102,47 @@ function useArmor(limits: RequestLimits): Plugin<Context> {
   }) as Plugin<Context>;
 }
 
-/** The cost limit, computed with the operation's variables once they are known, before execution. */
+/**
+ * The variables an operation's cost can depend on: those given as a `first` argument (a page
+ * size) or to a directive (`@include(if: $x)` drops a selection). Read once per document.
+ */
+const costVariablesOf = new WeakMap<DocumentNode, string[]>();
+
+function costVariables(document: DocumentNode): string[] {
+  let names = costVariablesOf.get(document);
+  if (!names) {
+    const found = new Set<string>();
+    let inDirective = 0;
+    visit(document, {
+      Directive: { enter: () => void inDirective++, leave: () => void inDirective-- },
+      Argument: (node) => {
+        if ((node.name.value === "first" || inDirective > 0) && node.value.kind === Kind.VARIABLE) found.add(node.value.name.value);
+      },
+    });
+    names = [...found].sort();
+    costVariablesOf.set(document, names);
+  }
+  return names;
+}
+
+/** Costs already computed, per document (yoga's cache keeps one object per document text) and per the values that matter. */
+const knownCosts = new WeakMap<DocumentNode, Map<string, number>>();
+/** Distinct page sizes remembered per document: a client paging with many sizes is priced afresh. */
+const KNOWN_COSTS_PER_DOCUMENT = 32;
+
+/**
+ * The cost limit, computed with the operation's variables once they are known, before
+ * execution. Pricing walks the whole document with type information (tens of microseconds
+ * for a small operation, on every request), so a cost is remembered for its document, its
+ * operation and the values of the variables it depends on.
+ */
 function useCostLimit(limits: RequestLimits): Plugin<Context> {
-  const refusal = (args: ExecutionArgs): GraphQLError | null => {
+  const costOf = (args: ExecutionArgs): number => {
+    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+    const key = JSON.stringify([args.operationName ?? null, ...costVariables(args.document).map((name) => variables[name] ?? null)]);
+    let known = knownCosts.get(args.document);
+    const remembered = known?.get(key);
+    if (remembered !== undefined) return remembered;
     let cost: number;
     try {
       cost = operationCost(args.schema, args.document, args.variableValues ?? undefined, args.operationName ?? undefined, limits.maxCost);
@@ -112,6 +150,15 @@ function useCostLimit(limits: RequestLimits): Plugin<Context> {
       if (!(error instanceof CostTooHigh)) throw error;
       cost = Number.POSITIVE_INFINITY;
     }
+    if (!known || known.size >= KNOWN_COSTS_PER_DOCUMENT) {
+      known = new Map();
+      knownCosts.set(args.document, known);
+    }
+    known.set(key, cost);
+    return cost;
+  };
+  const refusal = (args: ExecutionArgs): GraphQLError | null => {
+    const cost = costOf(args);
     if (cost <= limits.maxCost) return null;
     const found = Number.isFinite(cost) ? ` (${cost})` : "";
     return limitError(

@@ -49,7 +49,17 @@ export async function operationProblem(document: DocumentNode, variables: unknow
       }
     }
   }
-  // Literals: GraphQL's lexer refuses lone surrogates already, but a \u0000 escape is valid syntax.
+  return literalProblem(document);
+}
+
+/** What literalProblem found, per document (yoga's cache hands the same object for the same text). */
+const literalProblems = new WeakMap<DocumentNode, string | null>();
+
+/** The first string literal of a document that is not well-formed text, as `<argument path>: <problem>`, or null. */
+function literalProblem(document: DocumentNode): string | null {
+  const known = literalProblems.get(document);
+  if (known !== undefined) return known;
+  // GraphQL's lexer refuses lone surrogates already, but a \u0000 escape is valid syntax.
   let found: string | null = null;
   const path: string[] = [];
   visit(document, {
@@ -66,5 +76,6 @@ export async function operationProblem(document: DocumentNode, variables: unknow
       if (problem && found === null) found = `${path.join(".") || "a string literal"}: ${problem}`;
     },
   });
+  literalProblems.set(document, found);
   return found;
 }

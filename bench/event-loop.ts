@@ -1,0 +1,112 @@
+import { monitorEventLoopDelay } from "node:perf_hooks";
+import { pino } from "pino";
+import { loadConfig } from "../src/config.ts";
+import { buildApp } from "../src/server.ts";
+import { fmt, freshDbFile, printTable } from "./support.ts";
+
+/**
+ * The event loop while the largest request the limits allow is served (API.md, "The event
+ * loop"): a createRuns of 500 graphs filling the 4 MiB body limit, sent through yoga.
+ * Measured: the loop's delay (a 5 ms timer that should fire every 5 ms) and the longest
+ * single block. The bounds, from the same run: the same timer on an idle loop, and the one
+ * block Forge cannot split, the JSON.parse of that body (yoga parses it in one call).
+ */
+const BODY_LIMIT = 4 * 1024 * 1024;
+const RUNS = 500;
+const TICK_MS = 5;
+
+/** A createRuns body of RUNS chains, each as long as still fits the body limit. */
+function largestBody(): string {
+  const body = (steps: number) => {
+    const graph: Record<string, unknown> = {};
+    for (let i = 0; i < steps; i++) graph[`s${i}`] = { type: "noop", deps: i ? [`s${i - 1}`] : [] };
+    const inputs = Array.from({ length: RUNS }, (_, i) => ({
+      mode: "LIVE",
+      jobType: "big",
+      requestedBy: "bench",
+      graph: { steps: graph },
+      params: { i },
+    }));
+    return JSON.stringify({ query: "mutation($inputs: [CreateRunInput!]!) { createRuns(inputs: $inputs) { id } }", variables: { inputs } });
+  };
+  let steps = 1;
+  while (Buffer.byteLength(body(steps * 2)) <= BODY_LIMIT) steps *= 2;
+  let hi = steps * 2;
+  while (hi - steps > 1) {
+    const mid = Math.floor((steps + hi) / 2);
+    if (Buffer.byteLength(body(mid)) <= BODY_LIMIT) steps = mid;
+    else hi = mid;
+  }
+  return body(steps);
+}
+
+interface LoopStats {
+  p50: number;
+  p99: number;
+  max: number;
+  longestBlock: number;
+  ms: number;
+}
+
+/** Runs `work` while sampling the loop: the delay histogram and the longest gap between timer callbacks. */
+async function sampled(work: () => Promise<unknown>): Promise<LoopStats> {
+  const histogram = monitorEventLoopDelay({ resolution: TICK_MS });
+  let longest = 0;
+  let last = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last - TICK_MS);
+    last = now;
+  }, TICK_MS);
+  histogram.enable();
+  const start = performance.now();
+  await work();
+  const ms = performance.now() - start;
+  // One more turn, so a block at the very end is seen by the timer.
+  await new Promise((resolve) => setTimeout(resolve, TICK_MS * 2));
+  histogram.disable();
+  clearInterval(timer);
+  const toMs = (ns: number) => ns / 1e6;
+  return {
+    p50: toMs(histogram.percentile(50)),
+    p99: toMs(histogram.percentile(99)),
+    max: toMs(histogram.max),
+    longestBlock: Math.max(0, longest),
+    ms,
+  };
+}
+
+export async function benchEventLoop(o: { databaseUrl?: string; label: string }): Promise<void> {
+  const body = largestBody();
+  const url = o.databaseUrl ?? `file:${freshDbFile()}`;
+  const app = await buildApp(loadConfig({ DATABASE_URL: url, LOG_LEVEL: "silent" }), { log: pino({ level: "silent" }) });
+  const send = async () => {
+    const response = await app.yoga.fetch("http://127.0.0.1/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body,
+    });
+    const json = (await response.json()) as { data?: { createRuns?: unknown[] }; errors?: Array<{ message: string }> };
+    if (!json.data?.createRuns || json.data.createRuns.length !== RUNS) throw new Error(`createRuns failed: ${json.errors?.[0]?.message}`);
+  };
+  await send(); // warm up: the first request compiles the code paths
+  const idle = await sampled(() => new Promise((resolve) => setTimeout(resolve, 1000)));
+  const busy = await sampled(send);
+  let parse = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const t = performance.now();
+    JSON.parse(body);
+    parse = Math.min(parse, performance.now() - t);
+  }
+  await app.stop();
+  const ms = (n: number) => fmt(n, 1);
+  printTable(
+    `Event loop during the largest createRuns (${o.label}): ${RUNS} graphs in a ${fmt(Buffer.byteLength(body))}-byte body, served in ${fmt(busy.ms)} ms`,
+    ["loop", "p50 delay ms", "p99 delay ms", "max delay ms", "longest block ms"],
+    [
+      ["idle (bound)", ms(idle.p50), ms(idle.p99), ms(idle.max), ms(idle.longestBlock)],
+      ["serving the createRuns", ms(busy.p50), ms(busy.p99), ms(busy.max), ms(busy.longestBlock)],
+      ["JSON.parse of the body alone (bound)", "", "", "", ms(parse)],
+    ],
+  );
+}
