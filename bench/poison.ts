@@ -1,8 +1,5 @@
-import { pino } from "pino";
-import { systemClock } from "../src/clock.ts";
-import { Forge } from "../src/engine/forge.ts";
 import { Db } from "../src/store/db.ts";
-import { fmt, freshDbFile, printTable } from "./support.ts";
+import { fmt, freshDbFile, printTable, startEngine } from "./support.ts";
 
 /**
  * One poison run in a queue (API.md, "Nothing stuck"): a run whose changes the database
@@ -15,15 +12,7 @@ const RUNS = 2000;
 
 async function drain(url: string, poisoned: boolean): Promise<{ ms: number; commits: number }> {
   const db = await Db.open({ url });
-  const forge = await Forge.start({
-    db,
-    clock: systemClock,
-    log: pino({ level: "silent" }),
-    leaseMs: 60_000,
-    tickLimit: 100,
-    tickIntervalMs: 1000,
-    workerEnabled: false,
-  });
+  const forge = await startEngine(db);
   const input = { mode: "LIVE" as const, jobType: "bench", requestedBy: "bench", graph: { steps: { s: { type: "noop" } } } };
   await forge.createRun({ ...input, id: "poison" });
   for (let i = 1; i < RUNS; i += 100) await forge.createRuns(Array.from({ length: Math.min(100, RUNS - i) }, () => input));

@@ -1,12 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { pino } from "pino";
-import { systemClock } from "../src/clock.ts";
-import { Forge } from "../src/engine/forge.ts";
+import type { Forge } from "../src/engine/forge.ts";
 import { Db, postgresTarget, quoteIdent } from "../src/store/db.ts";
 import { measureDeliveries, noopRun, printLatency } from "./latency.ts";
-import { fmt, printTable } from "./support.ts";
+import { fmt, printTable, startEngine } from "./support.ts";
 
 /**
  * Forge on PostgreSQL (`npm run bench -- --only pg`), against BENCH_DATABASE_URL (default:
@@ -23,7 +21,6 @@ import { fmt, printTable } from "./support.ts";
  */
 const BASE_URL = process.env.BENCH_DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/test";
 const MAIN = fileURLToPath(new URL("../src/main.ts", import.meta.url));
-const silent = pino({ level: "silent" });
 
 export function freshSchemaUrl(tag: string): string {
   const url = new URL(BASE_URL);
@@ -42,16 +39,7 @@ export async function dropSchema(url: string): Promise<void> {
 /** A Forge engine without a worker on `url` (migrating it). */
 async function openEngine(url: string): Promise<{ db: Db; forge: Forge }> {
   const db = await Db.open({ url });
-  const forge = await Forge.start({
-    db,
-    clock: systemClock,
-    log: silent,
-    leaseMs: 60_000,
-    tickLimit: 100,
-    tickIntervalMs: 1000,
-    workerEnabled: false,
-  });
-  return { db, forge };
+  return { db, forge: await startEngine(db) };
 }
 
 /** A fresh schema holding `runs` noop runs, created through Forge and parked (not due). */

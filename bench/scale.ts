@@ -1,11 +1,9 @@
 import Database from "better-sqlite3";
-import { pino } from "pino";
-import { systemClock } from "../src/clock.ts";
 import { newRunId } from "../src/domain/ids.ts";
-import { Forge } from "../src/engine/forge.ts";
+import type { Forge } from "../src/engine/forge.ts";
 import { Db } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
-import { fmt, freshDbFile, percentile, printTable } from "./support.ts";
+import { fmt, freshDbFile, percentile, printTable, startEngine } from "./support.ts";
 
 /**
  * The dashboard's and the scheduler's reads as the table grows: the same operations on a
@@ -34,15 +32,7 @@ export async function seeded(total: number): Promise<{ forge: Forge; db: Db }> {
     }
   })();
   raw.close();
-  const forge = await Forge.start({
-    db,
-    clock: systemClock,
-    log: pino({ level: "silent" }),
-    leaseMs: 60_000,
-    tickLimit: 100,
-    tickIntervalMs: 1000,
-    workerEnabled: false,
-  });
+  const forge = await startEngine(db);
   return { forge, db };
 }
 

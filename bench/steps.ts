@@ -1,14 +1,12 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pino } from "pino";
-import { systemClock } from "../src/clock.ts";
 import type { AllowEntry } from "../src/domain/destination.ts";
 import { PolicySet } from "../src/domain/policy.ts";
-import { Forge } from "../src/engine/forge.ts";
+import type { Forge } from "../src/engine/forge.ts";
 import { defaultRegistry } from "../src/engine/steps/index.ts";
 import { STEP_CONCURRENCY } from "../src/engine/tick.ts";
 import { Db } from "../src/store/db.ts";
-import { fmt, freshDbFile, printTable } from "./support.ts";
+import { fmt, freshDbFile, printTable, startEngine } from "./support.ts";
 
 /**
  * Step types with a speed of their own, each against a bound measured in the same run:
@@ -34,17 +32,7 @@ async function localServer() {
 
 async function startForge(policies?: PolicySet) {
   const db = await Db.open({ url: `file:${freshDbFile()}`, synchronous: "FULL" });
-  const forge = await Forge.start({
-    db,
-    clock: systemClock,
-    log: pino({ level: "silent" }),
-    leaseMs: 60_000,
-    tickLimit: TICK,
-    tickIntervalMs: 1000,
-    workerEnabled: false,
-    policies,
-    registry: defaultRegistry([], { http: { allowHosts: LOCAL_SERVER } }),
-  });
+  const forge = await startEngine(db, { tickLimit: TICK, policies, registry: defaultRegistry([], { http: { allowHosts: LOCAL_SERVER } }) });
   const close = async () => {
     await forge.stop();
     await db.close();

@@ -1,6 +1,24 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pino } from "pino";
+import { systemClock } from "../src/clock.ts";
+import { Forge, type ForgeOptions } from "../src/engine/forge.ts";
+import type { Db } from "../src/store/db.ts";
+
+/** A Forge engine on `db` without a worker (benchmarks drive the ticks), migrating it first; `options` override the defaults. */
+export function startEngine(db: Db, options: Partial<ForgeOptions> = {}): Promise<Forge> {
+  return Forge.start({
+    db,
+    clock: systemClock,
+    log: pino({ level: "silent" }),
+    leaseMs: 60_000,
+    tickLimit: 100,
+    tickIntervalMs: 1000,
+    workerEnabled: false,
+    ...options,
+  });
+}
 
 export function freshDbFile(): string {
   return join(mkdtempSync(join(tmpdir(), "forge-bench-")), "forge.db");

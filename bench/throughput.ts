@@ -1,12 +1,9 @@
 import { readFileSync } from "node:fs";
 import Database from "better-sqlite3";
-import { pino } from "pino";
-import { systemClock } from "../src/clock.ts";
 import { newRunId } from "../src/domain/ids.ts";
-import { Forge } from "../src/engine/forge.ts";
 import { Db } from "../src/store/db.ts";
 import { splitStatements } from "../src/store/migrate.ts";
-import { fmt, freshDbFile, printTable } from "./support.ts";
+import { fmt, freshDbFile, printTable, startEngine } from "./support.ts";
 
 /**
  * Noop runs per second on SQLite, created and ticked to SUCCEEDED in-process, against a
@@ -30,15 +27,7 @@ interface Phase {
 
 async function forgePhase(o: ThroughputOptions): Promise<Phase> {
   const db = await Db.open({ url: `file:${freshDbFile()}`, synchronous: o.synchronous });
-  const forge = await Forge.start({
-    db,
-    clock: systemClock,
-    log: pino({ level: "silent" }),
-    leaseMs: 60_000,
-    tickLimit: o.tickLimit,
-    tickIntervalMs: 1000,
-    workerEnabled: false,
-  });
+  const forge = await startEngine(db, { tickLimit: o.tickLimit });
   const steps: Record<string, { type: string; deps: string[] }> = {};
   for (let i = 0; i < o.stepsPerRun; i++) steps[`s${i}`] = { type: "noop", deps: i === 0 ? [] : [`s${i - 1}`] };
   const input = { mode: "LIVE" as const, jobType: "bench", requestedBy: "bench", graph: { steps } };

@@ -45,6 +45,7 @@ describe("domain", () => {
       status,
       attempts: 0,
       startedAt: null,
+      finishedAt: null,
       output: null,
       error: null,
       wakeAt: null,

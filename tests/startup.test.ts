@@ -11,7 +11,6 @@ import {
   truncateSync,
   writeFileSync,
 } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import Database from "better-sqlite3";
@@ -23,7 +22,7 @@ import { openDatabase } from "../src/engine/setup.ts";
 import { sqlitePath } from "../src/store/db.ts";
 import { DatabaseUnusable } from "../src/store/preflight.ts";
 import { createdSchemas, dialect, freshDbUrl, runInput, startForge, testDatabaseUrl } from "./support/forge.ts";
-import { startPrivatePostgres } from "./support/private-postgres.ts";
+import { freePort, startPrivatePostgres } from "./support/private-postgres.ts";
 import { type ForgeProcess, MAIN, startProcess } from "./support/processes.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -316,17 +315,6 @@ async function connectionsTo(database: string): Promise<number> {
   });
 }
 
-async function closedPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 describe.runIf(dialect === "postgres")("startup on a PostgreSQL database Forge cannot use", () => {
   it("an unknown database stops serve, worker and migrate with one line, without retrying", async () => {
     const database = `forge_startup_missing_${process.pid}`;
@@ -417,7 +405,7 @@ describe.runIf(dialect === "postgres")("startup on a PostgreSQL database Forge c
 
 describe.runIf(dialect === "postgres")("startup on an unreachable PostgreSQL", () => {
   it("gives up after FORGE_DB_STARTUP_TIMEOUT_MS with one line, having logged each try, never the password", async () => {
-    const url = `postgresql://forge:${PASSWORD}@127.0.0.1:${await closedPort()}/forge`;
+    const url = `postgresql://forge:${PASSWORD}@127.0.0.1:${await freePort()}/forge`;
     const p = start("worker", url, { FORGE_DB_STARTUP_TIMEOUT_MS: "1500" });
     expect(await p.exited).toBe(1);
     expect(p.stderr()).toMatch(

@@ -1,6 +1,6 @@
-import { stepUpdate } from "./change.ts";
+import { type PlannedStep, stepUpdate } from "./change.ts";
 import type { NewEvent } from "./event.ts";
-import { isTerminalRun, isTerminalStep, type RunStatus, runTransition, type StepStatus, stepTransition } from "./status.ts";
+import { isTerminalRun, isTerminalStep, type RunStatus, runTransition, stepTransition } from "./status.ts";
 
 interface RunState {
   id?: string;
@@ -8,23 +8,12 @@ interface RunState {
   startedAt: Date | null;
 }
 
-interface StepState {
-  id: string;
-  position: number;
-  status: StepStatus;
-  attempts: number;
-  startedAt: Date | null;
-  output: unknown;
-  error: string | null;
-  wakeAt: Date | null;
-}
-
 /**
  * What cancelling a run changes: every unfinished step becomes CANCELLED (each with its
  * `step_cancelled`, in step order), then the run, whose `run_cancelled` is its last event.
  * Null for a run that is already terminal: cancelling it changes nothing.
  */
-export function planCancel(run: RunState, steps: StepState[], now: Date) {
+export function planCancel(run: RunState, steps: PlannedStep[], now: Date) {
   if (isTerminalRun(run.status)) return null;
   const what = `run "${run.id ?? "?"}"`;
   const cancelled = steps

@@ -49,6 +49,9 @@ export interface NewArtifact {
   createdAt: Date;
 }
 
+/** A stored step as a planner outside the tick (a cancellation, giving up) sees it: its state and its place in the run's order. */
+export type PlannedStep = StepUpdate & { position: number };
+
 /** The written part of a step, without whatever else the planner kept on it. */
 export function stepUpdate({ id, status, attempts, startedAt, finishedAt, output, error, wakeAt }: StepUpdate): StepUpdate {
   return { id, status, attempts, startedAt, finishedAt, output, error, wakeAt };

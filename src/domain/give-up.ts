@@ -1,24 +1,12 @@
-import { stepUpdate } from "./change.ts";
+import { type PlannedStep, stepUpdate } from "./change.ts";
 import type { NewEvent } from "./event.ts";
-import { isTerminalRun, isTerminalStep, type RunStatus, runTransition, type StepStatus, stepTransition } from "./status.ts";
+import { isTerminalRun, isTerminalStep, type RunStatus, runTransition, stepTransition } from "./status.ts";
 
 interface RunState {
   id: string;
   status: RunStatus;
   startedAt: Date | null;
   finishedAt: Date | null;
-}
-
-interface StepState {
-  id: string;
-  position: number;
-  status: StepStatus;
-  attempts: number;
-  startedAt: Date | null;
-  finishedAt: Date | null;
-  output: unknown;
-  error: string | null;
-  wakeAt: Date | null;
 }
 
 /**
@@ -31,7 +19,7 @@ interface StepState {
  * A run that is already terminal but still due (a state only a bug or a hand edit can
  * make) has nothing left to fail: it only stops being picked.
  */
-export function planGiveUp(run: RunState, steps: StepState[], reason: string, now: Date) {
+export function planGiveUp(run: RunState, steps: PlannedStep[], reason: string, now: Date) {
   if (isTerminalRun(run.status)) {
     return {
       run: { status: run.status, startedAt: run.startedAt, finishedAt: run.finishedAt, updatedAt: now, wakeAt: null },
