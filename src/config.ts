@@ -64,6 +64,11 @@ const requestEnv = {
   /** Brackets nested in one document ({, [ and ( together). graphql-js parses them recursively and
    * overflows the stack between 1,000 and 2,000 levels, hence the cap; Forge's inputs need < 100. */
   FORGE_MAX_NESTING: positiveInt(128, 512),
+  /** Comparisons of fields that share a response name (and fields met expanding fragments) that
+   * validating one document may take (src/api/merge-work.ts). The standard introspection query
+   * needs 244 and a large dashboard query about 60; at 10,000 validation stays near 20 ms,
+   * while 400 copies of one nested field needed 800,000 and 400 ms. */
+  FORGE_MAX_FIELD_COMPARISONS: positiveInt(10_000, 100_000_000),
   /** Memory for parsed documents kept for reuse, in bytes (0: no cache). */
   FORGE_DOCUMENT_CACHE_BYTES: z.coerce
     .number()
@@ -86,6 +91,7 @@ export type RequestLimits = Readonly<{
   maxAliases: number;
   maxCost: number;
   maxNesting: number;
+  maxFieldComparisons: number;
   documentCacheBytes: number;
   maxSubscriptionsPerConnection: number;
   maxSubscriptions: number;
@@ -102,6 +108,7 @@ function requestConfig(e: z.infer<z.ZodObject<typeof requestEnv>>): { corsOrigin
       maxAliases: e.FORGE_MAX_ALIASES,
       maxCost: e.FORGE_MAX_COST,
       maxNesting: e.FORGE_MAX_NESTING,
+      maxFieldComparisons: e.FORGE_MAX_FIELD_COMPARISONS,
       documentCacheBytes: e.FORGE_DOCUMENT_CACHE_BYTES,
       maxSubscriptionsPerConnection: e.FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxSubscriptions: e.FORGE_MAX_SUBSCRIPTIONS,

@@ -31,6 +31,7 @@ describe("config", () => {
         maxAliases: 100,
         maxCost: 50_000,
         maxNesting: 128,
+        maxFieldComparisons: 10_000,
         documentCacheBytes: 32 * 1024 * 1024,
         maxSubscriptionsPerConnection: 100,
         maxSubscriptions: 10_000,

@@ -158,6 +158,30 @@ describe("literals nested too deeply for the parser", () => {
   });
 });
 
+describe("repeated fields, which validation compares two by two", () => {
+  const copies = (n: number) => `{ ${"runs { edges { node { id } } } ".repeat(n)} }`;
+  const bomb = `query { ...F0 }\n${Array.from({ length: 25 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} }`).join("\n")}
+    fragment F25 on Query { runs { edges { cursor } } }`;
+
+  it("400 copies of a nested field and a fragment spreading the next twice, 25 deep, are refused naming FORGE_MAX_FIELD_COMPARISONS", async () => {
+    const forge = await startForge();
+    // Under every other limit: 3,600 tokens, no alias, depth 4, a cost of 40,400 / 2^25 spreads.
+    for (const query of [copies(400), bomb]) {
+      const refused = await ask(forge, query);
+      expect(refused.status).toBe(200);
+      expect(refused.error).toEqual(refusedFor("FORGE_MAX_FIELD_COMPARISONS"));
+    }
+  });
+
+  it("a few repeats pass (the count is of comparisons, not of fields), and the limit is raised by its variable", async () => {
+    const forge = await startForge();
+    expect((await ask(forge, copies(40))).error).toBeUndefined();
+    expect((await ask(forge, copies(100))).error).toEqual(refusedFor("FORGE_MAX_FIELD_COMPARISONS"));
+    const raised = await startForge({ env: { FORGE_MAX_FIELD_COMPARISONS: "1000000" } });
+    expect((await ask(raised, copies(100))).error).toBeUndefined();
+  });
+});
+
 describe("request bodies", () => {
   /** A JSON request body of exactly `bytes` bytes (the padding is an unused variable). */
   function bodyOf(bytes: number): string {

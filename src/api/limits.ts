@@ -4,6 +4,7 @@ import type { Plugin } from "graphql-yoga";
 import type { RequestLimits } from "../config.ts";
 import type { Context } from "./context.ts";
 import { CostTooHigh, operationCost } from "./cost.ts";
+import { mergeWorkOver } from "./merge-work.ts";
 
 /**
  * Limits on what one GraphQL request may ask (API.md, "Limits on requests"), as Envelop
@@ -49,14 +50,25 @@ function assertNesting(source: string | Source, maxNesting: number, maxTokens: n
   }
 }
 
-function useNestingLimit(limits: RequestLimits): Plugin<Context> {
+/**
+ * Nesting before the parser runs, and after it the work validation would do merging
+ * repeated fields (merge-work.ts), which nothing else bounds and which grows with the square
+ * of the fields repeated. A refused document is cached like any parse error.
+ */
+function useParseLimits(limits: RequestLimits): Plugin<Context> {
   return {
     // Wraps whatever parser the plugins before it set (armor's token-counting one), so the
-    // check runs only when yoga's document cache misses.
+    // checks run only when yoga's document cache misses.
     onParse: ({ parseFn, setParseFn }) => {
       setParseFn((source, options) => {
         assertNesting(source, limits.maxNesting, limits.maxTokens);
-        return parseFn(source, options);
+        const document = parseFn(source, options);
+        if (mergeWorkOver(document, limits.maxFieldComparisons)) {
+          throw limitError(
+            `the document repeats fields so much that checking it would take more than ${limits.maxFieldComparisons} comparisons of fields sharing a name, the limit (FORGE_MAX_FIELD_COMPARISONS raises it)`,
+          );
+        }
+        return document;
       });
     },
   };
@@ -197,5 +209,5 @@ function useBodyLimitError(limits: RequestLimits): Plugin<Context> {
 
 /** Every document limit, in the order they apply. */
 export function useRequestLimits(limits: RequestLimits): Plugin<Context>[] {
-  return [useArmor(limits), useNestingLimit(limits), useCostLimit(limits), useBodyLimitError(limits)];
+  return [useArmor(limits), useParseLimits(limits), useCostLimit(limits), useBodyLimitError(limits)];
 }
