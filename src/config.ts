@@ -82,6 +82,9 @@ const requestEnv = {
   FORGE_MAX_SUBSCRIPTIONS: positiveInt(10_000, 10_000_000),
   /** A graphql-ws client whose unsent messages pass this many bytes is disconnected. */
   FORGE_SUBSCRIBER_MAX_BUFFERED_BYTES: positiveInt(1 * MiB, 1024 * MiB),
+  /** Bytes of large values (JSON fields, artifact contents) one answer may hold (src/api/answer-budget.ts).
+   * 64 MiB is a page of 500 runs with 1,000-step graphs, twice over. */
+  FORGE_MAX_ANSWER_BYTES: positiveInt(64 * MiB, 64 * 1024 * MiB),
 };
 
 export type RequestLimits = Readonly<{
@@ -96,6 +99,7 @@ export type RequestLimits = Readonly<{
   maxSubscriptionsPerConnection: number;
   maxSubscriptions: number;
   subscriberMaxBufferedBytes: number;
+  maxAnswerBytes: number;
 }>;
 
 function requestConfig(e: z.infer<z.ZodObject<typeof requestEnv>>): { corsOrigins: readonly string[]; limits: RequestLimits } {
@@ -113,6 +117,7 @@ function requestConfig(e: z.infer<z.ZodObject<typeof requestEnv>>): { corsOrigin
       maxSubscriptionsPerConnection: e.FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION,
       maxSubscriptions: e.FORGE_MAX_SUBSCRIPTIONS,
       subscriberMaxBufferedBytes: e.FORGE_SUBSCRIBER_MAX_BUFFERED_BYTES,
+      maxAnswerBytes: e.FORGE_MAX_ANSWER_BYTES,
     }),
   };
 }

@@ -126,7 +126,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     throw error;
   }
 
-  const origins = new OriginPolicy(config.corsOrigins);
+  const origins = new OriginPolicy(config.corsOrigins, config.host);
   const yoga = createYoga<InitialContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -142,7 +142,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     logging: false,
     context: ({ request, connectionParams }) => {
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
-      return createContext(forge, accessFor(config, bearerToken(header)));
+      return createContext(forge, accessFor(config, bearerToken(header)), config.limits.maxAnswerBytes);
     },
     // In this order: who may ask comes before what is asked, and the body limit's wording
     // (in useRequestLimits) must follow useInputErrorCode.

@@ -170,10 +170,21 @@ describe("queries", () => {
       [forge.gql(ListRuns, { first: 0 }), "first: must be an integer from 1 to 500"],
       [forge.gql(ListRuns, { first: 501 }), "first: must be an integer from 1 to 500"],
       [forge.gql(ListRuns, { after: "garbage" }), "after: is not a cursor returned by runs"],
-      [
-        forge.gql(ListRuns, { after: Buffer.from(JSON.stringify([9e15, "x"])).toString("base64url") }),
-        "after: is not a cursor returned by runs",
-      ],
+      // Cursors are decoded from the client's text: an instant out of the databases' range, or an
+      // id that is not well-formed text, is refused like any bad input (PostgreSQL answered 500).
+      ...[
+        [9e15, "x"],
+        [-62198755200001, "x"],
+        [-8640000000000000, "x"],
+        [1700000000000, "a\u0000b"],
+        [1700000000000, "\ud800"],
+      ].map(
+        (cursor) =>
+          [
+            forge.gql(ListRuns, { after: Buffer.from(JSON.stringify(cursor)).toString("base64url") }),
+            "after: is not a cursor returned by runs",
+          ] as [ReturnType<typeof forge.gql>, string],
+      ),
       [forge.gql(RunEvents, { runId: "x", first: 1001 }), "first: must be an integer from 1 to 1000"],
       [forge.gql(RunEvents, { runId: "x", afterSeq: -1 }), "afterSeq: must be an integer from 0 to 9007199254740991"],
       [forge.gql(TickOnce, { limit: 0 }), "limit: must be an integer from 1 to 1000"],

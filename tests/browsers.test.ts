@@ -106,6 +106,31 @@ describe("cross-origin requests", () => {
     expect(await runs()).toBe(2);
   });
 
+  it("on a loopback-only server, a page whose own name was rebound to 127.0.0.1 is refused over HTTP and WebSocket (DNS rebinding)", async () => {
+    const { url, runs } = await started();
+    const port = new URL(url).port;
+    // The page and the server agree on the name, as DNS rebinding makes them: same origin, but not a loopback name.
+    const rebound = { origin: `http://attacker.example:${port}`, host: `attacker.example:${port}` };
+    expect((await post(url, rebound)).status).toBe(403);
+    expect(await runs()).toBe(0);
+    const socket = await new Promise<number>((resolve, reject) => {
+      const ws = new WebSocket(url.replace(/^http/, "ws"), "graphql-transport-ws", {
+        origin: rebound.origin,
+        headers: { host: rebound.host },
+      });
+      ws.once("open", () => reject(new Error("the upgrade went through")));
+      ws.once("unexpected-response", (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once("error", (error) => {
+        if (!/Unexpected server response/.test(error.message)) reject(error);
+      });
+    });
+    expect(socket).toBe(403);
+    // Loopback names stay same-origin, and a listed origin is allowed whatever the name.
+    expect((await post(url, { origin: `http://app.localhost:${port}`, host: `app.localhost:${port}` })).status).toBe(200);
+    const listed = await started({ FORGE_CORS_ORIGINS: `http://attacker.example:${port}` });
+    expect((await post(listed.url, rebound)).status).toBe(200);
+  });
+
   it("a request without Origin (curl, a server-side client) is not cross-origin", async () => {
     const { url, runs } = await started();
     expect((await post(url, {})).status).toBe(200);

@@ -36,6 +36,7 @@ describe("config", () => {
         maxSubscriptionsPerConnection: 100,
         maxSubscriptions: 10_000,
         subscriberMaxBufferedBytes: 1024 * 1024,
+        maxAnswerBytes: 64 * 1024 * 1024,
       },
     });
   });

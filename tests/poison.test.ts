@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import { COMMIT_BUDGET, REFUSED_RETRY_MS } from "../src/engine/commit.ts";
@@ -97,6 +98,40 @@ const POISONS: Array<{ type: string; run: (ctx: StepContext) => unknown; error: 
     error: 'artifact "report\ufffd.txt": `name` contains a lone UTF-16 surrogate (not well-formed Unicode)',
   },
   {
+    type: "revoked-proxy-throw",
+    run: () => {
+      const { proxy, revoke } = Proxy.revocable({}, {});
+      revoke();
+      throw proxy;
+    },
+    error: "a value that cannot be inspected that cannot be turned into text",
+  },
+  {
+    type: "date-subclass-wait",
+    run: (ctx) => {
+      // A Date whose getTime lies: what is checked must be what is stored.
+      class LyingDate extends Date {
+        override getTime() {
+          return Date.now() + 1000;
+        }
+      }
+      return ctx.waitUntil(new LyingDate(Number.NaN));
+    },
+    error: "waitUntil needs a valid Date, got an invalid Date",
+  },
+  {
+    type: "too-many-artifacts",
+    run: (ctx) => {
+      for (let i = 0; i <= 100; i++) ctx.writeArtifact({ name: `a${i}`, content: "x" });
+    },
+    error: 'artifact "a100": an attempt may write at most 100 artifacts',
+  },
+  {
+    type: "to-json-signal-data",
+    run: (ctx) => ctx.waitForSignal({ toJSON: () => [1, 2] } as unknown as Record<string, unknown>),
+    error: "waitForSignal data must be an object, got an array",
+  },
+  {
     type: "nul-artifact-content",
     run: (ctx) => ctx.writeArtifact({ name: "log.txt", content: "line1\u0000line2" }),
     error: 'artifact "log.txt": `content` contains a NUL character (U+0000)',
@@ -126,6 +161,8 @@ describe("nothing stuck: what a handler produces", () => {
     const commits = forge.app.forge.db.commits;
     const tick = await forge.app.forge.tickOnce(100);
     // One claim and one commit for every run: no run was refused, none held the others back.
+    const refusedRuns = await forge.app.forge.db.read.run.findMany({ where: { commitFailures: { gt: 0 } }, select: { jobType: true } });
+    expect(refusedRuns).toEqual([]);
     expect(forge.app.forge.db.commits - commits).toBe(2);
     expect(tick).toMatchObject({ ticked: POISONS.length + 20, failed: POISONS.length, succeeded: 20 });
     for (const [i, poison] of POISONS.entries()) {
@@ -161,6 +198,62 @@ describe("nothing stuck: what a handler produces", () => {
     expect(calls.get(`${run.id}/bad`)).toBe(2);
   });
 
+  it("a dependent step cannot change its dep's output, which is what gets committed", async () => {
+    calls.clear();
+    const registry = defaultRegistry([
+      handler("source", () => ({ n: 1, note: "fine" })),
+      handler("meddler", (ctx) => {
+        (ctx.depOutputs.first as Record<string, unknown>).note = "\ud800";
+        return null;
+      }),
+    ]);
+    const forge = await startForge({ registry });
+    const run = await forge.app.forge.createRun(
+      runInput({ graph: { steps: { first: { type: "source" }, second: { type: "meddler", deps: ["first"] } } } }),
+    );
+    await forge.app.forge.tickOnce(10);
+    expect((await stepOf(forge, run.id, "first"))?.output).toEqual({ n: 1, note: "fine" });
+    expect((await stepOf(forge, run.id, "second"))?.error).toMatch(/^Cannot assign to read only property 'note'/);
+    expect(calls.get(`${run.id}/first`)).toBe(1);
+  });
+
+  it("an artifact's fields are read once, and one written after its attempt ended is refused, not stored", async () => {
+    const late: string[] = [];
+    const registry = defaultRegistry([
+      {
+        type: "shifty",
+        run: (ctx) => {
+          let reads = 0;
+          const input = {
+            name: "report.txt",
+            get content() {
+              reads++;
+              return reads === 1 ? "good" : "bad\u0000";
+            },
+          };
+          ctx.writeArtifact(input);
+          setImmediate(() => {
+            try {
+              ctx.writeArtifact({ name: "late.txt", content: "too late" });
+            } catch (error) {
+              late.push((error as Error).message);
+            }
+          });
+          return null;
+        },
+      },
+    ]);
+    const forge = await startForge({ registry });
+    const run = await forge.app.forge.createRun(runInput({ graph: { steps: { s: { type: "shifty" } } } }));
+    await forge.app.forge.tickOnce(10);
+    await new Promise((resolve) => setImmediate(resolve));
+    const [artifact, ...others] = await forge.app.forge.artifacts([run.id]);
+    expect(others).toEqual([]);
+    expect(artifact).toMatchObject({ name: "report.txt", size: 4, sha256: createHash("sha256").update("good").digest("hex") });
+    expect((await forge.app.forge.artifactContents([artifact?.id as number])).get(artifact?.id as number)).toBe("good");
+    expect(late).toEqual(["writeArtifact was called after the attempt ended"]);
+  });
+
   it("a dependent step sees the output as it was stored, in the tick that produced it", async () => {
     const seen: unknown[] = [];
     const registry = defaultRegistry([
@@ -183,11 +276,16 @@ describe("nothing stuck: what a handler produces", () => {
  * step updates (the attempt boundary leaves nothing else that could be refused).
  */
 async function refuseStepsOf(forge: TestForge, runId: string): Promise<void> {
+  await refuseSteps(forge, runId, "NEW.status = 'SUCCEEDED'");
+}
+
+/** A trigger that refuses the updates of `runId`'s steps that match `when` (SQL over NEW). */
+async function refuseSteps(forge: TestForge, runId: string, when: string): Promise<void> {
   const db = forge.app.forge.db;
   if (dialect === "sqlite") {
     await db.write((tx) =>
       tx.$executeRawUnsafe(`CREATE TRIGGER refuse_poison BEFORE UPDATE ON steps
-        WHEN NEW.run_id = '${runId}' AND NEW.status = 'SUCCEEDED' BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END`),
+        WHEN NEW.run_id = '${runId}' AND ${when} BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END`),
     );
     return;
   }
@@ -195,7 +293,7 @@ async function refuseStepsOf(forge: TestForge, runId: string): Promise<void> {
     await tx.$executeRawUnsafe(`CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN RAISE EXCEPTION 'refused by a test trigger'; END $$`);
     await tx.$executeRawUnsafe(`CREATE TRIGGER refuse_poison BEFORE UPDATE ON steps FOR EACH ROW
-      WHEN (NEW.run_id = '${runId}' AND NEW.status = 'SUCCEEDED') EXECUTE FUNCTION refuse_poison()`);
+      WHEN (NEW.run_id = '${runId}' AND ${when}) EXECUTE FUNCTION refuse_poison()`);
   });
 }
 
@@ -250,6 +348,48 @@ describe("nothing stuck: changes the database refuses", () => {
       ),
       failedSteps: [],
     });
+  });
+
+  it(`the budget is a hard limit: when even failing the run's steps is refused, the run is failed without them, and its steps ran ${COMMIT_BUDGET} times`, async () => {
+    calls.clear();
+    const clock = new TestClock();
+    const forge = await startForge({ clock, registry: poisonRegistry() });
+    await forge.app.forge.createRun(runInput({ id: "poison", graph: { steps: { s: { type: "counted" } } } }));
+    await refuseSteps(forge, "poison", "NEW.status <> 'PENDING'"); // every change of its steps, giving up's too
+    for (let i = 0; i < COMMIT_BUDGET + 5; i++) {
+      await forge.app.forge.tickOnce(10);
+      clock.advance(10 * 60_000);
+    }
+    expect(calls.get("poison/s")).toBe(COMMIT_BUDGET);
+    expect(await forge.app.forge.getRun("poison")).toMatchObject({ status: "FAILED", wakeAt: null });
+    expect((await stepOf(forge, "poison", "s"))?.status).toBe("PENDING"); // the database would not take its end
+    const last = (await forge.app.forge.runEvents("poison", 0, 100)).at(-1);
+    expect(last).toMatchObject({
+      type: "run_failed",
+      data: { reason: expect.stringContaining("refused by a test trigger"), failedSteps: [] },
+    });
+  });
+
+  it("when the run itself cannot be failed either, it is no longer picked: its steps never run again", async () => {
+    calls.clear();
+    const clock = new TestClock();
+    const forge = await startForge({ clock, registry: poisonRegistry() });
+    await forge.app.forge.createRun(runInput({ id: "poison", graph: { steps: { s: { type: "counted" } } } }));
+    await refuseSteps(forge, "poison", "NEW.status <> 'PENDING'");
+    const db = forge.app.forge.db;
+    await db.write((tx) =>
+      dialect === "sqlite"
+        ? tx.$executeRawUnsafe(`CREATE TRIGGER refuse_failing BEFORE UPDATE OF status ON runs WHEN NEW.id = 'poison' AND NEW.status = 'FAILED'
+            BEGIN SELECT RAISE(ABORT, 'refused by a test trigger'); END`)
+        : tx.$executeRawUnsafe(`CREATE TRIGGER refuse_failing BEFORE UPDATE OF status ON runs FOR EACH ROW
+            WHEN (NEW.id = 'poison' AND NEW.status = 'FAILED') EXECUTE FUNCTION refuse_poison()`),
+    );
+    for (let i = 0; i < COMMIT_BUDGET + 5; i++) {
+      await forge.app.forge.tickOnce(10);
+      clock.advance(10 * 60_000);
+    }
+    expect(calls.get("poison/s")).toBe(COMMIT_BUDGET);
+    expect(await forge.app.forge.getRun("poison")).toMatchObject({ status: "PENDING", wakeAt: null, commitFailures: COMMIT_BUDGET });
   });
 
   it("a run in a state the status machine forbids is never advanced: its tick fails it before any handler runs, and it stops being picked", async () => {

@@ -249,6 +249,24 @@ describe("priority across lanes", () => {
     expect(second.runIds).toEqual([urgent[2], ...low.slice(7, 16)]);
   });
 
+  it("a lane whose cap was raised uses its new room at once, though runs created under the old cap wait ahead of it", async () => {
+    const clock = new TestClock();
+    const dbUrl = freshDbUrl();
+    const gate = { steps: { ok: { type: "approval" } } };
+    const before = await startForge({ clock, dbUrl, env: { FORGE_POLICY_FILE: policyFile({ "*": { laneConcurrency: { gpu: 1 } } }) } });
+    const holder = await before.app.forge.createRun(runInput({ lane: "gpu", graph: gate }));
+    expect((await before.app.forge.tickOnce(10)).runIds).toEqual([holder.id]); // it holds the one slot while it waits
+    clock.advance(1);
+    const old = await before.app.forge.createRun(runInput({ lane: "gpu" }));
+    await before.stop();
+    const after = await startForge({ clock, dbUrl, env: { FORGE_POLICY_FILE: policyFile({ "*": { laneConcurrency: { gpu: 2 } } }) } });
+    clock.advance(1);
+    const newer = await after.app.forge.createRun(runInput({ lane: "gpu" }));
+    // The old run's cap (1) is still full; the newer one's (2) has room: it starts.
+    expect((await after.app.forge.tickOnce(10)).runIds).toEqual([newer.id]);
+    expect((await after.app.forge.getRun(old.id))?.status).toBe("PENDING");
+  });
+
   it("a full capped lane's runs wait without holding back other lanes' runs", async () => {
     const clock = new TestClock();
     const forge = await startForge({ clock, env: { FORGE_POLICY_FILE: policyFile({ "*": { laneConcurrency: { gpu: 1 } } }) } });

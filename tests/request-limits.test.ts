@@ -3,6 +3,7 @@ import { runInNewContext } from "node:vm";
 import { getIntrospectionQuery, Lexer, Source, TokenKind } from "graphql";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
+import { storedJsonLength, toRunRecord } from "../src/store/records.ts";
 import { AllEventsSubscription, CreateRuns, RunEventsSubscription, TickOnce } from "./support/documents.ts";
 import { chain, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { rawRequest } from "./support/raw-http.ts";
@@ -10,6 +11,36 @@ import { waitFor } from "./support/wait.ts";
 import { subscribe, wsClient } from "./support/ws.ts";
 
 const MiB = 1024 * 1024;
+
+/** A runs row as the database hands it over (the model's shape). */
+function rawRunRow() {
+  const at = new Date();
+  return {
+    id: "r",
+    mode: "LIVE",
+    jobType: "j",
+    lane: "default",
+    requestedBy: "t",
+    priority: 0,
+    status: "PENDING",
+    graph: "{}",
+    params: "{}",
+    idempotencyKey: null,
+    inputHash: "",
+    createdAt: at,
+    updatedAt: at,
+    startedAt: null,
+    finishedAt: null,
+    seq: 1,
+    leaseOwner: null,
+    leaseEpoch: 0,
+    leaseExpiresAt: null,
+    wakeAt: at,
+    policy: "{}",
+    laneCap: null,
+    commitFailures: 0,
+  };
+}
 const BAD_USER_INPUT = { extensions: { code: "BAD_USER_INPUT" } };
 
 /** POSTs a document through yoga.fetch; the status, the data and the first error. */
@@ -179,6 +210,41 @@ describe("repeated fields, which validation compares two by two", () => {
     expect((await ask(forge, copies(100))).error).toEqual(refusedFor("FORGE_MAX_FIELD_COMPARISONS"));
     const raised = await startForge({ env: { FORGE_MAX_FIELD_COMPARISONS: "1000000" } });
     expect((await ask(raised, copies(100))).error).toBeUndefined();
+  });
+});
+
+describe("the size of an answer", () => {
+  it("100 aliases of a run holding 1 MiB of params are refused past FORGE_MAX_ANSWER_BYTES, each charged by its stored size", async () => {
+    const forge = await startForge({ env: { FORGE_MAX_ANSWER_BYTES: String(8 * MiB) } });
+    const run = await forge.app.forge.createRun(runInput({ params: { blob: "x".repeat(MiB) } }));
+    const aliases = Array.from({ length: 100 }, (_, i) => `a${i}: run(id: "${run.id}") { id params }`).join(" ");
+    const answer = await forge.gql(`{ ${aliases} }`);
+    // The first eight fit; every other alias answers null with the limit named.
+    const data = answer.data as Record<string, { params: unknown } | null>;
+    expect(Object.values(data).filter((a) => a !== null)).toHaveLength(7);
+    expect(answer.errors?.length).toBe(93);
+    expect(answer.errors?.[0]).toMatchObject({ message: expect.stringContaining("FORGE_MAX_ANSWER_BYTES"), ...BAD_USER_INPUT });
+    expect(answer.errors?.every((e) => e.path?.length === 2 && e.path[1] === "params")).toBe(true);
+  });
+
+  it("a run's JSON columns are parsed when first read, so a refused value is never built", () => {
+    const row = { ...rawRunRow(), params: "{ not json", graph: '{"steps":{}}' };
+    const run = toRunRecord(row);
+    expect(storedJsonLength(run, "params")).toBe("{ not json".length);
+    expect(() => run.params).toThrow(SyntaxError); // only now
+    expect(run.graph).toEqual({ steps: {} });
+  });
+
+  it("a subscription's budget is per event, and ordinary answers are untouched", async () => {
+    const forge = await startForge({ env: { FORGE_MAX_ANSWER_BYTES: "4096" } });
+    const run = await forge.app.forge.createRun(runInput({ params: { note: "n".repeat(1000) } }));
+    expect((await forge.gql(`{ run(id: "${run.id}") { params graph policy } }`)).errors).toBeUndefined();
+    const url = await forge.app.start();
+    const sub = subscribe(wsClient(url), RunEventsSubscription, { runId: run.id });
+    await forge.app.forge.tickOnce(10);
+    await sub.done;
+    expect(sub.errors).toEqual([]);
+    expect(sub.items.length).toBeGreaterThan(3);
   });
 });
 

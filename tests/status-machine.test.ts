@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import type { StoredEvent } from "../src/domain/event.ts";
@@ -184,5 +186,39 @@ describe("status machines", () => {
     }
     expect([...seen.run].sort()).toEqual([...DOCUMENTED_RUN_MOVES].sort());
     expect([...seen.step].sort()).toEqual(DOCUMENTED_STEP_MOVES.filter((m) => !NOT_IN_HISTORIES.has(m)).sort());
+  });
+
+  it("no engine, domain or store code sets a status but through the machine (the only literal ones are new runs' and steps' PENDING)", () => {
+    // A move written as a plain assignment would skip the check at run time, and no history
+    // test would notice while the engine is right: so the code itself is read. What counts as
+    // setting a status: `.status =`, or a `status:` property given a status literal.
+    const statuses = [...RUN_STATUSES, ...STEP_STATUSES].join("|");
+    // (SQL in the store compares statuses with single-quoted literals: `s.status = 'PENDING'`.)
+    const sets = new RegExp(`\\.status\\s*=(?!=)(?!\\s*')|\\bstatus:\\s*"(${statuses})"`);
+    const allowed = [
+      // The two helpers every tick move goes through.
+      { file: "engine/tick.ts", line: /runState\.status = runTransition\(/ },
+      { file: "engine/tick.ts", line: /step\.status = stepTransition\(/ },
+      // A new run and its steps start PENDING: a state, not a move.
+      { file: "engine/forge.ts", line: /status: "PENDING"/ },
+      // A filter of the runs listing, not a change.
+      { file: "store/runs.ts", line: /where\.status = filter\.status/ },
+    ];
+    const root = new URL("../src/", import.meta.url).pathname;
+    const found: string[] = [];
+    for (const dir of ["engine", "domain", "store"]) {
+      for (const name of readdirSync(join(root, dir), { recursive: true }) as string[]) {
+        if (!name.endsWith(".ts") || name.startsWith("generated")) continue;
+        const file = `${dir}/${name}`;
+        if (file === "domain/status.ts") continue;
+        readFileSync(join(root, file), "utf8")
+          .split("\n")
+          .forEach((line, i) => {
+            if (!sets.test(line) || allowed.some((a) => a.file === file && a.line.test(line))) return;
+            found.push(`${file}:${i + 1}: ${line.trim()}`);
+          });
+      }
+    }
+    expect(found).toEqual([]);
   });
 });

@@ -56,6 +56,24 @@ describe("http steps", () => {
     });
   });
 
+  it("a binary body (one holding a NUL byte) comes back as base64, and the request is sent once", async () => {
+    const zip = Buffer.from([0x50, 0x4b, 0x03, 0x04, 0, 0, 0xff, 0xfe]);
+    const server = await startHttpServer((_req, res) => res.end(zip));
+    const forge = await startForge({ env: LOCAL });
+    const run = await forge.app.forge.createRun(
+      runInput({
+        graph: { steps: { get: { type: "http", params: { url: `${server.url}/a.zip`, method: "POST" }, retry: { maxAttempts: 3 } } } },
+      }),
+    );
+    expect((await forge.app.forge.tickOnce(10)).succeeded).toBe(1);
+    expect(server.requests).toHaveLength(1);
+    expect((await stepOf(forge, run.id, "get"))?.output).toMatchObject({
+      status: 200,
+      body: zip.toString("base64"),
+      bodyEncoding: "base64",
+    });
+  });
+
   it("a status outside expectStatus fails the attempt; a listed one succeeds", async () => {
     const server = await startHttpServer((req, res) => {
       res.statusCode = req.url === "/missing" ? 404 : 503;

@@ -46,15 +46,20 @@ describe("worker", () => {
     expect(worker.ticks).toBeGreaterThan(0);
     expect(status?.lastTickAt).toBe(clock.now().toISOString());
 
-    // The heartbeat writes the ticks to its row, where a process without a worker reads them.
+    // The heartbeat writes the ticks to its row, where a process without a worker reads them:
+    // exactly the count the worker had when it beat (it beats before it ticks again).
+    await waitFor(() => clock.sleeping > 0, "the worker to go idle");
+    const counted = worker.ticks;
+    const lastTickAt = worker.lastTickAt;
     clock.advance(HEARTBEAT_MS);
-    await forge.gql(CreateRun, { input: runInput() }); // wakes the idle loop, which beats first
     await waitFor(
-      async () => (await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker.id } })).ticks > 0,
+      async () =>
+        (await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker.id } })).heartbeatAt.getTime() ===
+        clock.now().getTime(),
       "the heartbeat to record the ticks",
     );
     const row = await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker.id } });
-    expect(row).toMatchObject({ heartbeatAt: clock.now(), stoppedAt: null, lastTickAt: expect.any(Date) });
+    expect(row).toMatchObject({ ticks: counted, lastTickAt, stoppedAt: null });
     const observer = await startForge({ clock, dbUrl });
     const seen = (await observer.gql(WorkerStatusQuery)).data?.workerStatus;
     expect(seen).toMatchObject({ enabled: false, running: true, workerId: worker.id, ticks: row.ticks });
@@ -167,5 +172,13 @@ describe("the forge process", () => {
     );
     expect(names).toEqual(migrationFiles(db.dialect).map((f) => f.name));
     expect(await migrate(db)).toEqual({ applied: [], alreadyApplied: names });
+    // And what they record was done: every table of the model is there, with the last migration's columns and indexes.
+    const tables = await db.read.$queryRawUnsafe<Array<{ name: string }>>(
+      db.dialect === "sqlite"
+        ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        : "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
+    );
+    expect(tables.map((t) => t.name)).toEqual(["artifacts", "events", "forge_migrations", "runs", "steps", "workers"]);
+    await expect(db.read.$queryRawUnsafe("SELECT commit_failures FROM runs WHERE id = 'none'")).resolves.toEqual([]);
   });
 });

@@ -21,9 +21,17 @@ import { refusalResponse } from "./errors.ts";
  */
 export class OriginPolicy {
   readonly #listed: ReadonlySet<string>;
+  readonly #loopbackOnly: boolean;
 
-  constructor(listed: readonly string[]) {
+  /**
+   * `listenHost` is FORGE_HOST. A server listening on loopback only (the default) can be
+   * reached from a browser only through a name that resolves to loopback, and a page that
+   * rebinds its own name to 127.0.0.1 (DNS rebinding) would be "same origin" with it: there,
+   * a same-origin request must also name the server by a loopback name or address.
+   */
+  constructor(listed: readonly string[], listenHost = "127.0.0.1") {
     this.#listed = new Set(listed);
+    this.#loopbackOnly = isLoopbackName(listenHost);
   }
 
   /** Whether FORGE_CORS_ORIGINS lists the origin (which then gets CORS headers). */
@@ -36,8 +44,19 @@ export class OriginPolicy {
    * itself was sent to (scheme, host and port as the Host header gives them).
    */
   allows(origin: string | null, own: string | null): boolean {
-    return origin === null || origin === own || this.#listed.has(origin);
+    if (origin === null || this.#listed.has(origin)) return true;
+    if (origin !== own) return false;
+    return !this.#loopbackOnly || isLoopbackName(new URL(origin).hostname);
   }
+}
+
+/** localhost (and its subdomains), 127.0.0.0/8 and ::1: the names a loopback-only server answers to. */
+function isLoopbackName(host: string): boolean {
+  const name = host
+    .toLowerCase()
+    .replace(/^\[|\]$/g, "")
+    .replace(/\.$/, "");
+  return name === "localhost" || name.endsWith(".localhost") || name === "::1" || /^127(\.\d{1,3}){3}$/.test(name);
 }
 
 /** The origin a request was addressed to, from its scheme and Host header; null if the Host is not one. */
@@ -54,8 +73,8 @@ function foreignOriginError(origin: string): { code: string; message: string } {
   };
 }
 
-/** The body types yoga reads as JSON; a browser preflights every one of them across origins. */
-const JSON_BODY = /^application\/(graphql\+)?json(;|$)/;
+/** The body types yoga reads as JSON (media types are case-insensitive); a browser preflights every one of them across origins. */
+const JSON_BODY = /^\s*application\/(graphql\+)?json\s*(;|$)/i;
 
 /**
  * yoga's `cors` option: CORS headers for the listed origins only. Same-origin requests need

@@ -1,6 +1,7 @@
 import type { Forge } from "../engine/forge.ts";
 import type { ArtifactRecord } from "../store/artifacts.ts";
 import type { StepRecord } from "../store/records.ts";
+import { AnswerBudget } from "./answer-budget.ts";
 import type { Access } from "./auth.ts";
 import { batchLoader } from "./batch.ts";
 
@@ -14,6 +15,8 @@ export interface Context {
   loadArtifacts: (runId: string) => Promise<ArtifactRecord[]>;
   /** An artifact's content, loaded together for every artifact of the operation. */
   loadArtifactContent: (id: number) => Promise<string | null>;
+  /** What the operation's large values may still take of its answer. */
+  answer: AnswerBudget;
 }
 
 /** Groups rows by run id. */
@@ -27,9 +30,9 @@ function byRun<T extends { runId: string }>(rows: T[]): Map<string, T[]> {
   return grouped;
 }
 
-export function createContext(forge: Forge, access: Access): Context {
+export function createContext(forge: Forge, access: Access, maxAnswerBytes: number): Context {
   const loadSteps = batchLoader<string, StepRecord[]>(async (runIds) => byRun(await forge.steps(runIds)), []);
   const loadArtifacts = batchLoader<string, ArtifactRecord[]>(async (runIds) => byRun(await forge.artifacts(runIds)), []);
   const loadArtifactContent = batchLoader<number, string | null>((ids) => forge.artifactContents(ids), null);
-  return { forge, access, loadSteps, loadArtifacts, loadArtifactContent };
+  return { forge, access, loadSteps, loadArtifacts, loadArtifactContent, answer: new AnswerBudget(maxAnswerBytes) };
 }

@@ -100,6 +100,9 @@ export function operationCost(
     visit(document, visitWithTypeInfo(typeInfo, rule(context)));
   } catch (error) {
     if (error instanceof Error && /maximum allowed number of nodes/.test(error.message)) throw new CostTooHigh();
+    // The walk recurses with the document; the parse limits keep it shallow, and a document
+    // deep enough to overflow it anyway is not one to run.
+    if (error instanceof RangeError) throw new CostTooHigh();
     throw error;
   }
   return cost;

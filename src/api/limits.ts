@@ -63,9 +63,16 @@ function useParseLimits(limits: RequestLimits): Plugin<Context> {
       setParseFn((source, options) => {
         assertNesting(source, limits.maxNesting, limits.maxTokens);
         const document = parseFn(source, options);
-        if (mergeWorkOver(document, limits.maxFieldComparisons)) {
+        // Fragment chains are nesting too: the same limit, counted in spreads.
+        const over = mergeWorkOver(document, limits.maxFieldComparisons, limits.maxNesting);
+        if (over === "comparisons") {
           throw limitError(
             `the document repeats fields so much that checking it would take more than ${limits.maxFieldComparisons} comparisons of fields sharing a name, the limit (FORGE_MAX_FIELD_COMPARISONS raises it)`,
+          );
+        }
+        if (over === "spreads") {
+          throw limitError(
+            `the document's fragments spread one another more than ${limits.maxNesting} levels deep, the limit (FORGE_MAX_NESTING raises it)`,
           );
         }
         return document;

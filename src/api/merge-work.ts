@@ -15,8 +15,10 @@ import { type DocumentNode, type FieldNode, type FragmentDefinitionNode, Kind, t
  * which keeps this check itself cheap (about a microsecond per unit).
  *
  * One unit is one comparison of two fields, or one field met while fragments are expanded.
+ * Says which bound the document passes: "comparisons", or "spreads" when fragments spread
+ * one another more than `maxSpreadDepth` levels deep; null when it passes neither.
  */
-export function mergeWorkOver(document: DocumentNode, budget: number): boolean {
+export function mergeWorkOver(document: DocumentNode, budget: number, maxSpreadDepth: number): "comparisons" | "spreads" | null {
   const fragments = new Map<string, FragmentDefinitionNode>();
   for (const definition of document.definitions) {
     if (definition.kind === Kind.FRAGMENT_DEFINITION) fragments.set(definition.name.value, definition);
@@ -43,7 +45,11 @@ export function mergeWorkOver(document: DocumentNode, budget: number): boolean {
           const name = selection.name.value;
           const fragment = fragments.get(name);
           // A cycle or an unknown fragment: validation refuses it, cheaply, on its own.
-          if (fragment && !open.has(name)) collect(fragment.selectionSet, new Set([...open, name]));
+          if (!fragment || open.has(name)) continue;
+          // A chain of fragments spreading the next one: every walk of the document (the cost
+          // check's among them) recurses once per link, and a long enough chain overflows the stack.
+          if (open.size >= maxSpreadDepth) throw new TooDeep();
+          collect(fragment.selectionSet, new Set([...open, name]));
         }
       }
     };
@@ -83,11 +89,14 @@ export function mergeWorkOver(document: DocumentNode, budget: number): boolean {
       if (definition.kind === Kind.OPERATION_DEFINITION) within(definition.selectionSet);
     }
   } catch (error) {
-    if (error instanceof OverBudget) return true;
+    if (error instanceof OverBudget) return "comparisons";
+    if (error instanceof TooDeep) return "spreads";
     throw error;
   }
-  return false;
+  return null;
 }
 
 /** Thrown to leave the count as soon as it passes the budget. */
 class OverBudget extends Error {}
+/** Thrown when fragments spread one another more than the allowed levels deep. */
+class TooDeep extends Error {}

@@ -19,7 +19,13 @@ interface RunState {
  * A run that is already terminal but still due (a state only a bug or a hand edit can
  * make) has nothing left to fail: it only stops being picked.
  */
-export function planGiveUp(run: RunState, steps: PlannedStep[], reason: string, now: Date) {
+export function planGiveUp(
+  run: RunState,
+  steps: PlannedStep[],
+  reason: string,
+  now: Date,
+  options: { withSteps: boolean } = { withSteps: true },
+) {
   if (isTerminalRun(run.status)) {
     return {
       run: { status: run.status, startedAt: run.startedAt, finishedAt: run.finishedAt, updatedAt: now, wakeAt: null },
@@ -28,7 +34,9 @@ export function planGiveUp(run: RunState, steps: PlannedStep[], reason: string, 
     };
   }
   const events: NewEvent[] = [];
-  const ended = steps
+  // Without its steps: the fallback when the database refuses those too (they keep their
+  // statuses; the run and its run_failed say why).
+  const ended = (options.withSteps ? steps : [])
     .filter((s) => !isTerminalStep(s.status))
     .sort((a, b) => a.position - b.position)
     .map((s) => {

@@ -110,6 +110,22 @@ function pathOf(node: Node): string {
 }
 
 /**
+ * Freezes a JSON value and everything in it (iteratively), and returns it: an output that
+ * dependent steps read in the same tick must not be changed by them, since it is also
+ * what will be committed.
+ */
+export function deepFreeze<T>(value: T): T {
+  const stack: unknown[] = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (current === null || typeof current !== "object" || Object.isFrozen(current)) continue;
+    Object.freeze(current);
+    for (const child of Object.values(current)) stack.push(child);
+  }
+  return value;
+}
+
+/**
  * Text made storable where it cannot be refused (a failed attempt's error message, which
  * must be kept whatever it holds): NUL and lone surrogates become U+FFFD, and text longer
  * than `maxLength` is cut, saying so.

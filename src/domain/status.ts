@@ -6,6 +6,8 @@
  *       PENDING -> FAILED (its first tick could never be committed: see domain/give-up.ts)
  * Step: PENDING -> RUNNING -> SUCCEEDED | FAILED
  *       RUNNING -> WAITING -> RUNNING (timers, retries, approvals)
+ *       WAITING -> SUCCEEDED (a signal delivered while no tick holds the run)
+ *       WAITING -> FAILED (a run given up on: domain/give-up.ts)
  *       PENDING -> SKIPPED (a dependency failed for good)
  *       PENDING | RUNNING | WAITING -> CANCELLED
  */

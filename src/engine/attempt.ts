@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Clock } from "../clock.ts";
 import type { NewArtifact } from "../domain/change.ts";
-import { jsonProblem, sanitizeText, textProblem } from "../domain/json.ts";
+import { deepFreeze, jsonProblem, sanitizeText, textProblem } from "../domain/json.ts";
 import type { RunRecord } from "../store/records.ts";
 import { type ArtifactInfo, type ArtifactInput, PermanentStepError, type StepRegistry, StepWait } from "./steps/registry.ts";
 
@@ -64,8 +64,12 @@ export async function runAttempt(
   ctx: AttemptContext,
 ): Promise<AttemptResult> {
   const artifacts: NewArtifact[] = [];
+  // Once the attempt has ended, what its handler does is no part of it (see writeArtifact).
+  let ended = false;
   try {
-    if (step.signalledAt !== null) return { status: "succeeded", output: step.signal ?? null, artifacts };
+    if (step.signalledAt !== null) return { status: "succeeded", output: deepFreeze(step.signal ?? null), artifacts };
+    // The run was cancelled (or its lease lost) before this attempt's turn came: do not start it.
+    if (ctx.signal.aborted) throw ctx.signal.reason;
     const handler = ctx.registry.get(step.type);
     if (!handler) throw new Error(`step type "${step.type}" is not registered in this process`);
     const graphStep = run.graph.steps[step.id];
@@ -84,7 +88,10 @@ export async function runAttempt(
       waitForSignal: (data?: Record<string, unknown>) => new StepWait(null, data),
       resumedFrom,
       writeArtifact: (input: ArtifactInput) => {
-        const stored = artifactOf(input, step.id, ctx);
+        // A handler that writes after its attempt ended (it was not awaited, or it timed
+        // out and went on) writes nothing: the attempt's artifacts are already counted.
+        if (ended) throw new PermanentStepError("writeArtifact was called after the attempt ended");
+        const stored = artifactOf(input, step.id, ctx, artifacts);
         artifacts.push(stored);
         const { content: _content, stepId: _stepId, createdAt: _createdAt, ...info } = stored;
         return info satisfies ArtifactInfo;
@@ -93,16 +100,24 @@ export async function runAttempt(
     let returned: unknown;
     if (run.mode === "DRY_RUN" && handler.sideEffects) {
       const context = stepContext(ctx.signal);
-      returned = handler.dryRun ? await handler.dryRun(context) : { dryRun: true, type: step.type, params: context.params };
+      returned = await untilAborted(
+        (async () => (handler.dryRun ? handler.dryRun(context) : { dryRun: true, type: step.type, params: context.params }))(),
+        ctx.signal,
+      );
     } else {
       const call = (signal: AbortSignal) => handler.run(stepContext(signal));
       // Without a timeout the attempt stops only with the run: no per-attempt signal to build.
-      returned = timeoutMs === undefined ? await call(ctx.signal) : await withTimeout(call, timeoutMs, ctx);
+      returned =
+        timeoutMs === undefined
+          ? await untilAborted((async () => call(ctx.signal))(), ctx.signal)
+          : await withTimeout(call, timeoutMs, ctx);
     }
+    ended = true;
     if (returned instanceof StepWait) return { status: "waiting", ...checkedWait(returned, ctx.clock.now()), artifacts };
     return { status: "succeeded", output: storableJson(returned, "step output"), artifacts };
   } catch (reason) {
-    return { status: "failed", error: errorText(reason), permanent: reason instanceof PermanentStepError };
+    ended = true;
+    return { status: "failed", error: errorText(reason), permanent: isPermanent(reason) };
   }
 }
 
@@ -132,23 +147,27 @@ function storableJson(value: unknown, what: string): unknown {
   const stored: unknown = JSON.parse(text);
   const problem = jsonProblem(stored);
   if (problem) throw new Unstorable(`${what}${problem.path} ${problem.problem}`);
-  return stored;
+  // Dependent steps of the same tick read it (ctx.depOutputs): they cannot change what is committed.
+  return deepFreeze(stored);
 }
 
 /** A wait the handler asked for, checked: a real time within MAX_WAIT_MS (or null), and storable data. */
 function checkedWait(wait: StepWait, now: Date): { until: Date | null; data: Record<string, unknown> } {
-  const until: unknown = wait.until;
-  if (until !== null && !(until instanceof Date && Number.isFinite(until.getTime()))) {
-    throw new Unstorable(`waitUntil needs a valid Date, got ${describe(until)}`);
-  }
+  const given: unknown = wait.until;
+  // Read with Date's own getTime (a subclass may override it) and kept as a fresh Date, so
+  // what was checked is what is stored.
+  const time = given instanceof Date ? Date.prototype.getTime.call(given) : Number.NaN;
+  if (given !== null && !Number.isFinite(time)) throw new Unstorable(`waitUntil needs a valid Date, got ${describe(given)}`);
+  const until = given === null ? null : new Date(time);
   if (until !== null && until.getTime() - now.getTime() > MAX_WAIT_MS) {
     throw new Unstorable(`waitUntil(${until.toISOString()}) is more than ${MAX_WAIT_MS / 86_400_000} days away`);
   }
-  const data: unknown = wait.data ?? {};
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    throw new Unstorable(`waitForSignal data must be an object, got ${describe(data)}`);
+  const stored = storableJson(wait.data ?? {}, "waitForSignal data");
+  // Checked as stored: a toJSON may have turned an object into something else.
+  if (typeof stored !== "object" || stored === null || Array.isArray(stored)) {
+    throw new Unstorable(`waitForSignal data must be an object, got ${describe(stored)}`);
   }
-  return { until, data: storableJson(data, "waitForSignal data") as Record<string, unknown> };
+  return { until, data: stored as Record<string, unknown> };
 }
 
 /**
@@ -165,41 +184,80 @@ export function errorText(reason: unknown): string {
   return sanitizeText(text === "" ? "failed (the error has no message)" : text);
 }
 
-/** A short, safe description of a value of unknown type for messages. */
-function describe(value: unknown): string {
-  if (value === null) return "null";
-  if (value instanceof Date) return "an invalid Date";
-  if (Array.isArray(value)) return "an array";
-  return typeof value === "object" ? "an object" : typeof value;
+/** Whether a thrown value is a PermanentStepError (instanceof itself throws on a revoked Proxy). */
+function isPermanent(reason: unknown): boolean {
+  try {
+    return reason instanceof PermanentStepError;
+  } catch {
+    return false;
+  }
 }
 
-/** Checks an artifact a handler wrote and computes its digest; an artifact that cannot be stored fails the step for good. */
-function artifactOf(input: ArtifactInput, stepId: string, ctx: AttemptContext): NewArtifact {
-  if (typeof input !== "object" || input === null || typeof input.name !== "string" || input.name.trim() === "") {
-    throw new PermanentStepError("an artifact needs a non-blank `name`");
+/** A short description of a value of unknown type for messages; it never throws (a revoked Proxy throws on instanceof). */
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (typeof value !== "object") return typeof value;
+  try {
+    if (value instanceof Date) return "an invalid Date";
+    if (Array.isArray(value)) return "an array";
+  } catch {
+    return "a value that cannot be inspected";
   }
-  const name = sanitizeText(input.name, 256);
-  if (typeof input.content !== "string") throw new PermanentStepError(`artifact "${name}": \`content\` must be a string`);
-  if (input.contentType !== undefined && typeof input.contentType !== "string") {
+  return "an object";
+}
+
+/** The longest artifact name or content type (as the artifact step type's params allow). */
+const ARTIFACT_NAME_MAX = 256;
+/** Artifacts one attempt may write: a file per artifact, not a store of records. */
+export const MAX_ARTIFACTS_PER_ATTEMPT = 100;
+
+/**
+ * Checks an artifact a handler wrote and computes its digest; an artifact that cannot be
+ * stored fails the step for good. `written` are the attempt's artifacts so far: together
+ * they stay within MAX_ARTIFACTS_PER_ATTEMPT and 16 times FORGE_ARTIFACT_MAX_BYTES, so one
+ * attempt cannot fill a commit (PostgreSQL refuses a statement's rows past 256 MB).
+ */
+function artifactOf(input: ArtifactInput, stepId: string, ctx: AttemptContext, written: NewArtifact[]): NewArtifact {
+  if (typeof input !== "object" || input === null) throw new PermanentStepError("an artifact needs a non-blank `name`");
+  // Each field is read once: a getter could answer the checks one thing and the store another.
+  const { name: givenName, contentType: givenType, content } = input as { name: unknown; contentType: unknown; content: unknown };
+  if (typeof givenName !== "string" || givenName.trim() === "") throw new PermanentStepError("an artifact needs a non-blank `name`");
+  const name = sanitizeText(givenName, ARTIFACT_NAME_MAX);
+  if (givenName.length > ARTIFACT_NAME_MAX)
+    throw new PermanentStepError(`artifact "${name}": \`name\` is longer than ${ARTIFACT_NAME_MAX} characters`);
+  if (typeof content !== "string") throw new PermanentStepError(`artifact "${name}": \`content\` must be a string`);
+  if (givenType !== undefined && typeof givenType !== "string")
     throw new PermanentStepError(`artifact "${name}": \`contentType\` must be a string`);
+  const contentType = givenType ?? "text/plain; charset=utf-8";
+  if (contentType.length > ARTIFACT_NAME_MAX) {
+    throw new PermanentStepError(`artifact "${name}": \`contentType\` is longer than ${ARTIFACT_NAME_MAX} characters`);
   }
-  for (const [key, value] of Object.entries({ name: input.name, contentType: input.contentType ?? "", content: input.content })) {
+  for (const [key, value] of Object.entries({ name: givenName, contentType, content })) {
     const problem = textProblem(value);
     if (problem) throw new PermanentStepError(`artifact "${name}": \`${key}\` ${problem}`);
   }
-  const bytes = Buffer.from(input.content, "utf8");
+  const bytes = Buffer.from(content, "utf8");
   if (bytes.byteLength > ctx.artifactMaxBytes) {
     throw new PermanentStepError(
       `artifact "${name}" is ${bytes.byteLength} bytes, over the limit of ${ctx.artifactMaxBytes} bytes (FORGE_ARTIFACT_MAX_BYTES)`,
     );
   }
+  if (written.length >= MAX_ARTIFACTS_PER_ATTEMPT) {
+    throw new PermanentStepError(`artifact "${name}": an attempt may write at most ${MAX_ARTIFACTS_PER_ATTEMPT} artifacts`);
+  }
+  const total = written.reduce((sum, a) => sum + a.size, bytes.byteLength);
+  if (total > 16 * ctx.artifactMaxBytes) {
+    throw new PermanentStepError(
+      `artifact "${name}": the attempt's artifacts would total ${total} bytes, over 16 times FORGE_ARTIFACT_MAX_BYTES (${16 * ctx.artifactMaxBytes})`,
+    );
+  }
   return {
     stepId,
-    name: input.name,
-    contentType: input.contentType ?? "text/plain; charset=utf-8",
+    name: givenName,
+    contentType,
     size: bytes.byteLength,
     sha256: createHash("sha256").update(bytes).digest("hex"),
-    content: input.content,
+    content,
     createdAt: ctx.clock.now(),
   };
 }
@@ -212,7 +270,7 @@ async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: nu
   const done = new AbortController();
   try {
     return await Promise.race([
-      (async () => call(attempt.signal))(),
+      untilAborted((async () => call(attempt.signal))(), ctx.signal),
       ctx.clock.sleep(timeoutMs, done.signal).then(() => {
         if (done.signal.aborted) return undefined; // the handler finished first
         const error = new Error(`timed out after ${timeoutMs} ms`);
@@ -224,4 +282,34 @@ async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: nu
     done.abort();
     ctx.signal.removeEventListener("abort", stop);
   }
+}
+
+/**
+ * `work`, or its run's abort reason as soon as the run's signal fires (a cancellation, a
+ * lost lease, a shutdown that will not wait): a handler that ignores its signal must not
+ * hold its tick, and the worker's slot, until it returns. Nothing it does later is
+ * committed; its promise is left to settle on its own.
+ */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => {
+      work.catch(() => {});
+      reject(signal.reason);
+    };
+    signal.addEventListener("abort", onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
 }

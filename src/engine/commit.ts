@@ -73,9 +73,15 @@ export async function commitTick(o: { db: Db; clock: Clock; log: Logger }, owner
       owner,
       budget: COMMIT_BUDGET,
       retryAt: (failures) => new Date(now.getTime() + REFUSED_RETRY_MS * 2 ** (failures - 1)),
-      giveUp: (run, steps, error) => {
-        return { runId: run.id, owner: "", epoch: run.leaseEpoch, baseSeq: run.seq, ...planGiveUp(run, steps, givingUpReason(error), now) };
-      },
+      counts: (error) => !isEnvironmental(error),
+      giveUp: (run, steps, error) =>
+        [true, false].map((withSteps) => ({
+          runId: run.id,
+          owner: "",
+          epoch: run.leaseEpoch,
+          baseSeq: run.seq,
+          ...planGiveUp(run, steps, givingUpReason(error), now, { withSteps }),
+        })),
     },
   );
   for (const id of isolated.committed) committed.add(id);
@@ -87,6 +93,24 @@ export async function commitTick(o: { db: Db; clock: Clock; log: Logger }, owner
     );
   }
   return { committed, refused: new Set(isolated.refused.map((r) => r.runId)), gaveUp: isolated.gaveUp };
+}
+
+/**
+ * A refusal that says something about the database's state rather than the run's changes:
+ * it is not counted against the run. PostgreSQL: a lock not available or a statement
+ * cancelled (a timeout), resources exhausted (class 53: disk full, out of memory), an
+ * operator's intervention (class 57), a system error (class 58). SQLite: a full disk, an I/O
+ * error, a busy or locked database, out of memory.
+ */
+const ENVIRONMENTAL_SQLSTATE = /^(55P03|57\w{3}|53\w{3}|58\w{3})$/;
+const ENVIRONMENTAL_SQLITE = /^SQLITE_(FULL|IOERR|BUSY|LOCKED|NOMEM|INTERRUPT)/;
+
+function isEnvironmental(error: unknown): boolean {
+  if (isDatabaseUnavailable(error)) return true;
+  const cause = (error as { meta?: { driverAdapterError?: { cause?: { originalCode?: string; code?: string } } } } | null)?.meta
+    ?.driverAdapterError?.cause;
+  const code = cause?.originalCode ?? cause?.code ?? "";
+  return ENVIRONMENTAL_SQLSTATE.test(code) || ENVIRONMENTAL_SQLITE.test(code);
 }
 
 /** `run_failed`'s `data.reason` for a run given up on: what kept failing, in one short line (details go to the log). */

@@ -147,7 +147,9 @@ export class EventFeed {
     this.#timer = null;
     await this.#channel?.stop();
     await this.#pumping;
-    this.#listeners.clear();
+    // Listeners are not dropped here: each follower removes its own when its subscription
+    // ends (the server ends them all before it stops the engine), so one still attached
+    // after stop() is a follower that never let go, which listenerCount lets tests see.
     this.#createdListeners.clear();
   }
 }

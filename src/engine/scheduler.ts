@@ -5,7 +5,7 @@ import type { Clock } from "../clock.ts";
 import { claimDueRuns, countLeasedByOthers } from "../store/claim.ts";
 import type { Db } from "../store/db.ts";
 import { type ClaimedRun, extendLeases, releaseLeases } from "../store/leases.ts";
-import { commitTick, type TickItem } from "./commit.ts";
+import { COMMIT_BUDGET, commitTick, type TickItem } from "./commit.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES, STEP_CONCURRENCY } from "./tick.ts";
@@ -109,8 +109,9 @@ export class TickBatch {
   ) {
     this.#controllers = claimed.map(({ runId }) => {
       const controller = new AbortController();
-      // Each attempt in flight listens to its run's signal (up to STEP_CONCURRENCY at once), past Node's default warning at 10.
-      setMaxListeners(STEP_CONCURRENCY + 4, controller.signal);
+      // Each attempt in flight listens to its run's signal twice (its timeout and its abandon;
+      // up to STEP_CONCURRENCY attempts at once), past Node's default warning at 10.
+      setMaxListeners(2 * STEP_CONCURRENCY + 4, controller.signal);
       inFlight.set(runId, controller);
       return controller;
     });
@@ -240,15 +241,19 @@ export class TickBatch {
     signal.addEventListener("abort", stopAll, { once: true });
     const keeper = this.#keepLeases(controllers, () => this.claimed.flatMap((_, i) => (committed.has(i) ? [] : [i])));
     const runs = this.claimed.map((claim, i) =>
-      advanceRun(claim.run, claim.steps, {
-        clock: this.o.clock,
-        registry: this.o.registry,
-        owner: this.owner,
-        epoch: claim.epoch,
-        stepBudget: this.o.stepBudget,
-        artifactMaxBytes: this.o.artifactMaxBytes,
-        signal: (controllers[i] as AbortController).signal,
-      }),
+      // A run whose changes were refused as often as the budget allows is not advanced again
+      // (its steps would run once more): it goes to the commit to be given up on.
+      claim.run.commitFailures >= COMMIT_BUDGET
+        ? Promise.reject(new Error(`its changes were refused ${claim.run.commitFailures} times in a row`))
+        : advanceRun(claim.run, claim.steps, {
+            clock: this.o.clock,
+            registry: this.o.registry,
+            owner: this.owner,
+            epoch: claim.epoch,
+            stepBudget: this.o.stepBudget,
+            artifactMaxBytes: this.o.artifactMaxBytes,
+            signal: (controllers[i] as AbortController).signal,
+          }),
     );
     return {
       runs,
@@ -310,11 +315,24 @@ export class TickBatch {
 
   /** Commits what the items' runs came to (engine/commit.ts), gives back every lease not committed, and counts. */
   async #commitItems(items: TickItem[]): Promise<TickResult> {
-    const { committed, refused, gaveUp } = await commitTick(
-      this.o,
-      this.owner,
-      items.filter((item) => item.advanced !== undefined || item.error !== undefined),
-    );
+    let outcome: Awaited<ReturnType<typeof commitTick>>;
+    try {
+      outcome = await commitTick(
+        this.o,
+        this.owner,
+        items.filter((item) => item.advanced !== undefined || item.error !== undefined),
+      );
+    } catch (error) {
+      // Nothing was committed (the database is unreachable, say): give the leases back now
+      // rather than leave the runs to wait for them to expire.
+      await releaseLeases(
+        this.o.db,
+        this.owner,
+        items.map(({ claim }) => claim),
+      ).catch(() => {});
+      throw error;
+    }
+    const { committed, refused, gaveUp } = outcome;
     const done = (runId: string) => committed.has(runId) || gaveUp.has(runId);
     await releaseLeases(
       this.o.db,

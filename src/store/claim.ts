@@ -38,28 +38,34 @@ function aheadOf(r: string, c: string): Prisma.Sql {
   return Prisma.raw(`(-${r}.priority, ${r}.created_at, ${r}.id) < (-${c}.priority, ${c}.created_at, ${c}.id)`);
 }
 
-/** A run of `alias` that is due and that nobody holds a live lease on. */
-function dueAndFree(alias: string, now: Date): Prisma.Sql {
-  const a = Prisma.raw(alias);
-  return Prisma.sql`${a}.wake_at IS NOT NULL AND ${a}.wake_at <= ${now} AND (${a}.lease_owner IS NULL OR ${a}.lease_expires_at <= ${now})`;
+/** A run (of `alias`, or of the only table in scope) that is due and that nobody holds a live lease on. */
+function dueAndFree(alias: string | null, now: Date): Prisma.Sql {
+  const a = Prisma.raw(alias ? `${alias}.` : "");
+  return Prisma.sql`${a}wake_at IS NOT NULL AND ${a}wake_at <= ${now} AND (${a}lease_owner IS NULL OR ${a}lease_expires_at <= ${now})`;
 }
 
 /**
- * The ids of up to `limit` runs to claim, in pick order. Runs not subject to a cap right
- * now (uncapped lanes, or already started) come from runs_due_idx, which is in pick order,
- * so that read stops after `limit` entries however long the queue. With `capped`, the
- * pending runs of capped lanes join them: the lanes are found with a skip scan over
- * runs_capped_pending_idx (one index probe per lane), each lane's load is counted once, and
- * only each lane's first `limit` runs are read (each CTE is MATERIALIZED, so a lane's load
- * is counted once, not once per candidate); a run is admitted when its place in its
- * lane's queue, added to the lane's load, is within its own run's cap (the policy it was
- * created under). Both sources meet in one ORDER BY.
+ * The ids of up to `limit` runs to claim, in pick order.
+ *
+ * Runs not subject to a cap right now (uncapped lanes, or already started) come from
+ * runs_open_due_idx, a partial index of just those, in pick order: the read stops after
+ * `limit` entries however many runs are queued, in capped lanes included. (Its condition is
+ * written here exactly as in the index, unqualified, so SQLite sees that the index covers it.)
+ *
+ * With `capped`, the pending runs of capped lanes join them. The lanes are found with a skip
+ * scan over runs_capped_pending_idx (one index probe per lane), each lane's load is counted
+ * once, and only each lane's first `limit` runs are read (each CTE is MATERIALIZED, so a
+ * lane's load is counted once, not once per candidate). Then each lane's queue is walked in
+ * pick order, as claims would take it one by one: a run is admitted while the lane's load,
+ * counting the runs admitted before it, is under that run's own cap (the policy it was
+ * created under, so a lane whose cap was raised uses its new room at once). Both sources
+ * meet in one ORDER BY.
  */
 export function pickIds(db: Db, req: ClaimRequest, capped: boolean): Prisma.Sql {
   const open = Prisma.sql`
-    SELECT runs.id, runs.priority, runs.created_at FROM runs ${db.sql.indexedBy("runs_due_idx")}
-    WHERE ${dueAndFree("runs", req.now)} AND (runs.lane_cap IS NULL OR runs.status <> 'PENDING')
-    ORDER BY ${pickOrder("runs")} LIMIT ${req.limit} ${db.sql.skipLocked}`;
+    SELECT id, priority, created_at FROM runs ${db.sql.indexedBy("runs_open_due_idx")}
+    WHERE ${dueAndFree(null, req.now)} AND (lane_cap IS NULL OR status <> 'PENDING')
+    ORDER BY ${pickOrder()} LIMIT ${req.limit} ${db.sql.skipLocked}`;
   if (!capped) return Prisma.sql`SELECT id FROM (${open}) AS uncapped`;
   const cappedIdx = db.sql.indexedBy("runs_capped_pending_idx");
   return Prisma.sql`
@@ -76,18 +82,25 @@ export function pickIds(db: Db, req: ClaimRequest, capped: boolean): Prisma.Sql 
            WHERE o.lease_owner IS NOT NULL AND o.lease_expires_at > ${req.now} AND o.lane = l.lane AND o.status = 'PENDING') AS active
       FROM lanes l WHERE l.lane IS NOT NULL
     ),
-    queued AS (
-      SELECT c.id, c.priority, c.created_at, c.lane_cap, loads.active,
+    queued AS MATERIALIZED (
+      SELECT c.id, c.lane, c.priority, c.created_at, c.lane_cap,
         ROW_NUMBER() OVER (PARTITION BY c.lane ORDER BY ${pickOrder("c")}) AS place
       FROM ${db.sql.firstOfEachLane(Prisma.sql`
         SELECT x.id, x.lane, x.priority, x.created_at, x.lane_cap FROM runs x ${cappedIdx}
         WHERE x.lane = loads.lane AND x.lane_cap IS NOT NULL AND x.status = 'PENDING' AND ${dueAndFree("x", req.now)}
         ORDER BY ${pickOrder("x")} LIMIT ${req.limit}`)}
     ),
+    walk(lane, place, taken, admitted) AS (
+      SELECT lane, CAST(0 AS BIGINT), active, 0 FROM loads
+      UNION ALL
+      SELECT w.lane, q.place, w.taken + CASE WHEN w.taken < q.lane_cap THEN 1 ELSE 0 END,
+        CASE WHEN w.taken < q.lane_cap THEN 1 ELSE 0 END
+      FROM walk w JOIN queued q ON q.lane = w.lane AND q.place = w.place + 1
+    ),
     candidates AS (
       SELECT id, priority, created_at FROM (${open}) AS uncapped
       UNION ALL
-      SELECT id, priority, created_at FROM queued WHERE active + place <= lane_cap
+      SELECT q.id, q.priority, q.created_at FROM queued q JOIN walk w ON w.lane = q.lane AND w.place = q.place WHERE w.admitted = 1
     )
     SELECT id FROM candidates ORDER BY ${pickOrder()} LIMIT ${req.limit}`;
 }

@@ -8,10 +8,9 @@ import { findSteps } from "./runs.ts";
 /**
  * Writing a tick's changes: every run's update fenced by its lease (owner, epoch) and by
  * the seq the tick read, its steps, artifacts and events, in one transaction.
- */
-/**
- * Commits the changes of several runs in one transaction and releases their leases.
- * Returns the ids committed; a run whose lease was lost is left untouched.
+ *
+ * commitChanges commits the changes of several runs together and releases their leases.
+ * It returns the ids committed; a run whose lease was lost is left untouched.
  */
 export async function commitChanges(db: Db, changes: RunChange[]): Promise<Set<string>> {
   if (changes.length === 0) return new Set();
@@ -128,8 +127,18 @@ export interface RefusalPolicy {
   budget: number;
   /** When a run refused `failures` times in a row is due again. */
   retryAt(failures: number): Date;
-  /** The change that fails the run for good (planned from the run as stored), or null to leave it. */
-  giveUp(run: RunRecord, steps: StepRecord[], error: unknown): RunChange | null;
+  /**
+   * Whether a refusal counts against the run: one about the run's own changes does; one
+   * about the database's state (a lock that timed out, a full disk) does not, or a passing
+   * fault would fail every run it touched.
+   */
+  counts(error: unknown): boolean;
+  /**
+   * The changes that fail the run for good, planned from the run as stored: tried in order
+   * until one is written (the whole run first, then the run without its steps, in case the
+   * database refuses those too).
+   */
+  giveUp(run: RunRecord, steps: StepRecord[], error: unknown): RunChange[];
 }
 
 export interface IsolatedCommit {
@@ -167,21 +176,28 @@ export async function commitEachAlone(db: Db, items: AloneItem[], policy: Refusa
     }
     const gaveUp = new Set<string>();
     for (const r of refused) {
+      const failures = policy.counts(r.error) ? r.failures : r.failures - 1;
       const rows = await tx.$queryRaw<Record<string, unknown>[]>`
-        UPDATE runs SET commit_failures = ${r.failures}, lease_owner = NULL, lease_expires_at = NULL,
+        UPDATE runs SET commit_failures = ${failures}, lease_owner = NULL, lease_expires_at = NULL,
           wake_at = ${policy.retryAt(r.failures)}
         WHERE id = ${r.runId} AND lease_owner = ${policy.owner} AND lease_epoch = ${r.epoch}
         RETURNING ${RUN_COLUMNS}`;
       const row = rows[0];
       // (It was claimed, so it was due: its wake time only moves later.) No row: the lease
       // changed hands (a cancellation, an expiry), and the run is someone else's now.
-      if (!row || r.failures < policy.budget) continue;
+      if (!row || failures < policy.budget) continue;
       const run = toRunRecord(rawRun(row));
-      const change = policy.giveUp(run, await findSteps(tx, [run.id]), r.error);
-      if (!change) continue;
-      const written = await onSavepoint(tx, () => writeOverriding(db, tx, change));
-      // A change without events only parked a run that was finished already: nothing was failed.
-      if (written.ok && change.events.length > 0) gaveUp.add(run.id);
+      let written = false;
+      for (const change of policy.giveUp(run, await findSteps(tx, [run.id]), r.error)) {
+        if (!(await onSavepoint(tx, () => writeOverriding(db, tx, change))).ok) continue;
+        written = true;
+        // A change without events only parked a run that was finished already: nothing was failed.
+        if (change.events.length > 0) gaveUp.add(run.id);
+        break;
+      }
+      // Even failing it was refused: it is not picked again (it stays as it is, with its
+      // refusals counted, for an operator to look at) rather than run its steps forever.
+      if (!written) await onSavepoint(tx, () => tx.$executeRaw`UPDATE runs SET wake_at = NULL WHERE id = ${run.id}`);
     }
     return { committed, refused: refused.map(({ failures: _f, ...r }) => r), gaveUp };
   });

@@ -59,7 +59,18 @@ export function classifyStartupError(error: unknown, url: string): StartupProble
   // Any other refusal from the database itself, e.g. a SQLite file that became unreadable
   // after it was inspected: still one line, and not retried.
   if (isDriverError(error)) return unusable(`${describeDatabase(url)}: ${reasonOf(error, url)}`);
+  // The file system refused the path (a file where a folder should be: ENOTDIR, ENAMETOOLONG,
+  // ELOOP...), or the server and the URL disagree about TLS (sslmode): one line too.
+  if (isSystemError(error) || /\bSSL\b/.test(String((error as { message?: unknown }).message))) {
+    return unusable(`${describeDatabase(url)}: ${reasonOf(error, url)}`);
+  }
   return null;
+}
+
+/** An error Node raised for a system call (it has a `code` like ENOTDIR and a `syscall`): the environment's, not a bug. */
+function isSystemError(error: unknown): boolean {
+  const e = error as { code?: unknown; syscall?: unknown } | null;
+  return typeof e?.code === "string" && /^E[A-Z]+$/.test(e.code) && typeof e.syscall === "string";
 }
 
 /** The database as an operator would name it, without the password. */

@@ -51,28 +51,67 @@ export interface StepRecord extends StepUpdate {
 }
 
 export function toRunRecord(row: Run): RunRecord {
-  return {
-    ...row,
-    mode: row.mode as RunMode,
-    status: row.status as RunStatus,
-    graph: JSON.parse(row.graph) as Graph,
-    params: JSON.parse(row.params) as Record<string, unknown>,
-    policy: JSON.parse(row.policy) as Policy,
-  };
+  const { graph, params, policy, ...rest } = row;
+  const record = { ...rest, mode: row.mode as RunMode, status: row.status as RunStatus } as RunRecord;
+  jsonColumn(record, "graph", graph);
+  jsonColumn(record, "params", params);
+  jsonColumn(record, "policy", policy);
+  return record;
 }
 
 export function toStepRecord(row: Step): StepRecord {
-  return {
-    ...row,
-    status: row.status as StepStatus,
-    deps: JSON.parse(row.deps) as string[],
-    output: row.output === null ? null : JSON.parse(row.output),
-    signal: row.signal === null ? null : JSON.parse(row.signal),
-  };
+  const { output, signal, ...rest } = row;
+  const record = { ...rest, status: row.status as StepStatus, deps: JSON.parse(row.deps) as string[] } as StepRecord;
+  jsonColumn(record, "output", output);
+  jsonColumn(record, "signal", signal);
+  return record;
 }
 
 export function toStoredEvent(row: Omit<Event, "id"> & { id: number }): StoredEvent {
-  return { ...row, data: row.data === null ? null : JSON.parse(row.data) };
+  const { data, ...rest } = row;
+  const event = { ...rest } as StoredEvent;
+  jsonColumn(event, "data", data);
+  return event;
+}
+
+/**
+ * The JSON text columns of a record are parsed when first read, not when the row is: a
+ * query can name runs whose graphs or params hold megabytes it never asks for, and what an
+ * answer will cost must be known (storedJsonLength) before the value is built (the answer
+ * budget of api/answer-budget.ts). A value set on the record replaces the stored one.
+ */
+const storedLengths = new WeakMap<object, Map<string, number>>();
+
+function jsonColumn(record: object, key: string, text: string | null): void {
+  let lengths = storedLengths.get(record);
+  if (!lengths) {
+    lengths = new Map();
+    storedLengths.set(record, lengths);
+  }
+  lengths.set(key, text?.length ?? 0);
+  let parsed = false;
+  let value: unknown = null;
+  Object.defineProperty(record, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      if (!parsed) {
+        value = text === null ? null : JSON.parse(text);
+        parsed = true;
+      }
+      return value;
+    },
+    set(replacement: unknown) {
+      value = replacement;
+      parsed = true;
+      storedLengths.get(record)?.delete(key);
+    },
+  });
+}
+
+/** The length of the JSON text a record's field was read from, or undefined when it was not read from the database (or was replaced). */
+export function storedJsonLength(record: object, key: string): number | undefined {
+  return storedLengths.get(record)?.get(key);
 }
 
 /**

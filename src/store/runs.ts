@@ -1,6 +1,6 @@
 import type { RunChange } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
-import type { RunStatus } from "../domain/status.ts";
+import { type RunStatus, stepTransition } from "../domain/status.ts";
 import { writeOverriding, writeStepsAndEvents } from "./commit.ts";
 import { type Db, Prisma, type Tx } from "./db.ts";
 import { ms } from "./dialect.ts";
@@ -240,7 +240,15 @@ export async function deliverSignal(
       epoch: run.leaseEpoch,
       baseSeq: run.seq,
       run: { status: run.status, startedAt: run.startedAt, finishedAt: run.finishedAt, updatedAt: now, wakeAt: now },
-      steps: [{ ...step, status: "SUCCEEDED", output: payload ?? null, finishedAt: now, wakeAt: null }],
+      steps: [
+        {
+          ...step,
+          status: stepTransition(`run "${runId}" step "${stepId}"`, step.status, "SUCCEEDED"),
+          output: payload ?? null,
+          finishedAt: now,
+          wakeAt: null,
+        },
+      ],
       events: [{ type: "step_succeeded", stepId, data: { attempt: step.attempts, signalled: true }, createdAt: now }],
     };
     await tx.$executeRaw`UPDATE runs SET seq = ${run.seq + 1}, updated_at = ${now}, wake_at = ${now} WHERE id = ${runId}`;

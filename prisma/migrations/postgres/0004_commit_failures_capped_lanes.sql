@@ -13,3 +13,9 @@ CREATE INDEX runs_capped_pending_idx ON runs (lane, priority DESC, created_at, i
 -- run of uncapped lanes.
 DROP INDEX runs_lane_status_idx;
 CREATE INDEX runs_running_lane_idx ON runs (lane) WHERE status = 'RUNNING';
+-- The due runs no cap holds back right now (uncapped lanes, or runs already started), in
+-- pick order. It replaces the index of every due run, which the claim read through any
+-- number of pending runs of capped lanes to find them.
+DROP INDEX runs_due_idx;
+CREATE INDEX runs_open_due_idx ON runs (priority DESC, created_at, id)
+  WHERE wake_at IS NOT NULL AND (lane_cap IS NULL OR status <> 'PENDING');

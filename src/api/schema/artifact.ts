@@ -15,7 +15,11 @@ export const ArtifactRef = builder.objectRef<ArtifactRecord>("Artifact").impleme
     content: t.string({
       nullable: true,
       description: "The content as UTF-8 text (read only when asked for).",
-      resolve: (a, _args, ctx) => ctx.loadArtifactContent(a.id),
+      resolve: (a, _args, ctx) => {
+        // Charged by the stored size before the content is read.
+        ctx.answer.take(a.size, "Artifact.content");
+        return ctx.loadArtifactContent(a.id);
+      },
     }),
   }),
 });

@@ -11,7 +11,7 @@ export const RunEventRef = builder.objectRef<StoredEvent>("RunEvent").implement(
     seq: t.exposeInt("seq", { description: "1, 2, 3 ... gapless within a run." }),
     type: t.exposeString("type"),
     stepId: t.exposeString("stepId", { nullable: true }),
-    data: t.field({ type: "JSON", nullable: true, resolve: (e) => e.data }),
+    data: t.field({ type: "JSON", nullable: true, resolve: (e, _args, ctx) => ctx.answer.json(e, "data", "RunEvent.data") }),
     createdAt: t.field({ type: "DateTime", resolve: (e) => e.createdAt }),
   }),
 });
@@ -69,7 +69,10 @@ builder.subscriptionField("runEvents", (t) =>
       const afterSeq = intInRange("afterSeq", args.afterSeq, 0, Number.MAX_SAFE_INTEGER, 0);
       return closable((signal) => ctx.forge.followRun(args.runId, afterSeq, signal));
     },
-    resolve: (event) => event,
+    resolve: (event, _args, ctx) => {
+      ctx.answer.reset(); // each event is an answer of its own
+      return event;
+    },
   }),
 );
 
@@ -87,6 +90,9 @@ builder.subscriptionField("events", (t) =>
       }
       return closable((signal) => ctx.forge.followAll(afterId, signal));
     },
-    resolve: (event) => event,
+    resolve: (event, _args, ctx) => {
+      ctx.answer.reset(); // each event is an answer of its own
+      return event;
+    },
   }),
 );

@@ -1,3 +1,4 @@
+import { textProblem } from "../../domain/json.ts";
 import { RUN_MODES, RUN_STATUSES } from "../../domain/status.ts";
 import { InvalidInput } from "../../errors.ts";
 import type { RunRecord } from "../../store/records.ts";
@@ -36,8 +37,12 @@ export const RunRef = builder.objectRef<RunRecord>("Run").implement({
     requestedBy: t.exposeString("requestedBy"),
     priority: t.exposeInt("priority"),
     status: t.field({ type: RunStatusEnum, resolve: (r) => r.status }),
-    graph: t.field({ type: "JSON", description: "The graph as accepted (every step has deps).", resolve: (r) => r.graph }),
-    params: t.field({ type: "JSON", resolve: (r) => r.params }),
+    graph: t.field({
+      type: "JSON",
+      description: "The graph as accepted (every step has deps).",
+      resolve: (r, _args, ctx) => ctx.answer.json(r, "graph", "Run.graph"),
+    }),
+    params: t.field({ type: "JSON", resolve: (r, _args, ctx) => ctx.answer.json(r, "params", "Run.params") }),
     idempotencyKey: t.exposeString("idempotencyKey", { nullable: true }),
     createdAt: t.field({ type: "DateTime", resolve: (r) => r.createdAt }),
     updatedAt: t.field({ type: "DateTime", resolve: (r) => r.updatedAt }),
@@ -66,7 +71,7 @@ export const RunRef = builder.objectRef<RunRecord>("Run").implement({
     policy: t.field({
       type: "JSON",
       description: "The job type's policy as it stood when the run was created (API.md, Policies).",
-      resolve: (r) => r.policy,
+      resolve: (r, _args, ctx) => ctx.answer.json(r, "policy", "Run.policy"),
     }),
     lease: t.field({
       type: LeaseRef,
@@ -116,11 +121,16 @@ function encodeCursor(run: RunRecord): string {
   return Buffer.from(JSON.stringify([run.createdAt.getTime(), run.id])).toString("base64url");
 }
 
+/** The instants a cursor may name: years 1 to 9999, which both databases store (PostgreSQL refuses some that JavaScript allows). */
+const CURSOR_MS = { min: Date.parse("0001-01-01T00:00:00.000Z"), max: Date.parse("9999-12-31T23:59:59.999Z") };
+
 function decodeCursor(cursor: string): RunCursor {
   try {
     const [ms, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as unknown[];
-    const createdAt = new Date(typeof ms === "number" && Number.isSafeInteger(ms) ? ms : Number.NaN);
-    if (!Number.isNaN(createdAt.getTime()) && typeof id === "string") return { createdAt, id };
+    // The decoded text came from the client, not from Forge: checked like any input.
+    if (typeof ms === "number" && Number.isSafeInteger(ms) && ms >= CURSOR_MS.min && ms <= CURSOR_MS.max) {
+      if (typeof id === "string" && textProblem(id) === null) return { createdAt: new Date(ms), id };
+    }
   } catch {
     // fall through to the error below
   }

@@ -19,7 +19,7 @@ export const StepRef = builder.objectRef<StepRecord>("Step").implement({
     attempts: t.exposeInt("attempts"),
     startedAt: t.field({ type: "DateTime", nullable: true, resolve: (s) => s.startedAt }),
     finishedAt: t.field({ type: "DateTime", nullable: true, resolve: (s) => s.finishedAt }),
-    output: t.field({ type: "JSON", nullable: true, resolve: (s) => s.output }),
+    output: t.field({ type: "JSON", nullable: true, resolve: (s, _args, ctx) => ctx.answer.json(s, "output", "Step.output") }),
     error: t.exposeString("error", { nullable: true }),
   }),
 });

@@ -12,7 +12,8 @@ import type { StepContext, StepHandler } from "./registry.ts";
  * LIVE: performs it, bounded by the step's timeout (its AbortSignal), and succeeds with
  * `{ status, headers, body }` when the status is expected (200-299 unless `expectStatus`
  * says otherwise); any other status fails the attempt. The body is read as UTF-8 text up
- * to HTTP_BODY_MAX_BYTES (`bodyTruncated: true` when there was more).
+ * to HTTP_BODY_MAX_BYTES (`bodyTruncated: true` when there was more), or as base64
+ * (`bodyEncoding: "base64"`) when it holds a NUL byte.
  * DRY_RUN: sends nothing; succeeds with `{ dryRun: true, request }`.
  *
  * A `body` that is not a string is sent as JSON (content-type application/json unless
@@ -105,7 +106,7 @@ export function httpStep(options: HttpStepOptions = {}): StepHandler {
         if (ctx.signal.aborted) throw ctx.signal.reason;
         throw requestError(request, error, ctx, log);
       }
-      const { body, truncated } = await readCapped(response, HTTP_BODY_MAX_BYTES);
+      const { body, encoding, truncated } = await readCapped(response, HTTP_BODY_MAX_BYTES);
       if (!expected(response.status)) {
         const describe = typeof ctx.params.expectStatus === "undefined" ? "200-299" : JSON.stringify(ctx.params.expectStatus);
         const from = response.redirected ? `${request.url} (redirected to ${response.url})` : request.url;
@@ -116,6 +117,7 @@ export function httpStep(options: HttpStepOptions = {}): StepHandler {
         ...(response.redirected ? { url: response.url } : {}),
         headers: Object.fromEntries(response.headers),
         body,
+        ...(encoding === "base64" ? { bodyEncoding: "base64" } : {}),
         ...(truncated ? { bodyTruncated: true } : {}),
       };
     },
@@ -212,9 +214,13 @@ function expectedStatus(spec: unknown): ((status: number) => boolean) | null {
   return (status) => ranges.some(([lo, hi]) => status >= lo && status <= hi);
 }
 
-/** The body as UTF-8 text, at most `max` bytes of it; the rest is not downloaded. */
-async function readCapped(response: Response, max: number): Promise<{ body: string; truncated: boolean }> {
-  if (!response.body) return { body: "", truncated: false };
+/**
+ * The body, at most `max` bytes of it (the rest is not downloaded): as UTF-8 text, or, when
+ * it holds a NUL byte (a binary body: an archive, an image), as base64. Text with a NUL
+ * could not be stored, and a step that fetched what it asked for must not fail for it.
+ */
+async function readCapped(response: Response, max: number): Promise<{ body: string; encoding: "utf8" | "base64"; truncated: boolean }> {
+  if (!response.body) return { body: "", encoding: "utf8", truncated: false };
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -233,6 +239,9 @@ async function readCapped(response: Response, max: number): Promise<{ body: stri
     chunks.push(value);
     size += value.byteLength;
   }
-  // A cut may fall inside a multi-byte character: the decoder replaces the fragment.
-  return { body: Buffer.concat(chunks).toString("utf8"), truncated };
+  const bytes = Buffer.concat(chunks);
+  if (bytes.includes(0)) return { body: bytes.toString("base64"), encoding: "base64", truncated };
+  // A cut may fall inside a multi-byte character: the decoder replaces the fragment (as it
+  // does any byte that is not UTF-8), so the text is always well-formed.
+  return { body: bytes.toString("utf8"), encoding: "utf8", truncated };
 }
