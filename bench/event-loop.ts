@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { pino } from "pino";
+import WebSocket from "ws";
 import { loadConfig } from "../src/config.ts";
 import { buildApp } from "../src/server.ts";
 import { fmt, freshDbFile, printTable } from "./support.ts";
@@ -108,5 +109,59 @@ export async function benchEventLoop(o: { databaseUrl?: string; label: string })
       ["serving the createRuns", ms(busy.p50), ms(busy.p99), ms(busy.max), ms(busy.longestBlock)],
       ["JSON.parse of the body alone (bound)", "", "", "", ms(parse)],
     ],
+  );
+}
+
+/**
+ * The event loop while one connection's 100 subscriptions (the per-connection limit) are
+ * sent the events of a 300-step run: tens of thousands of messages, which must go out with
+ * turns of the event loop between them, not in one unbroken run (API.md, "The event loop").
+ * The client (a bare graphql-ws socket that only counts) shares the process, so the figures
+ * include its share.
+ */
+export async function benchDeliveryLoop(o: { databaseUrl?: string; label: string }): Promise<void> {
+  const SUBSCRIPTIONS = 100;
+  const STEPS = 300;
+  const url = o.databaseUrl ?? `file:${freshDbFile()}`;
+  const app = await buildApp(loadConfig({ DATABASE_URL: url, LOG_LEVEL: "silent", FORGE_PORT: "0" }), { log: pino({ level: "silent" }) });
+  const endpoint = (await app.start()).replace(/^http/, "ws");
+  const socket = new WebSocket(endpoint, "graphql-transport-ws");
+  let received = 0;
+  let acked: () => void = () => {};
+  const ready = new Promise<void>((resolve) => {
+    acked = resolve;
+  });
+  socket.on("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: {} })));
+  socket.on("message", (data: Buffer) => {
+    const text = data.toString();
+    if (text.includes('"connection_ack"')) {
+      for (let i = 0; i < SUBSCRIPTIONS; i++) {
+        socket.send(
+          JSON.stringify({ id: String(i), type: "subscribe", payload: { query: "subscription { events { id runId seq type } }" } }),
+        );
+      }
+      acked();
+      return;
+    }
+    if (text.includes('"next"')) received++;
+  });
+  await ready;
+  await new Promise((resolve) => setTimeout(resolve, 200)); // the subscriptions take hold
+  const steps: Record<string, unknown> = {};
+  for (let i = 0; i < STEPS; i++) steps[`s${i}`] = { type: "noop", deps: i ? [`s${i - 1}`] : [] };
+  await app.forge.createRun({ mode: "LIVE", jobType: "bench", requestedBy: "bench", graph: { steps } });
+  const before = received;
+  const stats = await sampled(async () => {
+    await app.forge.tickOnce(1);
+    const expected = (STEPS * 2 + 2) * SUBSCRIPTIONS; // run_started, each step's two events, run_succeeded
+    while (received - before < expected) await new Promise((resolve) => setTimeout(resolve, 5));
+  });
+  socket.close();
+  await app.stop();
+  const ms = (n: number) => fmt(n, 1);
+  printTable(
+    `Event loop while one connection's ${SUBSCRIPTIONS} subscriptions get a ${STEPS}-step run's events (${o.label}): ${fmt(received - before)} messages in ${fmt(stats.ms)} ms`,
+    ["loop", "p50 delay ms", "p99 delay ms", "max delay ms", "longest block ms"],
+    [["delivering", ms(stats.p50), ms(stats.p99), ms(stats.max), ms(stats.longestBlock)]],
   );
 }

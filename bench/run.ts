@@ -1,4 +1,4 @@
-import { benchEventLoop } from "./event-loop.ts";
+import { benchDeliveryLoop, benchEventLoop } from "./event-loop.ts";
 import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
 import { benchPoison, sqliteUrl } from "./poison.ts";
@@ -29,7 +29,10 @@ if (wants("throughput")) {
 if (wants("poison")) await benchPoison({ label: "SQLite, FULL", url: sqliteUrl });
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
-if (wants("eventloop")) await benchEventLoop({ label: "SQLite" });
+if (wants("eventloop")) {
+  await benchEventLoop({ label: "SQLite" });
+  await benchDeliveryLoop({ label: "SQLite" });
+}
 if (wants("steps")) await benchSteps({ runs: quick ? 400 : 2000 });
 if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1_000_000 });
 if (wants("pg")) {

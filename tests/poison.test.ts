@@ -1,10 +1,11 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { TestClock } from "../src/clock.ts";
+import { systemClock, TestClock } from "../src/clock.ts";
 import { COMMIT_BUDGET, REFUSED_RETRY_MS } from "../src/engine/commit.ts";
 import { defaultRegistry } from "../src/engine/steps/index.ts";
 import type { StepContext, StepHandler } from "../src/engine/steps/registry.ts";
 import { dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
+import { waitFor } from "./support/wait.ts";
 
 /**
  * Nothing stuck (API.md, "Robustness rules"): whatever a step handler returns, throws or
@@ -390,6 +391,41 @@ describe("nothing stuck: changes the database refuses", () => {
     }
     expect(calls.get("poison/s")).toBe(COMMIT_BUDGET);
     expect(await forge.app.forge.getRun("poison")).toMatchObject({ status: "PENDING", wakeAt: null, commitFailures: COMMIT_BUDGET });
+  });
+
+  it.runIf(dialect === "postgres")(
+    "a refusal about the database's state (a lock that timed out) puts the run off without counting against it",
+    async () => {
+      calls.clear();
+      const clock = new TestClock();
+      const forge = await startForge({ clock, registry: poisonRegistry() });
+      await forge.app.forge.createRun(runInput({ id: "poison", graph: { steps: { s: { type: "counted" } } } }));
+      await forge.app.forge.db.write(async (tx) => {
+        await tx.$executeRawUnsafe(`CREATE FUNCTION busy() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'could not obtain lock' USING ERRCODE = '55P03'; END $$`);
+        await tx.$executeRawUnsafe(`CREATE TRIGGER busy BEFORE UPDATE ON steps FOR EACH ROW
+        WHEN (NEW.run_id = 'poison' AND NEW.status = 'SUCCEEDED') EXECUTE FUNCTION busy()`);
+      });
+      for (let i = 0; i < COMMIT_BUDGET + 2; i++) {
+        await forge.app.forge.tickOnce(10);
+        clock.advance(10 * 60_000);
+      }
+      expect(await forge.app.forge.getRun("poison")).toMatchObject({ status: "PENDING", commitFailures: 0, leaseOwner: null });
+      await forge.app.forge.db.write((tx) => tx.$executeRawUnsafe("DROP TRIGGER busy ON steps"));
+      expect((await forge.app.forge.tickOnce(10)).succeeded).toBe(1); // the fault passed: it goes on
+    },
+  );
+
+  it("a handler that ignores its signal holds no tick slot once its run is cancelled", async () => {
+    const registry = defaultRegistry([{ type: "forever", run: () => new Promise(() => {}) }]);
+    // One tick slot, which the two stuck runs take: only their end frees it.
+    const forge = await startForge({ registry, clock: systemClock, env: { FORGE_WORKER_ENABLED: "true", FORGE_WORKER_CONCURRENCY: "1" } });
+    const stuck = await forge.app.forge.createRuns([1, 2].map(() => runInput({ graph: { steps: { s: { type: "forever" } } } })));
+    await waitFor(() => forge.app.forge.scheduler.runsInFlight === 2, "both to start (their ticks cannot end)");
+    for (const run of stuck) await forge.app.forge.cancelRun(run.id);
+    const healthy = await forge.app.forge.createRun(runInput());
+    await waitFor(async () => (await forge.app.forge.getRun(healthy.id))?.status === "SUCCEEDED", "a run after the cancelled ones");
+    expect(forge.app.forge.scheduler.runsInFlight).toBe(0);
   });
 
   it("a run in a state the status machine forbids is never advanced: its tick fails it before any handler runs, and it stops being picked", async () => {

@@ -204,6 +204,15 @@ describe("repeated fields, which validation compares two by two", () => {
     }
   });
 
+  it("a chain of 2,000 fragments, each spreading the next, is refused naming FORGE_MAX_NESTING, not a 500", async () => {
+    const forge = await startForge();
+    const chain2000 = `{ ...F0 }\n${Array.from({ length: 2000 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} }`).join("\n")}
+      fragment F2000 on Query { __typename }`;
+    const refused = await ask(forge, chain2000);
+    expect(refused.status).toBe(200);
+    expect(refused.error).toEqual(refusedFor("FORGE_MAX_NESTING"));
+  });
+
   it("a few repeats pass (the count is of comparisons, not of fields), and the limit is raised by its variable", async () => {
     const forge = await startForge();
     expect((await ask(forge, copies(40))).error).toBeUndefined();
