@@ -9,6 +9,7 @@ import { corsOptions, OriginPolicy, useOriginPolicy, verifyWebSocketOrigin } fro
 import { type Context, createContext } from "./api/context.ts";
 import { documentCaches } from "./api/document-cache.ts";
 import { createErrorMasker, forgeGraphQLError, refusalResponse } from "./api/errors.ts";
+import { useJsonBodyInPieces } from "./api/json-body.ts";
 import { useRequestLimits } from "./api/limits.ts";
 import { schema } from "./api/schema/index.ts";
 import { boundedWebSocket, SubscriptionGate } from "./api/websocket.ts";
@@ -146,7 +147,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     },
     // In this order: who may ask comes before what is asked, and the body limit's wording
     // (in useRequestLimits) must follow useInputErrorCode.
-    plugins: [useOriginPolicy(origins), useApiToken(config), useWellFormedInput(), useInputErrorCode(), ...useRequestLimits(config.limits)],
+    plugins: [
+      useOriginPolicy(origins),
+      useApiToken(config),
+      useJsonBodyInPieces(config.limits.maxNesting),
+      useWellFormedInput(),
+      useInputErrorCode(),
+      ...useRequestLimits(config.limits),
+    ],
   });
 
   const server: Server = createServer((req, res) => void yoga(req, res));

@@ -284,6 +284,45 @@ describe("request bodies", () => {
     }
   });
 
+  it("a body that is not JSON, or not an object, is 400 BAD_REQUEST saying so, whether small or parsed in pieces", async () => {
+    const forge = await startForge();
+    const url = await forge.app.start();
+    const send = (body: string) => rawRequest(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    // Large enough to be parsed in pieces, with many members: one comma between them dropped.
+    const large = JSON.stringify({ query: "{ __typename }", variables: { pad: Array.from({ length: 20_000 }, () => "x".repeat(50)) } });
+    const middle = large.indexOf('","', large.length / 2);
+    const broken = `${large.slice(0, middle + 1)} ${large.slice(middle + 2)}`;
+    for (const [body, problem] of [
+      ['{"query": ', /not valid JSON/],
+      [broken, /not valid JSON/],
+      ["null", /must be a JSON object.*not null/],
+      ['"{ __typename }"', /must be a JSON object.*not string/],
+    ] as const) {
+      const answer = await send(body);
+      expect(answer.status, body.slice(0, 20)).toBe(400);
+      expect(answer.firstError(), body.slice(0, 20)).toEqual({
+        message: expect.stringMatching(problem),
+        extensions: { code: "BAD_REQUEST" },
+      });
+    }
+    // A large body is parsed by the same rules (src/api/json-body.ts).
+    expect((await send(large)).json()).toEqual({ data: { __typename: "Query" } });
+    expect((await rawRequest(url, { method: "POST", headers: { "content-type": "Application/JSON" }, body: large })).status).toBe(200);
+  });
+
+  it("a large body nesting arrays past FORGE_MAX_NESTING is refused naming it", async () => {
+    const forge = await startForge();
+    const url = await forge.app.start();
+    const nested = (depth: number) =>
+      `{"query": "{ __typename }", "variables": {"pad": ${"[".repeat(depth)}"${"x".repeat(MiB)}"${"]".repeat(depth)}}}`;
+    const send = (body: string) => rawRequest(url, { method: "POST", headers: { "content-type": "application/json" }, body });
+    const refused = await send(nested(200));
+    // Answered as the document's own nesting limit is (200, the convention for BAD_USER_INPUT).
+    expect(refused.status).toBe(200);
+    expect(refused.firstError()).toEqual({ message: expect.stringContaining("FORGE_MAX_NESTING"), ...BAD_USER_INPUT });
+    expect((await send(nested(100))).json()).toEqual({ data: { __typename: "Query" } });
+  });
+
   it("FORGE_MAX_BODY_BYTES raises the limit", async () => {
     const forge = await startForge({ env: { FORGE_MAX_BODY_BYTES: String(5 * MiB) } });
     const url = await forge.app.start();

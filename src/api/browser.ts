@@ -74,7 +74,7 @@ function foreignOriginError(origin: string): { code: string; message: string } {
 }
 
 /** The body types yoga reads as JSON (media types are case-insensitive); a browser preflights every one of them across origins. */
-const JSON_BODY = /^\s*application\/(graphql\+)?json\s*(;|$)/i;
+export const JSON_BODY = /^\s*application\/(graphql\+)?json\s*(;|$)/i;
 
 /**
  * yoga's `cors` option: CORS headers for the listed origins only. Same-origin requests need

@@ -1,0 +1,255 @@
+import { GraphQLError } from "graphql";
+import type { GraphQLParams, Plugin } from "graphql-yoga";
+import { JSON_BODY } from "./browser.ts";
+
+/**
+ * JSON.parse of a request body at the 4 MiB limit holds the event loop for 100 to 160 ms on
+ * a small server (API.md, "The event loop": no request may hold it past about 100 ms). This
+ * parses a large text in pieces, with turns of the event loop between them, and gives the
+ * same value JSON.parse would, or fails where JSON.parse would.
+ *
+ * Written here because the incremental parsers on npm read the text a character at a time in
+ * JavaScript: yieldable-json took 6.3 s (39 times JSON.parse) on such a body, and it and
+ * @streamparser/json make a `"__proto__"` key the object's prototype, where JSON.parse makes
+ * it an own property. Here JSON.parse still does the parsing: only the few containers too
+ * large to parse in one piece are walked by this code, one member at a time, and every
+ * member small enough (by its length in the text) goes to JSON.parse whole.
+ *
+ * One difference: large containers (longer than a piece) nested more than `maxDepth` levels
+ * are refused (TooDeep). Each such level costs a piece's length of scanning; unbounded, a
+ * text of nested brackets would cost its depth times that.
+ */
+
+/** Texts up to this length are parsed in one call (a few milliseconds). */
+const WHOLE_CHARS = 256 * 1024;
+/** A member up to this long is parsed in one call; a longer container is walked member by member. */
+const PIECE_CHARS = 32 * 1024;
+/** Work between turns of the event loop. */
+const SLICE_MS = 10;
+
+export interface PieceOptions {
+  /** Texts up to this length are parsed in one JSON.parse call. */
+  wholeChars?: number;
+  /** Members up to this long are parsed in one JSON.parse call. */
+  pieceChars?: number;
+  sliceMs?: number;
+  /** How many large containers may be nested. */
+  maxDepth?: number;
+}
+
+/** The text nests more than `maxDepth` large containers. */
+export class TooDeep extends Error {
+  constructor(readonly maxDepth: number) {
+    super(`nests arrays and objects more than ${maxDepth} levels deep`);
+  }
+}
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const BRACE_L = 0x7b;
+const BRACE_R = 0x7d;
+const BRACKET_L = 0x5b;
+const BRACKET_R = 0x5d;
+
+/** A container being filled: an array, or an object with the key of the member being read. */
+interface Frame {
+  value: unknown[] | Record<string, unknown>;
+  key: string | null;
+}
+
+function invalid(position: number, problem: string): SyntaxError {
+  return new SyntaxError(`invalid JSON at position ${position}: ${problem}`);
+}
+
+function skipSpace(text: string, at: number): number {
+  let i = at;
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if (c !== SPACE && c !== TAB && c !== LF && c !== CR) return i;
+    i++;
+  }
+}
+
+/** The end of the string token opening at `at` (past its closing quote), or text.length when it is not closed. */
+function stringEnd(text: string, at: number): number {
+  for (let i = at + 1; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === BACKSLASH) i++;
+    else if (c === QUOTE) return i + 1;
+  }
+  return text.length;
+}
+
+/**
+ * Where the value starting at `at` ends, if it ends within `budget` characters; -1 when it
+ * is a container that goes on past them. Brackets are counted without checking that they
+ * match: JSON.parse checks the piece, and refuses one that is not a whole value.
+ */
+function pieceEnd(text: string, at: number, budget: number): number {
+  const first = text.charCodeAt(at);
+  if (first === QUOTE) return stringEnd(text, at);
+  if (first !== BRACE_L && first !== BRACKET_L) {
+    // A number or a literal: up to the next delimiter.
+    let i = at;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === COMMA || c === BRACE_R || c === BRACKET_R || c === SPACE || c === TAB || c === LF || c === CR) break;
+    }
+    return i;
+  }
+  const limit = Math.min(text.length, at + budget);
+  let depth = 0;
+  for (let i = at; i < limit; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      i = stringEnd(text, i) - 1;
+    } else if (c === BRACE_L || c === BRACKET_L) {
+      depth++;
+    } else if (c === BRACE_R || c === BRACKET_R) {
+      if (--depth === 0) return i + 1;
+    }
+  }
+  return limit === text.length ? text.length : -1;
+}
+
+function parsePiece(text: string, start: number, end: number): unknown {
+  try {
+    return JSON.parse(text.slice(start, end));
+  } catch (error) {
+    throw invalid(start, `in the value starting here: ${(error as Error).message}`);
+  }
+}
+
+/** Sets a member as JSON.parse does: an own, enumerable property, even for "__proto__". */
+function setMember(object: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
+/** JSON.parse(text), with turns of the event loop while a large text is parsed. */
+export async function parseJsonInPieces(text: string, options: PieceOptions = {}): Promise<unknown> {
+  const wholeChars = options.wholeChars ?? WHOLE_CHARS;
+  const pieceChars = options.pieceChars ?? PIECE_CHARS;
+  const sliceMs = options.sliceMs ?? SLICE_MS;
+  const maxDepth = options.maxDepth ?? 128;
+  if (text.length <= wholeChars) return JSON.parse(text);
+
+  // An explicit stack, not recursion: a text may nest a container thousands of levels deep.
+  const stack: Frame[] = [];
+  let root: unknown;
+  let at = skipSpace(text, 0);
+  let slice = performance.now();
+
+  /** Puts a finished value into its container (or makes it the result), then reads what follows it. */
+  const place = (value: unknown): void => {
+    const frame = stack.at(-1);
+    if (!frame) {
+      root = value;
+      return;
+    }
+    if (Array.isArray(frame.value)) frame.value.push(value);
+    else setMember(frame.value, frame.key as string, value);
+  };
+
+  for (;;) {
+    if (performance.now() - slice > sliceMs) {
+      await new Promise((resolve) => setImmediate(resolve));
+      slice = performance.now();
+    }
+    // Here a value starts at `at`.
+    if (at >= text.length) throw invalid(at, "the text ends where a value should start");
+    const end = pieceEnd(text, at, pieceChars);
+    if (end >= 0) {
+      place(parsePiece(text, at, end));
+      at = end;
+    } else {
+      // A large container: open it, and read its first member (or its end) below.
+      const isArray = text.charCodeAt(at) === BRACKET_L;
+      if (stack.length >= maxDepth) throw new TooDeep(maxDepth);
+      stack.push({ value: isArray ? [] : {}, key: null });
+      at = skipSpace(text, at + 1);
+      const closer = isArray ? BRACKET_R : BRACE_R;
+      if (text.charCodeAt(at) === closer) {
+        // Cannot be: a container this short is parsed whole. Kept for a text of spaces.
+        const done = stack.pop() as Frame;
+        place(done.value);
+        at++;
+      } else {
+        if (!isArray) at = readKey(text, at, stack.at(-1) as Frame);
+        continue;
+      }
+    }
+    // After a value: a comma and the next member, or the end of containers, or of the text.
+    for (;;) {
+      at = skipSpace(text, at);
+      const frame = stack.at(-1);
+      if (!frame) {
+        if (at !== text.length) throw invalid(at, "more text after the value");
+        return root;
+      }
+      const isArray = Array.isArray(frame.value);
+      const c = text.charCodeAt(at);
+      if (c === COMMA) {
+        at = skipSpace(text, at + 1);
+        if (!isArray) at = readKey(text, at, frame);
+        break;
+      }
+      if (c === (isArray ? BRACKET_R : BRACE_R)) {
+        stack.pop();
+        place(frame.value);
+        at++;
+        continue;
+      }
+      throw invalid(at, isArray ? "expected , or ] after an array element" : "expected , or } after an object member");
+    }
+  }
+}
+
+/** Reads `"key" :` at `at` into the frame; returns where the member's value starts. */
+function readKey(text: string, at: number, frame: Frame): number {
+  if (text.charCodeAt(at) !== QUOTE) throw invalid(at, "expected a string naming an object member");
+  const end = stringEnd(text, at);
+  frame.key = parsePiece(text, at, end) as string;
+  const colon = skipSpace(text, end);
+  if (text.charCodeAt(colon) !== COLON) throw invalid(colon, "expected : after an object member's name");
+  return skipSpace(text, colon + 1);
+}
+
+/**
+ * yoga's parser for JSON bodies, with the parse in pieces: the same checks (400 BAD_REQUEST
+ * for a body that is not JSON, or not an object, in Forge's words and without yoga's
+ * `originalError`), for the same media types spelled in any case, and a body nesting large
+ * containers past FORGE_MAX_NESTING refused as a document nesting too deeply is. The body limit still
+ * applies: yoga wraps whatever parser is set here (useLimitRequestBodySize comes last).
+ */
+export function useJsonBodyInPieces(maxNesting: number): Plugin {
+  const badRequest = (message: string) => new GraphQLError(message, { extensions: { code: "BAD_REQUEST", http: { status: 400 } } });
+  return {
+    onRequestParse: ({ request, setRequestParser }) => {
+      if (request.method !== "POST" || !JSON_BODY.test(request.headers.get("content-type") ?? "")) return;
+      setRequestParser(async (limited) => {
+        const text = await limited.text();
+        let body: unknown;
+        try {
+          body = await parseJsonInPieces(text, { maxDepth: maxNesting });
+        } catch (error) {
+          if (error instanceof TooDeep) {
+            throw new GraphQLError(`the request body ${error.message}, the limit (FORGE_MAX_NESTING raises it)`, {
+              extensions: { code: "BAD_USER_INPUT" },
+            });
+          }
+          throw badRequest(`the request body is not valid JSON: ${(error as Error).message}`);
+        }
+        if (body === null || typeof body !== "object") {
+          throw badRequest(`the request body must be a JSON object holding the request, not ${body === null ? "null" : typeof body}`);
+        }
+        return body as GraphQLParams;
+      });
+    },
+  };
+}
