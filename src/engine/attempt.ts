@@ -106,11 +106,14 @@ export async function runAttempt(
       );
     } else {
       const call = (signal: AbortSignal) => handler.run(stepContext(signal));
-      // Without a timeout the attempt stops only with the run: no per-attempt signal to build.
-      returned =
-        timeoutMs === undefined
-          ? await untilAborted((async () => call(ctx.signal))(), ctx.signal)
-          : await withTimeout(call, timeoutMs, ctx);
+      if (timeoutMs === undefined) {
+        // Without a timeout the attempt stops only with the run: no per-attempt signal to
+        // build. A handler that answered at once (a noop) has nothing left to race.
+        const answer = call(ctx.signal);
+        returned = isThenable(answer) ? await untilAborted((async () => answer)(), ctx.signal) : answer;
+      } else {
+        returned = await withTimeout(call, timeoutMs, ctx);
+      }
     }
     ended = true;
     if (returned instanceof StepWait) return { status: "waiting", ...checkedWait(returned, ctx.clock.now()), artifacts };
@@ -282,6 +285,13 @@ async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: nu
     done.abort();
     ctx.signal.removeEventListener("abort", stop);
   }
+}
+
+/** Whether `value` would be awaited as a promise (reading `then` may throw: the attempt fails then). */
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === "object" || typeof value === "function") && value !== null && typeof (value as { then?: unknown }).then === "function"
+  );
 }
 
 /**

@@ -129,7 +129,7 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
         return statement(tx);
       })
     : (await db.writeBatch((w) => [statement(w)]))[0];
-  const runs = rows.map((row) => toRunRecord(rawRun(row)));
+  const runs = rows.map((row) => toRunRecord(rawRun(row), "now"));
   // Read after the claim where the claim cannot return them consistently (Dialect.stepsOfRunAsJson);
   // the runs are leased now, so their steps cannot change underneath.
   const stepsByRun = new Map<string, StepRecord[]>();
@@ -142,6 +142,7 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
     for (const step of await findSteps(
       db,
       runs.map((r) => r.id),
+      "now",
     )) {
       const list = stepsByRun.get(step.runId) ?? [];
       list.push(step);

@@ -186,9 +186,9 @@ export async function commitEachAlone(db: Db, items: AloneItem[], policy: Refusa
       // (It was claimed, so it was due: its wake time only moves later.) No row: the lease
       // changed hands (a cancellation, an expiry), and the run is someone else's now.
       if (!row || failures < policy.budget) continue;
-      const run = toRunRecord(rawRun(row));
+      const run = toRunRecord(rawRun(row), "now");
       let written = false;
-      for (const change of policy.giveUp(run, await findSteps(tx, [run.id]), r.error)) {
+      for (const change of policy.giveUp(run, await findSteps(tx, [run.id], "now"), r.error)) {
         if (!(await onSavepoint(tx, () => writeOverriding(db, tx, change))).ok) continue;
         written = true;
         // A change without events only parked a run that was finished already: nothing was failed.

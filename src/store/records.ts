@@ -50,7 +50,24 @@ export interface StepRecord extends StepUpdate {
   signalledAt: Date | null;
 }
 
-export function toRunRecord(row: Run): RunRecord {
+/**
+ * How a record's JSON columns are parsed: `lazily` (when first read) for what the API
+ * answers, `now` for the engine, which reads them all anyway; a lazy column costs a
+ * property accessor and a stored length per record, about a fifth of a noop tick's CPU.
+ */
+export type JsonParsing = "lazily" | "now";
+
+export function toRunRecord(row: Run, parsing: JsonParsing = "lazily"): RunRecord {
+  if (parsing === "now") {
+    return {
+      ...row,
+      mode: row.mode as RunMode,
+      status: row.status as RunStatus,
+      graph: JSON.parse(row.graph) as Graph,
+      params: JSON.parse(row.params) as Record<string, unknown>,
+      policy: JSON.parse(row.policy) as Policy,
+    };
+  }
   const { graph, params, policy, ...rest } = row;
   const record = { ...rest, mode: row.mode as RunMode, status: row.status as RunStatus } as RunRecord;
   jsonColumn(record, "graph", graph);
@@ -59,7 +76,16 @@ export function toRunRecord(row: Run): RunRecord {
   return record;
 }
 
-export function toStepRecord(row: Step): StepRecord {
+export function toStepRecord(row: Step, parsing: JsonParsing = "lazily"): StepRecord {
+  if (parsing === "now") {
+    return {
+      ...row,
+      status: row.status as StepStatus,
+      deps: JSON.parse(row.deps) as string[],
+      output: row.output === null ? null : JSON.parse(row.output),
+      signal: row.signal === null ? null : JSON.parse(row.signal),
+    };
+  }
   const { output, signal, ...rest } = row;
   const record = { ...rest, status: row.status as StepStatus, deps: JSON.parse(row.deps) as string[] } as StepRecord;
   jsonColumn(record, "output", output);

@@ -7,6 +7,7 @@ import { ms } from "./dialect.ts";
 import type { PrismaClient } from "./generated/client.ts";
 import type { RunWhereInput } from "./generated/models.ts";
 import {
+  type JsonParsing,
   jsonOrNull,
   RUN_COLUMNS,
   type RunRecord,
@@ -150,12 +151,12 @@ export async function findRunByIdempotencyKey(db: Db, key: string): Promise<RunR
 }
 
 /** Steps of the given runs, each run's steps in their stable order. */
-export async function findSteps(db: Db | Tx, runIds: string[]): Promise<StepRecord[]> {
+export async function findSteps(db: Db | Tx, runIds: string[], parsing: JsonParsing = "lazily"): Promise<StepRecord[]> {
   if (runIds.length === 0) return [];
   const client = "read" in db ? db.read : db;
   const rows = await client.$queryRaw<Record<string, unknown>[]>`
     SELECT ${STEP_COLUMNS} FROM steps WHERE run_id IN (${Prisma.join(runIds)}) ORDER BY run_id, position`;
-  return rows.map((row) => toStepRecord(rawStep(row)));
+  return rows.map((row) => toStepRecord(rawStep(row), parsing));
 }
 
 export interface RunFilter {
@@ -180,7 +181,7 @@ export async function listRuns(db: Db, filter: RunFilter, first: number, after: 
     where.OR = [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }];
   }
   const rows = await db.read.run.findMany({ where, orderBy: [{ createdAt: "desc" }, { id: "desc" }], take: first });
-  return rows.map(toRunRecord);
+  return rows.map((row) => toRunRecord(row));
 }
 
 /**
@@ -199,7 +200,7 @@ export async function changeRunOverridingLease(
     const rows = await tx.$queryRaw<Record<string, unknown>[]>`SELECT ${RUN_COLUMNS} FROM runs WHERE id = ${runId} ${db.sql.forUpdate}`;
     const row = rows[0];
     if (!row) return null;
-    const change = plan(toRunRecord(rawRun(row)), await findSteps(tx, [runId]));
+    const change = plan(toRunRecord(rawRun(row), "now"), await findSteps(tx, [runId], "now"));
     if (!change) return null;
     await writeOverriding(db, tx, change);
     return change;
