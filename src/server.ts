@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { GraphQLError, type GraphQLFormattedError, getOperationAST } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
+import { handleProtocols } from "graphql-ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
 import { accessFor, bearerToken } from "./api/auth.ts";
@@ -14,6 +14,7 @@ import { useRequestLimits } from "./api/limits.ts";
 import { schema } from "./api/schema/index.ts";
 import { boundedWebSocket, SubscriptionGate } from "./api/websocket.ts";
 import { useWellFormedInput } from "./api/well-formed.ts";
+import { serveGraphQLWs } from "./api/ws-server.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Forge } from "./engine/forge.ts";
@@ -165,9 +166,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     // A message over the limit closes the connection with 1009 (message too big).
     maxPayload: config.limits.maxBodyBytes,
     WebSocket: boundedWebSocket(config.limits.subscriberMaxBufferedBytes, log),
+    handleProtocols,
   });
   const gate = new SubscriptionGate(config.limits);
-  const ws = useServer<Record<string, unknown> | undefined>(
+  const ws = serveGraphQLWs<Record<string, unknown> | undefined>(
     {
       onConnect: (ctx) => {
         const header = ctx.connectionParams?.authorization;
@@ -211,6 +213,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       subscribe: (args) => (args.rootValue as { subscribe: typeof import("graphql").subscribe }).subscribe(args),
     },
     wss,
+    { development: config.development, maxNesting: config.limits.maxNesting, log },
   );
 
   let listening = false;

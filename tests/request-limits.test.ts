@@ -331,8 +331,8 @@ describe("request bodies", () => {
   });
 });
 
-/** A raw graphql-ws connection (no client library), acknowledged; `messages` collects what the server sends. */
-async function rawSocket(url: string) {
+/** A raw graphql-ws connection (no client library), open but not initialised; `messages` collects what the server sends. */
+async function openSocket(url: string) {
   const socket = new WebSocket(url.replace(/^http/, "ws"), "graphql-transport-ws");
   const messages: any[] = [];
   const closed = new Promise<{ code: number; reason: string }>((resolve) =>
@@ -341,9 +341,15 @@ async function rawSocket(url: string) {
   socket.on("message", (data) => messages.push(JSON.parse(String(data))));
   socket.on("error", () => {});
   await new Promise((resolve) => socket.once("open", resolve));
-  socket.send(JSON.stringify({ type: "connection_init" }));
-  await waitFor(() => messages.some((m) => m.type === "connection_ack"), "connection_ack");
   return { socket, messages, closed };
+}
+
+/** A raw graphql-ws connection, acknowledged. */
+async function rawSocket(url: string) {
+  const opened = await openSocket(url);
+  opened.socket.send(JSON.stringify({ type: "connection_init" }));
+  await waitFor(() => opened.messages.some((m) => m.type === "connection_ack"), "connection_ack");
+  return opened;
 }
 
 describe("document limits over graphql-ws", () => {
@@ -390,6 +396,40 @@ describe("document limits over graphql-ws", () => {
       const { socket, closed } = await rawSocket(url);
       socket.send(message(bytes));
       expect((await closed).code).toBe(1009);
+    }
+  });
+
+  it("a large message (parsed in pieces) is handled before the message sent right after it", async () => {
+    const forge = await startForge();
+    const url = await forge.app.start();
+    const { socket, messages, closed } = await openSocket(url);
+    // Handled out of order, the subscribe would come before the connection is acknowledged
+    // and close it with 4401.
+    socket.send(
+      JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(MiB), list: Array.from({ length: 50_000 }, (_, i) => i) } }),
+    );
+    socket.send(JSON.stringify({ id: "after", type: "subscribe", payload: { query: "{ __typename }" } }));
+    await waitFor(() => messages.some((m) => m.id === "after" && m.type === "complete"), "the answer to the message after it");
+    expect(messages.map((m) => m.type)).toEqual(["connection_ack", "next", "complete"]);
+    socket.close();
+    expect((await closed).code).toBe(1005);
+  });
+
+  it("a message that is not JSON, not an object, or nests past FORGE_MAX_NESTING closes the connection with 4400 saying why", async () => {
+    const forge = await startForge();
+    const url = await forge.app.start();
+    const large = "x".repeat(MiB);
+    const cases: Array<[string, string]> = [
+      ['{"type": "connection_init"', "not valid JSON"],
+      [`{"type": "connection_init", "payload": {"pad": "${large}"}`, "not valid JSON"],
+      [JSON.stringify(JSON.stringify({ type: "connection_init" })), "not a JSON object"],
+      [JSON.stringify(`${large}`), "not a JSON object"],
+      [`{"type": "connection_init", "payload": ${"[".repeat(200)}"${large}"${"]".repeat(200)}}`, "FORGE_MAX_NESTING"],
+    ];
+    for (const [text, problem] of cases) {
+      const { socket, closed } = await openSocket(url);
+      socket.send(text);
+      expect(await closed, problem).toEqual({ code: 4400, reason: expect.stringContaining(problem) });
     }
   });
 });

@@ -1,10 +1,11 @@
 import { describe, expect, it, onTestFinished } from "vitest";
+import { WalCheckpointer } from "../src/store/checkpointer.ts";
 import { claimDueRuns } from "../src/store/claim.ts";
 import { Db } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { CreateRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge } from "./support/forge.ts";
-import { signal } from "./support/wait.ts";
+import { signal, waitFor } from "./support/wait.ts";
 
 describe("store transactions", () => {
   it("a claim made while another transaction is open neither sees its writes nor rolls back with it", async () => {
@@ -78,5 +79,42 @@ describe("store transactions", () => {
     });
     expect(attempts).toBe(2);
     expect((await mine.read.worker.findMany({ orderBy: { id: "asc" } })).map((w) => w.id)).toEqual(["mine-2", "other"]);
+  });
+});
+
+describe.runIf(dialect === "sqlite")("WAL checkpoints", () => {
+  it("are not run inside the writer's commits but by the checkpointer's thread, soon after them", async () => {
+    const db = await Db.open({ url: freshDbUrl() });
+    onTestFinished(() => db.close());
+    await migrate(db);
+    const [setting] = await db.write((tx) => tx.$queryRawUnsafe<Array<{ wal_autocheckpoint: number }>>("PRAGMA wal_autocheckpoint"));
+    expect(Number(setting?.wal_autocheckpoint)).toBe(0);
+    const checkpointer = db.checkpointer as WalCheckpointer;
+    const before = checkpointer.count;
+    // About 2,000 pages: SQLite's own rule (1,000) would have checkpointed in one of these commits.
+    const pad = "x".repeat(4000);
+    for (let i = 0; i < 20; i++) {
+      await db.write(async (tx) => {
+        for (let j = 0; j < 100; j++) {
+          await tx.$executeRaw`INSERT INTO workers (id, started_at, heartbeat_at) VALUES (${`w${i}-${j}-${pad}`}, 0, 0)`;
+        }
+      });
+    }
+    await waitFor(
+      () => checkpointer.count > before && checkpointer.last?.checkpointed === checkpointer.last?.log,
+      "a checkpoint of every frame",
+    );
+    expect(checkpointer.last?.log).toBeGreaterThan(0);
+    expect(await db.read.worker.count()).toBe(2000);
+  });
+
+  it("a checkpointer whose thread cannot open the file reports it, so the writer can take checkpoints back", async () => {
+    let report: (error: unknown) => void = () => {};
+    const failed = new Promise<unknown>((resolve) => {
+      report = resolve;
+    });
+    const checkpointer = new WalCheckpointer("/nonexistent/forge.db", report);
+    expect(String(await failed)).toMatch(/directory does not exist|unable to open/);
+    await checkpointer.stop();
   });
 });

@@ -69,7 +69,8 @@ export async function insertRuns(db: Db, items: NewRunRows[]): Promise<void> {
       for (const chunk of chunks) {
         await insertRunRows(db, tx, chunk);
         await insertStepRows(db, tx, chunk);
-        await new Promise((resolve) => setImmediate(resolve));
+        // A turn of the event loop, while what the chunks wrote so far goes to the disk.
+        await Promise.all([new Promise((resolve) => setImmediate(resolve)), db.syncWalSoFar()]);
       }
       if (db.sql.eventsLock) await tx.$executeRaw(db.sql.eventsLock);
       await insertEventRows(db, tx, items);

@@ -1,0 +1,124 @@
+import type { IncomingMessage } from "node:http";
+import { CloseCode, makeServer, type ServerOptions } from "graphql-ws";
+import type { Logger } from "pino";
+import type { WebSocket, WebSocketServer } from "ws";
+import { parseJsonInPieces, TooDeep } from "./json-body.ts";
+
+/**
+ * graphql-ws on a `ws` server: what graphql-ws's own `useServer` (graphql-ws/use/ws) does,
+ * with one difference. `useServer` hands every message to graphql-ws as text, which parses
+ * it with one JSON.parse: a message at the 4 MiB limit holds the event loop for over 100 ms.
+ * Here a large message is parsed in pieces first (json-body.ts) and handed over parsed;
+ * graphql-ws's parseMessage takes a parsed message as it is. Messages reach graphql-ws in
+ * the order they arrived, a large one included; each is handed over without waiting for
+ * the one before to be handled (a subscription's handling lasts as long as it does).
+ */
+export interface WsExtra {
+  socket: WebSocket;
+  request: IncomingMessage;
+}
+
+export interface WsServerOptions {
+  /** graphql-ws answers with less detail in production (its `isProd`). */
+  development: boolean;
+  /** A message nesting arrays and objects deeper than this is refused (FORGE_MAX_NESTING). */
+  maxNesting: number;
+  log: Logger;
+  /** How often a connection is pinged; one that does not answer within as long is cut off. */
+  keepAliveMs?: number;
+}
+
+const KEEP_ALIVE_MS = 12_000;
+/** A WebSocket close reason may be at most 123 bytes. */
+const closeReason = (text: string) => (Buffer.byteLength(text) <= 123 ? text : `${text.slice(0, 100)}...`);
+
+export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
+  options: ServerOptions<P, WsExtra>,
+  wss: WebSocketServer,
+  o: WsServerOptions,
+): { dispose(): Promise<void> } {
+  const server = makeServer<P, WsExtra>(options);
+  const keepAliveMs = o.keepAliveMs ?? KEEP_ALIVE_MS;
+  const internalError = (socket: WebSocket, error: unknown) => {
+    o.log.error({ err: error }, "graphql-ws: a message could not be handled");
+    const detail = error instanceof Error ? error.message : String(error);
+    socket.close(CloseCode.InternalServerError, o.development ? closeReason(detail) : "Internal server error");
+  };
+
+  // The WebSocket server re-emits the HTTP server's errors: without a listener one would end the process.
+  wss.on("error", (error) => {
+    o.log.error({ err: error }, "graphql-ws: the WebSocket server failed");
+    for (const client of wss.clients) client.close(CloseCode.InternalServerError, "Internal server error");
+  });
+
+  wss.on("connection", (socket, request) => {
+    socket.once("error", (error) => internalError(socket, error));
+
+    // A ping every keepAliveMs; a connection that does not answer in as long is cut off.
+    let pongWait: NodeJS.Timeout | null = null;
+    const pinger = setInterval(() => {
+      if (socket.readyState !== socket.OPEN) return;
+      pongWait = setTimeout(() => socket.terminate(), keepAliveMs);
+      socket.once("pong", () => {
+        if (pongWait) clearTimeout(pongWait);
+        pongWait = null;
+      });
+      socket.ping();
+    }, keepAliveMs);
+
+    const closed = server.opened(
+      {
+        protocol: socket.protocol,
+        send: (data) =>
+          new Promise<void>((resolve, reject) => {
+            if (socket.readyState !== socket.OPEN) return resolve();
+            socket.send(data, (error) => (error ? reject(error) : resolve()));
+          }),
+        close: (code, reason) => socket.close(code, reason),
+        onMessage: (handle) => {
+          // The messages read so far, handed over in order (a large one is parsed first).
+          let handedOver: Promise<void> = Promise.resolve();
+          socket.on("message", (data) => {
+            const text = String(data);
+            const message = parseJsonInPieces(text, { maxDepth: o.maxNesting }).then(
+              (value) => ({ value }),
+              (error: unknown) => ({ error }),
+            );
+            handedOver = handedOver.then(async () => {
+              const parsed = await message;
+              const problem =
+                "error" in parsed
+                  ? parsed.error instanceof TooDeep
+                    ? `${parsed.error.message} (FORGE_MAX_NESTING)`
+                    : "not valid JSON"
+                  : typeof parsed.value !== "object" || parsed.value === null
+                    ? "not a JSON object"
+                    : null;
+              if (problem !== null) {
+                socket.close(CloseCode.BadRequest, closeReason(`Invalid message received: ${problem}`));
+                return;
+              }
+              // graphql-ws's parseMessage takes a message that is parsed already as it is.
+              handle((parsed as { value: unknown }).value as string).catch((error: unknown) => internalError(socket, error));
+            });
+          });
+        },
+      },
+      { socket, request },
+    );
+
+    socket.once("close", (code, reason) => {
+      if (pongWait) clearTimeout(pongWait);
+      clearInterval(pinger);
+      void closed(code, String(reason));
+    });
+  });
+
+  return {
+    dispose: async () => {
+      for (const client of wss.clients) client.close(1001, "Going away");
+      wss.removeAllListeners();
+      await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
+    },
+  };
+}
