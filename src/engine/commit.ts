@@ -13,9 +13,10 @@ import type { AdvancedRun } from "./tick.ts";
  *
  * The fast path commits every run's change in one transaction of a few set-based
  * statements. If that transaction fails for a reason other than the database being
- * unreachable, the failure belongs to some run, but which one is unknown: so those runs,
- * and any run whose changes were refused before (its row counts the refusals), are
- * committed one by one on savepoints of a single second transaction. The healthy ones land
+ * unreachable, the failure belongs to some run, but which one is unknown: so those runs
+ * are committed by halves (each refused half halved again) and any run whose changes were
+ * refused before (its row counts the refusals) alone, on savepoints of a single second
+ * transaction. The healthy ones land
  * with that one extra commit; the refused ones have their refusals counted, and a run
  * refused COMMIT_BUDGET times in a row is FAILED with `data.reason` instead of running its
  * steps again forever. A run whose advance itself failed (a bug caught by the status
@@ -45,6 +46,7 @@ export interface CommitOutcome {
 export async function commitTick(o: { db: Db; clock: Clock; log: Logger }, owner: string, items: TickItem[]): Promise<CommitOutcome> {
   const fast = items.filter((item) => item.advanced && item.claim.run.commitFailures === 0);
   const alone = items.filter((item) => !fast.includes(item));
+  let fastRefused = false;
   let committed = new Set<string>();
   if (fast.length > 0) {
     try {
@@ -54,8 +56,9 @@ export async function commitTick(o: { db: Db; clock: Clock; log: Logger }, owner
       );
     } catch (error) {
       if (isDatabaseUnavailable(error)) throw error;
-      o.log.warn({ err: error, runs: fast.length }, "a tick's commit failed; committing its runs one by one");
+      o.log.warn({ err: error, runs: fast.length }, "a tick's commit failed; committing its runs apart");
       alone.push(...fast);
+      fastRefused = true;
     }
   }
   if (alone.length === 0) return { committed, refused: new Set(), gaveUp: new Set() };
@@ -68,6 +71,7 @@ export async function commitTick(o: { db: Db; clock: Clock; log: Logger }, owner
       commitFailures: claim.run.commitFailures,
       change: advanced?.change,
       error,
+      inRefusedBatch: fastRefused && claim.run.commitFailures === 0 && advanced !== undefined,
     })),
     {
       owner,

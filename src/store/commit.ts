@@ -112,6 +112,8 @@ export interface AloneItem extends Claimed {
   commitFailures: number;
   change?: RunChange;
   error?: unknown;
+  /** Its change was in a batch whose commit the database just refused (with others). */
+  inRefusedBatch?: boolean;
 }
 
 /** A run whose change the database refused (or whose advance failed), with why. */
@@ -149,9 +151,12 @@ export interface IsolatedCommit {
 }
 
 /**
- * Commits each change on a savepoint of its own, in one transaction: a change the database
- * refuses is rolled back alone, and every other run's change still lands with the one
- * commit. A refused run (and one whose advance failed) has its refusals counted on its row,
+ * Commits each change on a savepoint, in one transaction: a change the database refuses is
+ * rolled back alone, and every other run's change still lands with the one commit. The
+ * changes of a refused batch are committed by halves, each half halved again only if it is
+ * refused in turn, so one refused change among a hundred costs about fourteen group writes
+ * rather than a hundred single ones; a run refused before is tried alone at once. A refused
+ * run (and one whose advance failed) has its refusals counted on its row,
  * fenced by its lease, its lease released and its next try put off; once the count reaches
  * the budget it is failed for good, in the same transaction. So the runs of a batch whose
  * commit failed, and runs refused before, cost one more commit, not one per run.
@@ -163,17 +168,36 @@ export async function commitEachAlone(db: Db, items: AloneItem[], policy: Refusa
   return db.write(async (tx) => {
     const committed = new Set<string>();
     const refused: Array<Refused & { failures: number }> = [];
-    for (const item of items) {
-      const failures = item.commitFailures + 1;
-      const change = item.change;
-      if (!change) {
-        refused.push({ runId: item.runId, epoch: item.epoch, error: item.error, failures });
-        continue;
+    const refuse = (item: AloneItem, error: unknown) =>
+      refused.push({ runId: item.runId, epoch: item.epoch, error, failures: item.commitFailures + 1 });
+    /** Commits `group` on a savepoint or, refused (or known to be), each of its halves the same way. */
+    const byHalves = async (group: AloneItem[], refusedWhole: boolean): Promise<void> => {
+      if (group.length === 0) return;
+      if (!refusedWhole) {
+        const outcome = await onSavepoint(tx, () =>
+          commitInTx(
+            db,
+            tx,
+            group.map((item) => item.change as RunChange),
+          ),
+        );
+        if (outcome.ok) {
+          for (const id of outcome.value) committed.add(id);
+          return;
+        }
+        if (group.length === 1) return void refuse(group[0] as AloneItem, outcome.error);
       }
-      const outcome = await onSavepoint(tx, () => commitInTx(db, tx, [change]));
-      if (!outcome.ok) refused.push({ runId: item.runId, epoch: item.epoch, error: outcome.error, failures });
-      else for (const id of outcome.value) committed.add(id);
+      const half = Math.ceil(group.length / 2);
+      await byHalves(group.slice(0, half), false);
+      await byHalves(group.slice(half), false);
+    };
+    const batch: AloneItem[] = [];
+    for (const item of items) {
+      if (!item.change) refuse(item, item.error);
+      else if (item.inRefusedBatch && item.commitFailures === 0) batch.push(item);
+      else await byHalves([item], false);
     }
+    await byHalves(batch, true);
     const gaveUp = new Set<string>();
     for (const r of refused) {
       const failures = policy.counts(r.error) ? r.failures : r.failures - 1;
