@@ -402,17 +402,45 @@ describe("document limits over graphql-ws", () => {
   it("a large message (parsed in pieces) is handled before the message sent right after it", async () => {
     const forge = await startForge();
     const url = await forge.app.start();
-    const { socket, messages, closed } = await openSocket(url);
-    // Handled out of order, the subscribe would come before the connection is acknowledged
-    // and close it with 4401.
-    socket.send(
-      JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(MiB), list: Array.from({ length: 50_000 }, (_, i) => i) } }),
-    );
+    const { socket, messages, closed } = await rawSocket(url);
+    // Handed over out of order, the query's answer would come before the ping's pong.
+    socket.send(JSON.stringify({ type: "ping", payload: { pad: "x".repeat(MiB), list: Array.from({ length: 50_000 }, (_, i) => i) } }));
     socket.send(JSON.stringify({ id: "after", type: "subscribe", payload: { query: "{ __typename }" } }));
     await waitFor(() => messages.some((m) => m.id === "after" && m.type === "complete"), "the answer to the message after it");
-    expect(messages.map((m) => m.type)).toEqual(["connection_ack", "next", "complete"]);
+    expect(messages.map((m) => m.type)).toEqual(["connection_ack", "pong", "next", "complete"]);
     socket.close();
     expect((await closed).code).toBe(1005);
+  });
+
+  it("before the connection is acknowledged, a message over 256 KiB closes it with 4400 (it would be parsed before the token is checked)", async () => {
+    const forge = await startForge();
+    const url = await forge.app.start();
+    const { socket, closed } = await openSocket(url);
+    socket.send(JSON.stringify({ type: "connection_init", payload: { pad: "x".repeat(MiB) } }));
+    expect(await closed).toEqual({ code: 4400, reason: expect.stringContaining("before the connection is acknowledged") });
+  });
+
+  it("a client that goes away while its large message is parsed leaves no operation behind", async () => {
+    const forge = await startForge({ env: { FORGE_MAX_SUBSCRIPTIONS: "2" } });
+    const url = await forge.app.start();
+    const big = JSON.stringify({ type: "ping", payload: { xs: Array.from({ length: 700_000 }, (_, i) => i % 10) } });
+    for (let round = 0; round < 3; round++) {
+      const { socket, closed } = await rawSocket(url);
+      socket.send(big);
+      socket.send(JSON.stringify({ id: "s", type: "subscribe", payload: { query: "subscription { events { id } }" } }));
+      socket.terminate();
+      await closed;
+    }
+    // Let any parse still queued finish; then a well-behaved client must still be admitted.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    expect(forge.app.forge.feed.listenerCount).toBe(0);
+    const { socket, messages } = await rawSocket(url);
+    socket.send(JSON.stringify({ id: "ok", type: "subscribe", payload: { query: "subscription { events { id } }" } }));
+    await new Promise((resolve) => setTimeout(resolve, 200)); // the subscription takes hold
+    await forge.gql(CreateRuns, { inputs: [runInput()] });
+    await waitFor(() => messages.some((m) => m.id === "ok"), "an event for the well-behaved client");
+    expect(messages.find((m) => m.id === "ok").type).toBe("next");
+    socket.close();
   });
 
   it("a message that is not JSON, not an object, or nests past FORGE_MAX_NESTING closes the connection with 4400 saying why", async () => {
@@ -420,14 +448,14 @@ describe("document limits over graphql-ws", () => {
     const url = await forge.app.start();
     const large = "x".repeat(MiB);
     const cases: Array<[string, string]> = [
-      ['{"type": "connection_init"', "not valid JSON"],
-      [`{"type": "connection_init", "payload": {"pad": "${large}"}`, "not valid JSON"],
-      [JSON.stringify(JSON.stringify({ type: "connection_init" })), "not a JSON object"],
+      ['{"type": "ping"', "not valid JSON"],
+      [`{"type": "ping", "payload": {"pad": "${large}"}`, "not valid JSON"],
+      [JSON.stringify(JSON.stringify({ type: "ping" })), "not a JSON object"],
       [JSON.stringify(`${large}`), "not a JSON object"],
-      [`{"type": "connection_init", "payload": ${"[".repeat(200)}"${large}"${"]".repeat(200)}}`, "FORGE_MAX_NESTING"],
+      [`{"type": "ping", "payload": ${"[".repeat(200)}"${large}"${"]".repeat(200)}}`, "FORGE_MAX_NESTING"],
     ];
     for (const [text, problem] of cases) {
-      const { socket, closed } = await openSocket(url);
+      const { socket, closed } = await rawSocket(url);
       socket.send(text);
       expect(await closed, problem).toEqual({ code: 4400, reason: expect.stringContaining(problem) });
     }

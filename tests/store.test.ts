@@ -1,7 +1,8 @@
+import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { WalCheckpointer } from "../src/store/checkpointer.ts";
 import { claimDueRuns } from "../src/store/claim.ts";
-import { Db } from "../src/store/db.ts";
+import { Db, sqlitePath } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
 import { CreateRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge } from "./support/forge.ts";
@@ -104,8 +105,40 @@ describe.runIf(dialect === "sqlite")("WAL checkpoints", () => {
       () => checkpointer.count > before && checkpointer.last?.checkpointed === checkpointer.last?.log,
       "a checkpoint of every frame",
     );
-    expect(checkpointer.last?.log).toBeGreaterThan(0);
     expect(await db.read.worker.count()).toBe(2000);
+  });
+
+  it("keep the WAL bounded under writes that never pause (a checkpoint alone never rewinds it)", async () => {
+    const path = sqlitePath(freshDbUrl());
+    const writer = new Database(path);
+    writer.pragma("journal_mode = WAL");
+    writer.pragma("wal_autocheckpoint = 0");
+    writer.exec("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)");
+    let rewinds = 0;
+    const checkpointer = new WalCheckpointer(path, {
+      rewind: () => {
+        rewinds++;
+        writer.pragma("wal_checkpoint(PASSIVE)");
+      },
+      onFailure: () => {},
+      rewindPastFrames: 200,
+    });
+    onTestFinished(async () => {
+      await checkpointer.stop();
+      writer.close();
+    });
+    await checkpointer.checkpoint(); // the thread is up
+    const insert = writer.prepare("INSERT INTO t (v) VALUES (?)");
+    const commits = 6000;
+    for (let i = 0; i < commits; i++) {
+      insert.run("x".repeat(2000));
+      checkpointer.committed();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const { log } = await checkpointer.checkpoint();
+    // Each commit wrote two frames: a WAL never started over would hold all 12,000 of them.
+    expect(rewinds).toBeGreaterThan(0);
+    expect(log).toBeLessThan(commits);
   });
 
   it("a checkpointer whose thread cannot open the file reports it, so the writer can take checkpoints back", async () => {
@@ -113,7 +146,7 @@ describe.runIf(dialect === "sqlite")("WAL checkpoints", () => {
     const failed = new Promise<unknown>((resolve) => {
       report = resolve;
     });
-    const checkpointer = new WalCheckpointer("/nonexistent/forge.db", report);
+    const checkpointer = new WalCheckpointer("/nonexistent/forge.db", { rewind: () => {}, onFailure: report });
     expect(String(await failed)).toMatch(/directory does not exist|unable to open/);
     await checkpointer.stop();
   });

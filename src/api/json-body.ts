@@ -35,6 +35,8 @@ export interface PieceOptions {
   sliceMs?: number;
   /** How many large containers may be nested. */
   maxDepth?: number;
+  /** Stops the parse (it rejects with the signal's reason): the client has gone. */
+  signal?: AbortSignal;
 }
 
 /** The text nests more than `maxDepth` large containers. */
@@ -86,38 +88,6 @@ function stringEnd(text: string, at: number): number {
   return text.length;
 }
 
-/**
- * Where the value starting at `at` ends, if it ends within `budget` characters; -1 when it
- * is a container that goes on past them. Brackets are counted without checking that they
- * match: JSON.parse checks the piece, and refuses one that is not a whole value.
- */
-function pieceEnd(text: string, at: number, budget: number): number {
-  const first = text.charCodeAt(at);
-  if (first === QUOTE) return stringEnd(text, at);
-  if (first !== BRACE_L && first !== BRACKET_L) {
-    // A number or a literal: up to the next delimiter.
-    let i = at;
-    for (; i < text.length; i++) {
-      const c = text.charCodeAt(i);
-      if (c === COMMA || c === BRACE_R || c === BRACKET_R || c === SPACE || c === TAB || c === LF || c === CR) break;
-    }
-    return i;
-  }
-  const limit = Math.min(text.length, at + budget);
-  let depth = 0;
-  for (let i = at; i < limit; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      i = stringEnd(text, i) - 1;
-    } else if (c === BRACE_L || c === BRACKET_L) {
-      depth++;
-    } else if (c === BRACE_R || c === BRACKET_R) {
-      if (--depth === 0) return i + 1;
-    }
-  }
-  return limit === text.length ? text.length : -1;
-}
-
 function parsePiece(text: string, start: number, end: number): unknown {
   try {
     return JSON.parse(text.slice(start, end));
@@ -131,21 +101,132 @@ function setMember(object: Record<string, unknown>, key: string, value: unknown)
   Object.defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
 }
 
+/**
+ * One large parse at a time in the process: two of them in flight would each take their
+ * slice in the same turn of the event loop, and ten would hold it for ten slices. Queued,
+ * they take longer to finish, and the loop turns as often as with one.
+ */
+let queueTail: Promise<void> = Promise.resolve();
+function takeTurn(): Promise<() => void> {
+  let release: () => void = () => {};
+  const mine = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  const before = queueTail;
+  queueTail = before.then(() => mine);
+  return before.then(() => release);
+}
+
 /** JSON.parse(text), with turns of the event loop while a large text is parsed. */
 export async function parseJsonInPieces(text: string, options: PieceOptions = {}): Promise<unknown> {
-  const wholeChars = options.wholeChars ?? WHOLE_CHARS;
+  if (text.length <= (options.wholeChars ?? WHOLE_CHARS)) return JSON.parse(text);
+  const release = await takeTurn();
+  try {
+    return await parseLarge(text, options);
+  } finally {
+    release();
+  }
+}
+
+async function parseLarge(text: string, options: PieceOptions): Promise<unknown> {
   const pieceChars = options.pieceChars ?? PIECE_CHARS;
   const sliceMs = options.sliceMs ?? SLICE_MS;
   const maxDepth = options.maxDepth ?? 128;
-  if (text.length <= wholeChars) return JSON.parse(text);
+  let slice = performance.now();
+  const turn = async () => {
+    if (performance.now() - slice <= sliceMs) return;
+    await new Promise((resolve) => setImmediate(resolve));
+    options.signal?.throwIfAborted();
+    slice = performance.now();
+  };
+  options.signal?.throwIfAborted();
+
+  // One pass first: where each bracket's container ends (0: it does not), strings skipped.
+  // Then the size of any container is known at once, and no part of the text is scanned
+  // again however its containers nest.
+  const closeAt = new Int32Array(text.length);
+  const open: number[] = [];
+  for (let i = 0; i < text.length; i++) {
+    if ((i & 0xffff) === 0) await turn();
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) i = stringEnd(text, i) - 1;
+    else if (c === BRACE_L || c === BRACKET_L) open.push(i);
+    else if (c === BRACE_R || c === BRACKET_R) {
+      const start = open.pop();
+      if (start !== undefined) closeAt[start] = i + 1;
+    }
+  }
+
+  /**
+   * Where the value starting at `at` ends, if it is no longer than a piece; -1 when it is a
+   * container longer than that. Brackets are paired without checking that they match:
+   * JSON.parse checks each piece, and the walk below each container it opens.
+   */
+  const pieceEnd = (at: number): number => {
+    const first = text.charCodeAt(at);
+    if (first === QUOTE) return stringEnd(text, at);
+    if (first === BRACE_L || first === BRACKET_L) {
+      const end = closeAt[at] || text.length; // not closed: JSON.parse says so
+      return end - at <= pieceChars ? end : -1;
+    }
+    // A number or a literal: up to the next delimiter.
+    let i = at;
+    for (; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      if (c === COMMA || c === BRACE_R || c === BRACKET_R || c === SPACE || c === TAB || c === LF || c === CR) break;
+    }
+    return i;
+  };
+
+  /**
+   * The end of the longest run of members from `at` (an array's elements, or an object's
+   * `"key": value` members) that fits in a piece, or -1 when the first does not fit.
+   */
+  const runEnd = (at: number, isArray: boolean): number => {
+    let end = -1;
+    let i = at;
+    for (;;) {
+      let valueAt = i;
+      if (!isArray) {
+        if (text.charCodeAt(i) !== QUOTE) return end;
+        const colon = skipSpace(text, stringEnd(text, i));
+        if (text.charCodeAt(colon) !== COLON) return end;
+        valueAt = skipSpace(text, colon + 1);
+      }
+      if (valueAt >= text.length) return end;
+      const valueEnd = pieceEnd(valueAt);
+      // (An empty value, as in a trailing comma, is no member: the walk refuses it.)
+      if (valueEnd <= valueAt || valueEnd - at > pieceChars) return end;
+      end = valueEnd;
+      const next = skipSpace(text, valueEnd);
+      if (text.charCodeAt(next) !== COMMA) return end;
+      i = skipSpace(text, next + 1);
+    }
+  };
+
+  /** Parses the run of members from `at` to `end` in one call and adds them to `frame`. */
+  const placeRun = (frame: Frame, at: number, end: number): void => {
+    if (Array.isArray(frame.value)) {
+      for (const item of parsePieceAs("[", at, end, "]") as unknown[]) frame.value.push(item);
+      return;
+    }
+    const members = parsePieceAs("{", at, end, "}") as Record<string, unknown>;
+    for (const key of Object.keys(members)) setMember(frame.value, key, members[key]);
+  };
+  const parsePieceAs = (before: string, at: number, end: number, after: string): unknown => {
+    try {
+      return JSON.parse(before + text.slice(at, end) + after);
+    } catch (error) {
+      throw invalid(at, `in the members starting here: ${(error as Error).message}`);
+    }
+  };
 
   // An explicit stack, not recursion: a text may nest a container thousands of levels deep.
   const stack: Frame[] = [];
   let root: unknown;
   let at = skipSpace(text, 0);
-  let slice = performance.now();
 
-  /** Puts a finished value into its container (or makes it the result), then reads what follows it. */
+  /** Puts a finished value into its container (or makes it the result). */
   const place = (value: unknown): void => {
     const frame = stack.at(-1);
     if (!frame) {
@@ -157,13 +238,10 @@ export async function parseJsonInPieces(text: string, options: PieceOptions = {}
   };
 
   for (;;) {
-    if (performance.now() - slice > sliceMs) {
-      await new Promise((resolve) => setImmediate(resolve));
-      slice = performance.now();
-    }
+    await turn();
     // Here a value starts at `at`.
     if (at >= text.length) throw invalid(at, "the text ends where a value should start");
-    const end = pieceEnd(text, at, pieceChars);
+    const end = pieceEnd(at);
     if (end >= 0) {
       place(parsePiece(text, at, end));
       at = end;
@@ -171,20 +249,24 @@ export async function parseJsonInPieces(text: string, options: PieceOptions = {}
       // A large container: open it, and read its first member (or its end) below.
       const isArray = text.charCodeAt(at) === BRACKET_L;
       if (stack.length >= maxDepth) throw new TooDeep(maxDepth);
-      stack.push({ value: isArray ? [] : {}, key: null });
+      const frame: Frame = { value: isArray ? [] : {}, key: null };
+      stack.push(frame);
       at = skipSpace(text, at + 1);
-      const closer = isArray ? BRACKET_R : BRACE_R;
-      if (text.charCodeAt(at) === closer) {
-        // Cannot be: a container this short is parsed whole. Kept for a text of spaces.
-        const done = stack.pop() as Frame;
-        place(done.value);
+      const run = runEnd(at, isArray);
+      if (text.charCodeAt(at) === (isArray ? BRACKET_R : BRACE_R)) {
+        // Empty, and yet longer than a piece: it holds that much white space.
+        stack.pop();
+        place(frame.value);
         at++;
+      } else if (run >= 0) {
+        placeRun(frame, at, run);
+        at = run;
       } else {
-        if (!isArray) at = readKey(text, at, stack.at(-1) as Frame);
+        if (!isArray) at = readKey(text, at, frame);
         continue;
       }
     }
-    // After a value: a comma and the next member, or the end of containers, or of the text.
+    // After a value: a comma and the next members, or the end of containers, or of the text.
     for (;;) {
       at = skipSpace(text, at);
       const frame = stack.at(-1);
@@ -196,6 +278,13 @@ export async function parseJsonInPieces(text: string, options: PieceOptions = {}
       const c = text.charCodeAt(at);
       if (c === COMMA) {
         at = skipSpace(text, at + 1);
+        const run = runEnd(at, isArray);
+        if (run >= 0) {
+          await turn();
+          placeRun(frame, at, run);
+          at = run;
+          continue;
+        }
         if (!isArray) at = readKey(text, at, frame);
         break;
       }

@@ -29,8 +29,16 @@ export interface WsServerOptions {
 }
 
 const KEEP_ALIVE_MS = 12_000;
-/** A WebSocket close reason may be at most 123 bytes. */
-const closeReason = (text: string) => (Buffer.byteLength(text) <= 123 ? text : `${text.slice(0, 100)}...`);
+/** Until the connection is acknowledged (its token checked), a message may be at most this long: it is parsed at once. */
+const MAX_CHARS_BEFORE_ACK = 256 * 1024;
+
+/** A WebSocket close reason may be at most 123 bytes of UTF-8: cut whole characters to fit. */
+function closeReason(text: string): string {
+  if (Buffer.byteLength(text) <= 123) return text;
+  const chars = Array.from(text.slice(0, 124));
+  while (Buffer.byteLength(chars.join("")) > 120) chars.pop();
+  return `${chars.join("")}...`;
+}
 
 export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
   options: ServerOptions<P, WsExtra>,
@@ -56,15 +64,22 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
 
     // A ping every keepAliveMs; a connection that does not answer in as long is cut off.
     let pongWait: NodeJS.Timeout | null = null;
-    const pinger = setInterval(() => {
-      if (socket.readyState !== socket.OPEN) return;
-      pongWait = setTimeout(() => socket.terminate(), keepAliveMs);
-      socket.once("pong", () => {
-        if (pongWait) clearTimeout(pongWait);
-        pongWait = null;
-      });
-      socket.ping();
-    }, keepAliveMs);
+    const pinger =
+      keepAliveMs > 0 && Number.isFinite(keepAliveMs)
+        ? setInterval(() => {
+            if (socket.readyState !== socket.OPEN) return;
+            pongWait = setTimeout(() => socket.terminate(), keepAliveMs);
+            socket.once("pong", () => {
+              if (pongWait) clearTimeout(pongWait);
+              pongWait = null;
+            });
+            socket.ping();
+          }, keepAliveMs)
+        : null;
+    // Once the socket has closed, nothing more of it reaches graphql-ws: a message handed over
+    // after graphql-ws ended the connection would start an operation nobody ends.
+    const gone = new AbortController();
+    let acknowledged = false;
 
     const closed = server.opened(
       {
@@ -72,6 +87,7 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
         send: (data) =>
           new Promise<void>((resolve, reject) => {
             if (socket.readyState !== socket.OPEN) return resolve();
+            if (!acknowledged && data.includes('"connection_ack"')) acknowledged = true;
             socket.send(data, (error) => (error ? reject(error) : resolve()));
           }),
         close: (code, reason) => socket.close(code, reason),
@@ -79,13 +95,20 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
           // The messages read so far, handed over in order (a large one is parsed first).
           let handedOver: Promise<void> = Promise.resolve();
           socket.on("message", (data) => {
+            if (gone.signal.aborted) return;
             const text = String(data);
-            const message = parseJsonInPieces(text, { maxDepth: o.maxNesting }).then(
+            if (!acknowledged && text.length > MAX_CHARS_BEFORE_ACK) {
+              const limit = `a message before the connection is acknowledged may be at most ${MAX_CHARS_BEFORE_ACK / 1024} KiB`;
+              socket.close(CloseCode.BadRequest, closeReason(`Invalid message received: ${limit}`));
+              return;
+            }
+            const message = parseJsonInPieces(text, { maxDepth: o.maxNesting, signal: gone.signal }).then(
               (value) => ({ value }),
               (error: unknown) => ({ error }),
             );
             handedOver = handedOver.then(async () => {
               const parsed = await message;
+              if (gone.signal.aborted) return;
               const problem =
                 "error" in parsed
                   ? parsed.error instanceof TooDeep
@@ -108,8 +131,9 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
     );
 
     socket.once("close", (code, reason) => {
+      gone.abort();
       if (pongWait) clearTimeout(pongWait);
-      clearInterval(pinger);
+      if (pinger) clearInterval(pinger);
       void closed(code, String(reason));
     });
   });

@@ -17,6 +17,15 @@ import { Worker } from "node:worker_threads";
  * grow without bound). When the last connection closes, SQLite checkpoints what is left.
  */
 const INTERVAL_MS = 100;
+/**
+ * A checkpoint copies the WAL into the database but does not rewind it: SQLite starts the
+ * WAL over when a write begins with every frame copied, and under steady writes a commit
+ * lands during every checkpoint of the thread, so the file would grow without end. Once a
+ * checkpoint finds more than this many frames (about 16 MB at 4 KiB pages), the writer runs
+ * one checkpoint itself, right after its next commit (`rewind`): the thread has copied all
+ * but the frames written since, so it is short, and the write after it starts the WAL over.
+ */
+const REWIND_PAST_FRAMES = 4000;
 
 // Plain JavaScript, run as the thread's source: a .ts file would need the loader in the thread.
 const THREAD = `
@@ -54,14 +63,26 @@ export class WalCheckpointer {
   count = 0;
   last: CheckpointResult | null = null;
 
-  constructor(path: string, onFailure: (error: unknown) => void) {
+  readonly #rewind: () => void;
+  readonly #rewindPastFrames: number;
+  #rewound = false;
+
+  /**
+   * `rewind` runs a checkpoint on the writer's connection, outside any transaction (see
+   * REWIND_PAST_FRAMES); `onFailure` is told when the thread fails.
+   */
+  constructor(path: string, o: { rewind: () => void; onFailure: (error: unknown) => void; rewindPastFrames?: number }) {
     const driver = createRequire(import.meta.url).resolve("better-sqlite3");
+    this.#rewind = o.rewind;
+    this.#rewindPastFrames = o.rewindPastFrames ?? REWIND_PAST_FRAMES;
+    const onFailure = o.onFailure;
     this.#worker = new Worker(THREAD, { eval: true, workerData: { path, driver } });
     // A thread that only waits must not keep the process alive.
     this.#worker.unref();
     this.#worker.on("message", (result: CheckpointResult) => {
       this.count++;
       this.last = result;
+      this.#rewound = false;
       this.#running = false;
       for (const resolve of this.#waiters.splice(0)) resolve(result);
       if (this.#again) this.committed();
@@ -76,6 +97,10 @@ export class WalCheckpointer {
   /** A transaction committed: a checkpoint follows within INTERVAL_MS. */
   committed(): void {
     if (this.#stopped) return;
+    if (!this.#rewound && this.last !== null && this.last.log > this.#rewindPastFrames) {
+      this.#rewound = true;
+      this.#rewind();
+    }
     if (this.#running) {
       this.#again = true;
       return;

@@ -37,6 +37,9 @@ export interface DbOptions {
  * On PostgreSQL every transaction and every plain query takes its own pooled
  * connection, so one client serves both.
  */
+/** SQLite: the size a WAL file is cut back to when it starts over (16 MiB). */
+const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
+
 export class Db {
   readonly sql: Dialect;
   readonly #writer: PrismaClient;
@@ -101,7 +104,11 @@ export class Db {
         await whileLocked(() => c.$executeRawUnsafe("PRAGMA foreign_keys = ON"));
       }
       // Checkpoints run on a thread of their own, not inside the writer's commits.
-      if (path !== ":memory:") await writer.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
+      if (path !== ":memory:") {
+        await writer.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
+        // A WAL that grew during a burst is cut back to this size when it starts over.
+        await writer.$queryRawUnsafe(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
+      }
     } catch (error) {
       // Nobody else holds these connections: close them, or the file stays open.
       await Promise.allSettled([writer.$disconnect(), reader.$disconnect()]);
@@ -110,10 +117,15 @@ export class Db {
     const db = new Db(sqlite, writer, reader);
     if (path !== ":memory:" && synchronous === "FULL") db.#walToSync = `${path}-wal`;
     if (path !== ":memory:") {
-      db.#checkpointer = new WalCheckpointer(path, () => {
-        // Without the thread the writer checkpoints again (SQLite's default), so the WAL stays bounded.
-        db.#checkpointer = null;
-        if (!db.#closed) void writer.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 1000").catch(() => {});
+      db.#checkpointer = new WalCheckpointer(path, {
+        // Called right after a commit; should another transaction have begun on the writer in
+        // the meantime, the checkpoint fails inside it and is tried after the next commit.
+        rewind: () => void writer.$queryRawUnsafe("PRAGMA wal_checkpoint(PASSIVE)").catch(() => {}),
+        onFailure: () => {
+          // Without the thread the writer checkpoints again (SQLite's default), so the WAL stays bounded.
+          db.#checkpointer = null;
+          if (!db.#closed) void writer.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 1000").catch(() => {});
+        },
       });
     }
     return db;
