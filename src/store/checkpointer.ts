@@ -21,9 +21,10 @@ const INTERVAL_MS = 100;
  * A checkpoint copies the WAL into the database but does not rewind it: SQLite starts the
  * WAL over when a write begins with every frame copied, and under steady writes a commit
  * lands during every checkpoint of the thread, so the file would grow without end. Once a
- * checkpoint finds more than this many frames (about 16 MB at 4 KiB pages), the writer runs
- * one checkpoint itself, right after its next commit (`rewind`): the thread has copied all
- * but the frames written since, so it is short, and the write after it starts the WAL over.
+ * checkpoint of the thread finds more than this many frames (about 16 MB at 4 KiB pages) and
+ * copies them all, the writer runs one checkpoint itself at once (`rewind`): only the frames
+ * committed while the thread ran are left to copy, so it is short, and the next write starts
+ * the WAL over.
  */
 const REWIND_PAST_FRAMES = 4000;
 
@@ -65,7 +66,6 @@ export class WalCheckpointer {
 
   readonly #rewind: () => void;
   readonly #rewindPastFrames: number;
-  #rewound = false;
 
   /**
    * `rewind` runs a checkpoint on the writer's connection, outside any transaction (see
@@ -82,8 +82,9 @@ export class WalCheckpointer {
     this.#worker.on("message", (result: CheckpointResult) => {
       this.count++;
       this.last = result;
-      this.#rewound = false;
       this.#running = false;
+      // Right now the thread has copied every frame but those of commits made while it ran.
+      if (result.log > this.#rewindPastFrames && result.checkpointed === result.log) this.#rewind();
       for (const resolve of this.#waiters.splice(0)) resolve(result);
       if (this.#again) this.committed();
     });
@@ -97,10 +98,6 @@ export class WalCheckpointer {
   /** A transaction committed: a checkpoint follows within INTERVAL_MS. */
   committed(): void {
     if (this.#stopped) return;
-    if (!this.#rewound && this.last !== null && this.last.log > this.#rewindPastFrames) {
-      this.#rewound = true;
-      this.#rewind();
-    }
     if (this.#running) {
       this.#again = true;
       return;

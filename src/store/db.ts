@@ -118,8 +118,8 @@ export class Db {
     if (path !== ":memory:" && synchronous === "FULL") db.#walToSync = `${path}-wal`;
     if (path !== ":memory:") {
       db.#checkpointer = new WalCheckpointer(path, {
-        // Called right after a commit; should another transaction have begun on the writer in
-        // the meantime, the checkpoint fails inside it and is tried after the next commit.
+        // Should a transaction be open on the writer just then, the checkpoint fails inside it
+        // (harmlessly) and is tried after the thread's next one.
         rewind: () => void writer.$queryRawUnsafe("PRAGMA wal_checkpoint(PASSIVE)").catch(() => {}),
         onFailure: () => {
           // Without the thread the writer checkpoints again (SQLite's default), so the WAL stays bounded.
