@@ -310,6 +310,30 @@ function readKey(text: string, at: number, frame: Frame): number {
 }
 
 /**
+ * A request read from JSON (an HTTP body or a graphql-ws message), parsed in pieces: the
+ * object it holds, or which of the ways a request can be malformed it is. Each transport
+ * answers the problem in its own way.
+ */
+export type RequestJson =
+  | { ok: true; value: object }
+  | { ok: false; problem: "invalid"; error: Error }
+  | { ok: false; problem: "too-deep"; error: TooDeep }
+  | { ok: false; problem: "not-an-object"; got: string };
+
+export async function readRequestJson(text: string, o: { maxNesting: number; signal?: AbortSignal }): Promise<RequestJson> {
+  let value: unknown;
+  try {
+    value = await parseJsonInPieces(text, { maxDepth: o.maxNesting, signal: o.signal });
+  } catch (error) {
+    if (error instanceof TooDeep) return { ok: false, problem: "too-deep", error };
+    return { ok: false, problem: "invalid", error: error instanceof Error ? error : new Error(String(error)) };
+  }
+  if (value === null || typeof value !== "object")
+    return { ok: false, problem: "not-an-object", got: value === null ? "null" : typeof value };
+  return { ok: true, value };
+}
+
+/**
  * yoga's parser for JSON bodies, with the parse in pieces: the same checks (400 BAD_REQUEST
  * for a body that is not JSON, or not an object, in Forge's words and without yoga's
  * `originalError`), for the same media types spelled in any case, and a body nesting large
@@ -322,22 +346,18 @@ export function useJsonBodyInPieces(maxNesting: number): Plugin {
     onRequestParse: ({ request, setRequestParser }) => {
       if (request.method !== "POST" || !JSON_BODY.test(request.headers.get("content-type") ?? "")) return;
       setRequestParser(async (limited) => {
-        const text = await limited.text();
-        let body: unknown;
-        try {
-          body = await parseJsonInPieces(text, { maxDepth: maxNesting });
-        } catch (error) {
-          if (error instanceof TooDeep) {
-            throw new GraphQLError(`the request body ${error.message}, the limit (FORGE_MAX_NESTING raises it)`, {
+        const body = await readRequestJson(await limited.text(), { maxNesting });
+        if (body.ok) return body.value as GraphQLParams;
+        switch (body.problem) {
+          case "too-deep":
+            throw new GraphQLError(`the request body ${body.error.message}, the limit (FORGE_MAX_NESTING raises it)`, {
               extensions: { code: "BAD_USER_INPUT" },
             });
-          }
-          throw badRequest(`the request body is not valid JSON: ${(error as Error).message}`);
+          case "invalid":
+            throw badRequest(`the request body is not valid JSON: ${body.error.message}`);
+          case "not-an-object":
+            throw badRequest(`the request body must be a JSON object holding the request, not ${body.got}`);
         }
-        if (body === null || typeof body !== "object") {
-          throw badRequest(`the request body must be a JSON object holding the request, not ${body === null ? "null" : typeof body}`);
-        }
-        return body as GraphQLParams;
       });
     },
   };

@@ -2,7 +2,7 @@ import type { IncomingMessage } from "node:http";
 import { CloseCode, makeServer, type ServerOptions } from "graphql-ws";
 import type { Logger } from "pino";
 import type { WebSocket, WebSocketServer } from "ws";
-import { parseJsonInPieces, TooDeep } from "./json-body.ts";
+import { type RequestJson, readRequestJson } from "./json-body.ts";
 
 /**
  * graphql-ws on a `ws` server: what graphql-ws's own `useServer` (graphql-ws/use/ws) does,
@@ -38,6 +38,18 @@ function closeReason(text: string): string {
   const chars = Array.from(text.slice(0, 124));
   while (Buffer.byteLength(chars.join("")) > 120) chars.pop();
   return `${chars.join("")}...`;
+}
+
+/** Why a message is no graphql-ws message, as its close reason says it. */
+function messageProblem(parsed: Exclude<RequestJson, { ok: true }>): string {
+  switch (parsed.problem) {
+    case "too-deep":
+      return `${parsed.error.message} (FORGE_MAX_NESTING)`;
+    case "invalid":
+      return "not valid JSON";
+    case "not-an-object":
+      return "not a JSON object";
+  }
 }
 
 export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
@@ -102,27 +114,16 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
               socket.close(CloseCode.BadRequest, closeReason(`Invalid message received: ${limit}`));
               return;
             }
-            const message = parseJsonInPieces(text, { maxDepth: o.maxNesting, signal: gone.signal }).then(
-              (value) => ({ value }),
-              (error: unknown) => ({ error }),
-            );
+            const message = readRequestJson(text, { maxNesting: o.maxNesting, signal: gone.signal });
             handedOver = handedOver.then(async () => {
               const parsed = await message;
               if (gone.signal.aborted) return;
-              const problem =
-                "error" in parsed
-                  ? parsed.error instanceof TooDeep
-                    ? `${parsed.error.message} (FORGE_MAX_NESTING)`
-                    : "not valid JSON"
-                  : typeof parsed.value !== "object" || parsed.value === null
-                    ? "not a JSON object"
-                    : null;
-              if (problem !== null) {
-                socket.close(CloseCode.BadRequest, closeReason(`Invalid message received: ${problem}`));
+              if (!parsed.ok) {
+                socket.close(CloseCode.BadRequest, closeReason(`Invalid message received: ${messageProblem(parsed)}`));
                 return;
               }
               // graphql-ws's parseMessage takes a message that is parsed already as it is.
-              handle((parsed as { value: unknown }).value as string).catch((error: unknown) => internalError(socket, error));
+              handle(parsed.value as unknown as string).catch((error: unknown) => internalError(socket, error));
             });
           });
         },

@@ -59,7 +59,9 @@ export class WalCheckpointer {
   #running = false;
   #again = false;
   #stopped = false;
+  /** Waiting for the checkpoint running, and for one to start after it. */
   #waiters: Array<(result: CheckpointResult) => void> = [];
+  #nextWaiters: Array<(result: CheckpointResult) => void> = [];
   /** Checkpoints completed, and the last one's result. */
   count = 0;
   last: CheckpointResult | null = null;
@@ -86,7 +88,9 @@ export class WalCheckpointer {
       // Right now the thread has copied every frame but those of commits made while it ran.
       if (result.log > this.#rewindPastFrames && result.checkpointed === result.log) this.#rewind();
       for (const resolve of this.#waiters.splice(0)) resolve(result);
-      if (this.#again) this.committed();
+      this.#waiters = this.#nextWaiters.splice(0);
+      if (this.#waiters.length > 0) this.#run();
+      else if (this.#again) this.committed();
     });
     this.#worker.on("error", (error) => {
       if (this.#stopped) return;
@@ -107,12 +111,12 @@ export class WalCheckpointer {
     this.#timer.unref();
   }
 
-  /** Runs a checkpoint now and waits for it (tests, and a final one before closing). */
+  /** Runs a checkpoint now (or once the one running ends) and waits for it; for tests. */
   checkpoint(): Promise<CheckpointResult> {
     if (this.#stopped) return Promise.reject(new Error("the WAL checkpointer has stopped"));
+    if (this.#running) return new Promise((resolve) => this.#nextWaiters.push(resolve));
     const done = new Promise<CheckpointResult>((resolve) => this.#waiters.push(resolve));
-    if (!this.#running) this.#run();
-    else this.#again = true;
+    this.#run();
     return done;
   }
 

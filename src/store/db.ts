@@ -15,6 +15,9 @@ type UnwrapTuple<P extends readonly unknown[]> = { [K in keyof P]: Awaited<P[K]>
 
 export { Prisma };
 
+/** SQLite: the size a WAL file is cut back to when it starts over (16 MiB). */
+const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
+
 export interface DbOptions {
   url: string;
   synchronous?: "FULL" | "NORMAL";
@@ -37,9 +40,6 @@ export interface DbOptions {
  * On PostgreSQL every transaction and every plain query takes its own pooled
  * connection, so one client serves both.
  */
-/** SQLite: the size a WAL file is cut back to when it starts over (16 MiB). */
-const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
-
 export class Db {
   readonly sql: Dialect;
   readonly #writer: PrismaClient;
@@ -86,7 +86,8 @@ export class Db {
 
   static async #openSqlite(options: DbOptions): Promise<Db> {
     const path = sqlitePath(options.url);
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
+    const onFile = path !== ":memory:";
+    if (onFile) mkdirSync(dirname(path), { recursive: true });
     const client = () =>
       new PrismaClient({
         // Integer milliseconds: compact, sorts and compares numerically in SQL.
@@ -104,7 +105,7 @@ export class Db {
         await whileLocked(() => c.$executeRawUnsafe("PRAGMA foreign_keys = ON"));
       }
       // Checkpoints run on a thread of their own, not inside the writer's commits.
-      if (path !== ":memory:") {
+      if (onFile) {
         await writer.$queryRawUnsafe("PRAGMA wal_autocheckpoint = 0");
         // A WAL that grew during a burst is cut back to this size when it starts over.
         await writer.$queryRawUnsafe(`PRAGMA journal_size_limit = ${WAL_SIZE_LIMIT_BYTES}`);
@@ -115,8 +116,8 @@ export class Db {
       throw error;
     }
     const db = new Db(sqlite, writer, reader);
-    if (path !== ":memory:" && synchronous === "FULL") db.#walToSync = `${path}-wal`;
-    if (path !== ":memory:") {
+    if (onFile) {
+      if (synchronous === "FULL") db.#walToSync = `${path}-wal`;
       db.#checkpointer = new WalCheckpointer(path, {
         // Should a transaction be open on the writer just then, the checkpoint fails inside it
         // (harmlessly) and is tried after the thread's next one.
