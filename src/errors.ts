@@ -1,8 +1,17 @@
-/** Domain errors. Each carries the API error code it maps to (see API.md, "Errors"). */
-export type ErrorCode = "BAD_USER_INPUT" | "FORBIDDEN" | "NOT_FOUND" | "CONFLICT";
+/** Every code an API error may carry: the table of API.md, "Errors". */
+export const ERROR_CODES = [
+  "BAD_USER_INPUT",
+  "FORBIDDEN",
+  "NOT_FOUND",
+  "CONFLICT",
+  "SERVICE_UNAVAILABLE",
+  "INTERNAL_SERVER_ERROR",
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
+/** Domain errors. Each carries the API error code it maps to. */
 export abstract class ForgeError extends Error {
-  abstract readonly code: ErrorCode;
+  abstract readonly code: Exclude<ErrorCode, "SERVICE_UNAVAILABLE" | "INTERNAL_SERVER_ERROR">;
 }
 
 /** Invalid arguments or graph. The message names the field or step and the problem. */

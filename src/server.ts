@@ -1,6 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { GraphQLError, type GraphQLFormattedError, getOperationAST } from "graphql";
+import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import { GraphQLError, getOperationAST } from "graphql";
 import { handleProtocols } from "graphql-ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
@@ -8,7 +9,15 @@ import { accessFor, bearerToken } from "./api/auth.ts";
 import { corsOptions, OriginPolicy, useOriginPolicy, verifyWebSocketOrigin } from "./api/browser.ts";
 import { type Context, createContext } from "./api/context.ts";
 import { documentCaches } from "./api/document-cache.ts";
-import { createErrorMasker, forgeGraphQLError, refusalResponse } from "./api/errors.ts";
+import {
+  contractError,
+  contractFormattedError,
+  createErrorMasker,
+  forgeGraphQLError,
+  NO_OPERATION_MESSAGE,
+  refusalResponse,
+  useContractErrors,
+} from "./api/errors.ts";
 import { useJsonBodyInPieces } from "./api/json-body.ts";
 import { useRequestLimits } from "./api/limits.ts";
 import { schema } from "./api/schema/index.ts";
@@ -46,47 +55,7 @@ export interface App {
 /** How long a closing WebSocket client gets to answer the close handshake. */
 const WS_CLOSE_GRACE_MS = 1000;
 
-/** graphql-ws sends errors as they are; drop the HTTP status meant for yoga's responses. */
-function withoutHttpStatus(error: GraphQLError | GraphQLFormattedError): GraphQLFormattedError {
-  const formatted = error instanceof GraphQLError ? error.toJSON() : error;
-  if (!formatted.extensions || !("http" in formatted.extensions)) return formatted;
-  const { http: _http, ...extensions } = formatted.extensions;
-  return { ...formatted, extensions };
-}
-
 export type InitialContext = { request?: Request; connectionParams?: Record<string, unknown> };
-
-/**
- * Requests that do not fit the schema are refused by GraphQL before any resolver runs:
- * variables of the wrong type come back without a code, and literals, unknown fields or
- * unparsable queries with GraphQL's own codes. The contract has one code for all of them,
- * BAD_USER_INPUT, answered with HTTP 200; the message (which names the field) is kept.
- */
-const REQUEST_ERROR_CODES = new Set([undefined, "GRAPHQL_VALIDATION_FAILED", "GRAPHQL_PARSE_FAILED", "BAD_USER_INPUT"]);
-
-function asRequestErrors(errors: readonly GraphQLError[]): GraphQLError[] {
-  return errors.map((e) =>
-    e.path || !REQUEST_ERROR_CODES.has(e.extensions?.code as string | undefined)
-      ? e
-      : new GraphQLError(e.message, {
-          nodes: e.nodes,
-          source: e.source,
-          positions: e.positions,
-          originalError: e.originalError,
-          extensions: { code: "BAD_USER_INPUT", http: { status: 200 } },
-        }),
-  );
-}
-
-function useInputErrorCode(): Plugin<Context> {
-  return {
-    onResultProcess: ({ result, setResult }) => {
-      if (Array.isArray(result) || Symbol.asyncIterator in result) return;
-      const single = result as { data?: unknown; errors?: readonly GraphQLError[] };
-      if (single.errors && !single.data) setResult({ ...single, errors: asRequestErrors(single.errors) });
-    },
-  };
-}
 
 /**
  * FORGE_API_TOKEN gate: every operation needs the API (or admin) token when it is set.
@@ -140,21 +109,24 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     parserAndValidationCache: documentCaches(config.limits.documentCacheBytes),
     landingPage: false,
     graphiql: { title: "Forge", subscriptionsProtocol: "WS" },
+    // GraphiQL's page with its scripts and styles inlined (yoga's default loads them from a
+    // CDN, a blank page without internet access).
+    renderGraphiQL,
     maskedErrors: { maskError: createErrorMasker(log, config.development) },
     logging: false,
     context: ({ request, connectionParams }) => {
       const header = request ? request.headers.get("authorization") : connectionParams?.authorization;
       return createContext(forge, accessFor(config, bearerToken(header)), config.limits.maxAnswerBytes);
     },
-    // In this order: who may ask comes before what is asked, and the body limit's wording
-    // (in useRequestLimits) must follow useInputErrorCode.
+    // In this order: who may ask comes before what is asked, and every error is put in the
+    // contract's words last, after the plugins that word refusals of their own.
     plugins: [
       useOriginPolicy(origins),
       useApiToken(config),
       useJsonBodyInPieces(config.limits.maxNesting),
       useWellFormedInput(),
-      useInputErrorCode(),
       ...useRequestLimits(config.limits),
+      useContractErrors(),
     ],
   });
 
@@ -183,15 +155,13 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         try {
           document = enveloped.parse(params.query);
         } catch (error) {
-          return asRequestErrors([error instanceof GraphQLError ? error : new GraphQLError(String(error))]);
+          return [contractError(error instanceof GraphQLError ? error : new GraphQLError(String(error)))];
         }
         const errors = enveloped.validate(enveloped.schema, document);
-        if (errors.length > 0) return asRequestErrors(errors);
+        if (errors.length > 0) return errors.map(contractError);
         // graphql-ws would refuse this itself, but without calling onComplete (see SubscriptionGate).
         if (!getOperationAST(document, params.operationName)) {
-          return asRequestErrors([
-            new GraphQLError("operationName: names no operation of the document (one is needed when it has several)"),
-          ]);
+          return [contractError(new GraphQLError(NO_OPERATION_MESSAGE))];
         }
         const contextValue = await enveloped.contextFactory();
         const refused = gate.admit(ctx, id);
@@ -206,9 +176,10 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
         };
       },
       onComplete: (ctx, id) => gate.release(ctx, id),
+      // The same codes as over HTTP, and no extension but the code.
       onNext: (_ctx, _id, _payload, _args, result) =>
-        result.errors ? { ...result, errors: result.errors.map(withoutHttpStatus) } : undefined,
-      onError: (_ctx, _id, _payload, errors) => errors.map(withoutHttpStatus),
+        result.errors ? { ...result, errors: result.errors.map(contractFormattedError) } : undefined,
+      onError: (_ctx, _id, _payload, errors) => errors.map(contractFormattedError),
       execute: (args) => (args.rootValue as { execute: typeof import("graphql").execute }).execute(args),
       subscribe: (args) => (args.rootValue as { subscribe: typeof import("graphql").subscribe }).subscribe(args),
     },

@@ -64,9 +64,12 @@ describe("createRun", () => {
     expect(await forge.app.forge.db.read.run.count()).toBe(1);
   });
 
-  it("unknown fields, syntax errors and bad literals are BAD_USER_INPUT with HTTP 200, whatever the client accepts", async () => {
+  it("unknown fields, syntax errors and bad literals are BAD_USER_INPUT: 400 in application/graphql-response+json, 200 in application/json", async () => {
     const forge = await startForge();
-    for (const accept of ["application/json", "application/graphql-response+json"]) {
+    for (const [accept, status] of [
+      ["application/json", 200],
+      ["application/graphql-response+json", 400],
+    ] as const) {
       for (const [query, message] of [
         ["{ runz }", /Cannot query field "runz"/],
         ["{ run(id: ", /Syntax Error/],
@@ -78,8 +81,10 @@ describe("createRun", () => {
           headers: { "content-type": "application/json", accept },
           body: JSON.stringify({ query }),
         });
-        expect(response.status).toBe(200);
-        const body = (await response.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+        expect(response.status).toBe(status);
+        expect(response.headers.get("content-type")).toBe(`${accept}; charset=utf-8`);
+        const body = (await response.json()) as { data?: unknown; errors: Array<{ message: string; extensions: { code: string } }> };
+        expect("data" in body).toBe(false);
         expect(body.errors[0]?.extensions.code).toBe("BAD_USER_INPUT");
         expect(body.errors[0]?.message).toMatch(message);
       }
@@ -92,7 +97,7 @@ describe("createRun", () => {
       i: { mode: "SOMETIMES", jobType: "j", requestedBy: "r", graph: {} },
     });
     expect(result.errors?.[0]?.message).toMatch(/SOMETIMES/);
-    expect(result.status).toBe(200);
+    expect(result.status).toBe(400); // a variable's coercion is a request error
     expect(result.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     expect(await forge.app.forge.db.read.run.count()).toBe(0);
   });

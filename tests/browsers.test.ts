@@ -225,7 +225,8 @@ describe("refusals before parsing", () => {
       ["application/graphql-response+json", "application/graphql-response+json"],
       ["application/graphql-response+json, application/json;q=0.9", "application/graphql-response+json"],
       ["application/json", "application/json"],
-      ["*/*", "application/graphql-response+json"],
+      ["application/json, application/graphql-response+json", "application/json"],
+      ["*/*", "application/json"],
     ] as const) {
       const refused = await post(url, accept ? { accept } : {});
       expect(refused.status).toBe(403);

@@ -168,7 +168,7 @@ describe("literals nested too deeply for the parser", () => {
     const deepSelection = `${'{ run(id: "x") '.repeat(2500)}${"}".repeat(2500)}`;
     for (const query of [deepList, deepSelection]) {
       const refused = await ask(forge, query);
-      expect(refused.status).toBe(200);
+      expect(refused.status).toBe(400);
       expect(refused.error).toEqual(refusedFor("FORGE_MAX_NESTING"));
     }
   });
@@ -199,7 +199,7 @@ describe("repeated fields, which validation compares two by two", () => {
     // Under every other limit: 3,600 tokens, no alias, depth 4, a cost of 40,400 / 2^25 spreads.
     for (const query of [copies(400), bomb]) {
       const refused = await ask(forge, query);
-      expect(refused.status).toBe(200);
+      expect(refused.status).toBe(400);
       expect(refused.error).toEqual(refusedFor("FORGE_MAX_FIELD_COMPARISONS"));
     }
   });
@@ -209,7 +209,7 @@ describe("repeated fields, which validation compares two by two", () => {
     const chain2000 = `{ ...F0 }\n${Array.from({ length: 2000 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} }`).join("\n")}
       fragment F2000 on Query { __typename }`;
     const refused = await ask(forge, chain2000);
-    expect(refused.status).toBe(200);
+    expect(refused.status).toBe(400);
     expect(refused.error).toEqual(refusedFor("FORGE_MAX_NESTING"));
   });
 
@@ -284,7 +284,7 @@ describe("request bodies", () => {
     }
   });
 
-  it("a body that is not JSON, or not an object, is 400 BAD_REQUEST saying so, whether small or parsed in pieces", async () => {
+  it("a body that is not JSON, or not an object, is 400 BAD_USER_INPUT saying so, whether small or parsed in pieces", async () => {
     const forge = await startForge();
     const url = await forge.app.start();
     const send = (body: string) => rawRequest(url, { method: "POST", headers: { "content-type": "application/json" }, body });
@@ -302,7 +302,7 @@ describe("request bodies", () => {
       expect(answer.status, body.slice(0, 20)).toBe(400);
       expect(answer.firstError(), body.slice(0, 20)).toEqual({
         message: expect.stringMatching(problem),
-        extensions: { code: "BAD_REQUEST" },
+        extensions: { code: "BAD_USER_INPUT" },
       });
     }
     // A large body is parsed by the same rules (src/api/json-body.ts).
@@ -317,8 +317,9 @@ describe("request bodies", () => {
       `{"query": "{ __typename }", "variables": {"pad": ${"[".repeat(depth)}"${"x".repeat(MiB)}"${"]".repeat(depth)}}}`;
     const send = (body: string) => rawRequest(url, { method: "POST", headers: { "content-type": "application/json" }, body });
     const refused = await send(nested(200));
-    // Answered as the document's own nesting limit is (200, the convention for BAD_USER_INPUT).
-    expect(refused.status).toBe(200);
+    // Answered as the document's own nesting limit is: a request error (400; no Accept header
+    // means application/graphql-response+json).
+    expect(refused.status).toBe(400);
     expect(refused.firstError()).toEqual({ message: expect.stringContaining("FORGE_MAX_NESTING"), ...BAD_USER_INPUT });
     expect((await send(nested(100))).json()).toEqual({ data: { __typename: "Query" } });
   });

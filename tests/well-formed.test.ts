@@ -21,7 +21,7 @@ async function rowCounts(forge: TestForge) {
 async function expectRefusedHttp(forge: TestForge, query: string, variables: Record<string, unknown>, message: string) {
   const result = await forge.gql(query, variables);
   expect(result.errors).toEqual([expect.objectContaining({ message, extensions: expect.objectContaining({ code: "BAD_USER_INPUT" }) })]);
-  expect(result.status).toBe(200);
+  expect(result.status).toBe(400); // refused before execution: a request error
   expect(await rowCounts(forge)).toEqual([0, 0, 0]);
 }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import type { CORSOptions, Plugin } from "graphql-yoga";
+import type { ErrorCode } from "../errors.ts";
 import type { Context } from "./context.ts";
 import { refusalResponse } from "./errors.ts";
 
@@ -66,7 +67,7 @@ export function addressedOrigin(scheme: "http" | "https", host: string | undefin
   return URL.canParse(url) ? new URL(url).origin : null;
 }
 
-function foreignOriginError(origin: string): { code: string; message: string } {
+function foreignOriginError(origin: string): { code: ErrorCode; message: string } {
   return {
     code: "FORBIDDEN",
     message: `requests from the origin ${origin} are refused: FORGE_CORS_ORIGINS lists the origins allowed besides the API's own`,

@@ -58,6 +58,8 @@ builder.scalarType("JSON", {
   },
 });
 
-builder.queryType({});
-builder.mutationType({});
-builder.subscriptionType({});
+builder.queryType({ description: "Reads: runs, their steps and events, and the worker's status (admin)." });
+builder.mutationType({
+  description: "Changes: creating, advancing, cancelling and signalling runs. Those marked Admin need the FORGE_ADMIN_TOKEN bearer token.",
+});
+builder.subscriptionType({ description: "Live event streams over graphql-ws (the graphql-transport-ws subprotocol) on /graphql." });

@@ -334,7 +334,7 @@ export async function readRequestJson(text: string, o: { maxNesting: number; sig
 }
 
 /**
- * yoga's parser for JSON bodies, with the parse in pieces: the same checks (400 BAD_REQUEST
+ * yoga's parser for JSON bodies, with the parse in pieces: the same checks (400 BAD_REQUEST, the contract's BAD_USER_INPUT,
  * for a body that is not JSON, or not an object, in Forge's words and without yoga's
  * `originalError`), for the same media types spelled in any case, and a body nesting large
  * containers past FORGE_MAX_NESTING refused as a document nesting too deeply is. The body limit still
@@ -343,6 +343,17 @@ export async function readRequestJson(text: string, o: { maxNesting: number; sig
 export function useJsonBodyInPieces(maxNesting: number): Plugin {
   const badRequest = (message: string) => new GraphQLError(message, { extensions: { code: "BAD_REQUEST", http: { status: 400 } } });
   return {
+    // yoga checks the other parameters' types; an operationName that is not a string would
+    // reach GraphQL and be answered as a document naming no operation (a request error,
+    // 200 in application/json) where the request itself is malformed (400).
+    onParams: ({ params }) => {
+      const { operationName } = params as { operationName?: unknown };
+      if (operationName !== undefined && operationName !== null && typeof operationName !== "string") {
+        throw badRequest(
+          `operationName must be a string when given, not ${Array.isArray(operationName) ? "an array" : typeof operationName}`,
+        );
+      }
+    },
     onRequestParse: ({ request, setRequestParser }) => {
       if (request.method !== "POST" || !JSON_BODY.test(request.headers.get("content-type") ?? "")) return;
       setRequestParser(async (limited) => {

@@ -197,9 +197,8 @@ function useCostLimit(limits: RequestLimits): Plugin<Context> {
 }
 
 /**
- * yoga refuses a body over `maxRequestBodySize` with 413 and its own code; the contract's is
- * BAD_USER_INPUT, with the limit named. Must come after useInputErrorCode (server.ts), which
- * would otherwise answer this BAD_USER_INPUT with 200.
+ * yoga refuses a body over `maxRequestBodySize` with 413 and its own code and words; here
+ * the refusal names the limit and how to raise it (useContractErrors keeps the 413).
  */
 function useBodyLimitError(limits: RequestLimits): Plugin<Context> {
   const refusal = new GraphQLError(`the request body is over ${limits.maxBodyBytes} bytes, the limit (FORGE_MAX_BODY_BYTES raises it)`, {

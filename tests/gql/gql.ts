@@ -15,6 +15,14 @@ import * as types from './graphql.js';
  * Learn more about it here: https://the-guild.dev/graphql/codegen/plugins/presets/preset-client#reducing-bundle-size
  */
 type Documents = {
+    "\n  mutation ApolloCreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": typeof types.ApolloCreateRunDocument,
+    "\n  query ApolloRunSteps($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": typeof types.ApolloRunStepsDocument,
+    "\n  subscription ApolloFollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n    }\n  }\n": typeof types.ApolloFollowRunDocument,
+    "\n  query ApolloRunsPage($first: Int, $after: String) {\n    runs(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        hasPreviousPage\n        startCursor\n        endCursor\n      }\n    }\n  }\n": typeof types.ApolloRunsPageDocument,
+    "\n  mutation UrqlCreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": typeof types.UrqlCreateRunDocument,
+    "\n  query UrqlRunSteps($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": typeof types.UrqlRunStepsDocument,
+    "\n  subscription UrqlFollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n    }\n  }\n": typeof types.UrqlFollowRunDocument,
+    "\n  query UrqlRunsPage($first: Int, $after: String) {\n    runs(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        hasPreviousPage\n        startCursor\n        endCursor\n      }\n    }\n  }\n": typeof types.UrqlRunsPageDocument,
     "\n  mutation CreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      mode\n      jobType\n      lane\n      requestedBy\n      priority\n      status\n      graph\n      params\n      idempotencyKey\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n    }\n  }\n": typeof types.CreateRunDocument,
     "\n  mutation TickOnce($limit: Int) {\n    tickOnce(limit: $limit) {\n      ticked\n      succeeded\n      failed\n      skippedLeased\n      runIds\n    }\n  }\n": typeof types.TickOnceDocument,
     "\n  mutation CancelRun($id: ID!) {\n    cancelRun(id: $id) {\n      id\n      status\n      finishedAt\n      steps {\n        stepId\n        status\n      }\n    }\n  }\n": typeof types.CancelRunDocument,
@@ -29,6 +37,14 @@ type Documents = {
     "\n  query RunArtifacts($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      policy\n      artifacts {\n        id\n        runId\n        stepId\n        name\n        contentType\n        size\n        sha256\n        createdAt\n        content\n      }\n    }\n  }\n": typeof types.RunArtifactsDocument,
 };
 const documents: Documents = {
+    "\n  mutation ApolloCreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": types.ApolloCreateRunDocument,
+    "\n  query ApolloRunSteps($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": types.ApolloRunStepsDocument,
+    "\n  subscription ApolloFollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n    }\n  }\n": types.ApolloFollowRunDocument,
+    "\n  query ApolloRunsPage($first: Int, $after: String) {\n    runs(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        hasPreviousPage\n        startCursor\n        endCursor\n      }\n    }\n  }\n": types.ApolloRunsPageDocument,
+    "\n  mutation UrqlCreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": types.UrqlCreateRunDocument,
+    "\n  query UrqlRunSteps($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n": types.UrqlRunStepsDocument,
+    "\n  subscription UrqlFollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n    }\n  }\n": types.UrqlFollowRunDocument,
+    "\n  query UrqlRunsPage($first: Int, $after: String) {\n    runs(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        hasPreviousPage\n        startCursor\n        endCursor\n      }\n    }\n  }\n": types.UrqlRunsPageDocument,
     "\n  mutation CreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      mode\n      jobType\n      lane\n      requestedBy\n      priority\n      status\n      graph\n      params\n      idempotencyKey\n      createdAt\n      updatedAt\n      startedAt\n      finishedAt\n      eventCount\n    }\n  }\n": types.CreateRunDocument,
     "\n  mutation TickOnce($limit: Int) {\n    tickOnce(limit: $limit) {\n      ticked\n      succeeded\n      failed\n      skippedLeased\n      runIds\n    }\n  }\n": types.TickOnceDocument,
     "\n  mutation CancelRun($id: ID!) {\n    cancelRun(id: $id) {\n      id\n      status\n      finishedAt\n      steps {\n        stepId\n        status\n      }\n    }\n  }\n": types.CancelRunDocument,
@@ -43,6 +59,38 @@ const documents: Documents = {
     "\n  query RunArtifacts($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      policy\n      artifacts {\n        id\n        runId\n        stepId\n        name\n        contentType\n        size\n        sha256\n        createdAt\n        content\n      }\n    }\n  }\n": types.RunArtifactsDocument,
 };
 
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation ApolloCreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n"): typeof import('./graphql.js').ApolloCreateRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ApolloRunSteps($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n"): typeof import('./graphql.js').ApolloRunStepsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription ApolloFollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n    }\n  }\n"): typeof import('./graphql.js').ApolloFollowRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query ApolloRunsPage($first: Int, $after: String) {\n    runs(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        hasPreviousPage\n        startCursor\n        endCursor\n      }\n    }\n  }\n"): typeof import('./graphql.js').ApolloRunsPageDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  mutation UrqlCreateRun($input: CreateRunInput!) {\n    createRun(input: $input) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n"): typeof import('./graphql.js').UrqlCreateRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query UrqlRunSteps($id: ID!) {\n    run(id: $id) {\n      id\n      status\n      steps {\n        id\n        stepId\n        runId\n        status\n      }\n    }\n  }\n"): typeof import('./graphql.js').UrqlRunStepsDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  subscription UrqlFollowRun($runId: ID!, $afterSeq: Int) {\n    runEvents(runId: $runId, afterSeq: $afterSeq) {\n      id\n      runId\n      seq\n      type\n      stepId\n    }\n  }\n"): typeof import('./graphql.js').UrqlFollowRunDocument;
+/**
+ * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
+ */
+export function graphql(source: "\n  query UrqlRunsPage($first: Int, $after: String) {\n    runs(first: $first, after: $after) {\n      edges {\n        cursor\n        node {\n          id\n          createdAt\n        }\n      }\n      pageInfo {\n        hasNextPage\n        hasPreviousPage\n        startCursor\n        endCursor\n      }\n    }\n  }\n"): typeof import('./graphql.js').UrqlRunsPageDocument;
 /**
  * The graphql function is used to parse GraphQL queries into a document that can be used by GraphQL clients.
  */

@@ -46,7 +46,11 @@ export interface TestForge {
   app: App;
   clock: Clock;
   dbUrl: string;
-  /** POST /graphql through yoga.fetch; `token` goes in the Authorization header. */
+  /**
+   * POST /graphql through yoga.fetch; `token` goes in the Authorization header. It accepts
+   * what today's clients accept first (`application/graphql-response+json`), so statuses are
+   * the specification's: 400 for a request error, 403, 500, 503.
+   */
   gql<R = any, V = Record<string, unknown>>(
     query: DocumentTypeDecoration<R, V> | string,
     variables?: V,
@@ -120,7 +124,10 @@ export async function startForge(
     dbUrl,
     stop,
     async gql(query, variables, token = ADMIN) {
-      const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
+      const headers: Record<string, string> = {
+        "content-type": "application/json",
+        accept: "application/graphql-response+json, application/json;q=0.9",
+      };
       if (token) headers.authorization = `Bearer ${token}`;
       const response = await app.yoga.fetch("http://forge.test/graphql", {
         method: "POST",

@@ -4,6 +4,7 @@ import { requireAdmin } from "../auth.ts";
 import { builder } from "../builder.ts";
 
 const TickResultRef = builder.objectRef<TickResult>("TickResult").implement({
+  description: "What one tickOnce did: how many runs it advanced and how they ended.",
   fields: (t) => ({
     ticked: t.exposeInt("ticked", { description: "Runs this tick advanced." }),
     succeeded: t.exposeInt("succeeded", { description: "Runs that reached SUCCEEDED in this tick." }),
@@ -16,8 +17,9 @@ const TickResultRef = builder.objectRef<TickResult>("TickResult").implement({
 builder.mutationField("tickOnce", (t) =>
   t.field({
     type: TickResultRef,
-    description: "Admin. Advances at most `limit` runs that have work to do (1..1000).",
-    args: { limit: t.arg.int({ defaultValue: 10 }) },
+    description:
+      "Admin. Advances at most `limit` runs that have work to do, highest priority first, then oldest, each as far as it can go without waiting.",
+    args: { limit: t.arg.int({ defaultValue: 10, description: "Most runs to advance, 1..1000 (default 10)." }) },
     resolve: (_root, args, ctx) => {
       requireAdmin(ctx.access);
       return ctx.forge.tickOnce(intInRange("limit", args.limit, 1, 1000, 10));

@@ -3,14 +3,30 @@ import { requireAdmin } from "../auth.ts";
 import { builder } from "../builder.ts";
 
 const WorkerStatusRef = builder.objectRef<WorkerStatus>("WorkerStatus").implement({
+  description: "The background worker that ticks runs (this process's, or else the freshest live one elsewhere) and the queue it works on.",
   fields: (t) => ({
-    enabled: t.exposeBoolean("enabled", { description: "FORGE_WORKER_ENABLED." }),
-    running: t.exposeBoolean("running"),
-    workerId: t.exposeString("workerId", { nullable: true }),
-    ticks: t.exposeInt("ticks"),
-    lastTickAt: t.field({ type: "DateTime", nullable: true, resolve: (w) => w.lastTickAt }),
-    queueDepth: t.exposeInt("queueDepth", { description: "Runs waiting to be ticked." }),
-    oldestQueuedAt: t.field({ type: "DateTime", nullable: true, resolve: (w) => w.oldestQueuedAt }),
+    enabled: t.exposeBoolean("enabled", { description: "Whether FORGE_WORKER_ENABLED starts a background worker in this process." }),
+    running: t.exposeBoolean("running", {
+      description: "Whether that worker is running: this process's, or, without one here, a worker elsewhere with a recent heartbeat.",
+    }),
+    workerId: t.exposeString("workerId", {
+      nullable: true,
+      description: "The id of the worker reported on; null when this process has none and no other worker is live.",
+    }),
+    ticks: t.exposeInt("ticks", { description: "Ticks that worker has completed since it started; 0 when there is none." }),
+    lastTickAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When that worker last completed a tick; null before its first, or when there is no worker.",
+      resolve: (w) => w.lastTickAt,
+    }),
+    queueDepth: t.exposeInt("queueDepth", { description: "Runs due now, waiting to be ticked." }),
+    oldestQueuedAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "The earliest due time among the runs waiting to be ticked; null when none wait.",
+      resolve: (w) => w.oldestQueuedAt,
+    }),
   }),
 });
 
