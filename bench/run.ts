@@ -1,4 +1,5 @@
 import { benchDeliveryLoop, benchEventLoop } from "./event-loop.ts";
+import { benchFanout } from "./fanout.ts";
 import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
 import { benchPoison, sqliteUrl } from "./poison.ts";
@@ -8,7 +9,7 @@ import { benchSteps } from "./steps.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|poison|latency|http|eventloop|steps|scale|pg]`: Forge's
+ * `npm run bench [-- --quick] [-- --only throughput|poison|latency|fanout|http|eventloop|steps|scale|pg] [-- --soak]`: Forge's
  * benchmarks, each printed as a table next to a bound measured in the same run. Figures
  * vary with the machine; the ratios are what to compare between runs. `pg` needs a
  * PostgreSQL server (BENCH_DATABASE_URL, default the local one); `--pg` runs only it.
@@ -28,6 +29,11 @@ if (wants("throughput")) {
 }
 if (wants("poison")) await benchPoison({ label: "SQLite, FULL", url: sqliteUrl });
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
+if (wants("fanout")) {
+  // --soak: the steady rate for ten minutes, with the server's memory sampled.
+  const soakMinutes = args.includes("--soak") ? 10 : undefined;
+  await benchFanout({ subscribers: 1000, burst: quick ? 100 : 500, rate: 20, seconds: quick ? 5 : 15, soakMinutes });
+}
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
 if (wants("eventloop")) {
   await benchEventLoop({ label: "SQLite" });

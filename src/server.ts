@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
-import { GraphQLError, getOperationAST } from "graphql";
+import { type ExecutionArgs, type ExecutionResult, GraphQLError, getOperationAST } from "graphql";
 import { handleProtocols } from "graphql-ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
@@ -18,12 +18,13 @@ import {
   refusalResponse,
   useContractErrors,
 } from "./api/errors.ts";
+import { SharedAnswers, sharedPayload, useSharedAnswers } from "./api/fanout.ts";
 import { useJsonBodyInPieces } from "./api/json-body.ts";
 import { useRequestLimits } from "./api/limits.ts";
 import { schema } from "./api/schema/index.ts";
 import { boundedWebSocket, SubscriptionGate } from "./api/websocket.ts";
 import { useWellFormedInput } from "./api/well-formed.ts";
-import { serveGraphQLWs } from "./api/ws-server.ts";
+import { serveGraphQLWs, writeSharedAnswers } from "./api/ws-server.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Forge } from "./engine/forge.ts";
@@ -47,6 +48,8 @@ export interface AppOptions {
 export interface App {
   forge: Forge;
   yoga: YogaServerInstance<InitialContext, Context>;
+  /** The subscriptions' shared answers (api/fanout.ts). */
+  answers: SharedAnswers;
   /** Listens on config.host:config.port (port 0 picks a free one); returns the bound URL. */
   start(): Promise<string>;
   stop(): Promise<void>;
@@ -98,6 +101,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
 
   const origins = new OriginPolicy(config.corsOrigins, config.host);
+  const answers = new SharedAnswers();
   const yoga = createYoga<InitialContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -126,6 +130,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
       useJsonBodyInPieces(config.limits.maxNesting),
       useWellFormedInput(),
       ...useRequestLimits(config.limits),
+      useSharedAnswers(answers),
       useContractErrors(),
     ],
   });
@@ -172,7 +177,15 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           operationName: params.operationName,
           variableValues: params.variables,
           contextValue,
-          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
+          rootValue: {
+            execute: enveloped.execute,
+            // Shared answers go straight to this socket; the rest through graphql-ws.
+            subscribe: async (args: ExecutionArgs) => {
+              const result = await enveloped.subscribe(args);
+              if (!(Symbol.asyncIterator in result)) return result;
+              return writeSharedAnswers(result as AsyncIterableIterator<ExecutionResult>, ctx.extra.socket, id, sharedPayload);
+            },
+          },
         };
       },
       onComplete: (ctx, id) => gate.release(ctx, id),
@@ -191,6 +204,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   return {
     forge,
     yoga,
+    answers,
     start: () =>
       new Promise((resolve, reject) => {
         server.once("error", reject);

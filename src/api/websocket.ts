@@ -68,6 +68,60 @@ export class SubscriptionGate {
 }
 
 /**
+ * How long one turn of the event loop may go on writing subscription messages before the
+ * rest wait for the next turn: long enough to write many messages to a socket in one system
+ * call, short enough that requests and ticks in between are not held up (API.md, "The event
+ * loop").
+ */
+const TURN_BUDGET_MS = 4;
+
+/**
+ * Writes of one turn of the event loop, coalesced per socket. Each graphql-ws message is one
+ * `send`; written one at a time, each is one system call. So a socket's first write in a turn
+ * corks it, and the turn's end uncorks them all: whatever a socket was sent in the turn goes
+ * out in one write. Writers go on within the turn's budget and wait for the next turn past
+ * it (`next`), so that a burst of events to many subscribers takes turns with everything
+ * else the process does.
+ */
+export class WriteTurn {
+  #open = false;
+  #startedAt = 0;
+  readonly #corked = new Set<{ cork(): void; uncork(): void }>();
+
+  /** Notes a write to `socket` (its raw TCP socket) in the current turn. */
+  write(socket: { cork(): void; uncork(): void } | undefined): void {
+    if (!this.#open) {
+      this.#open = true;
+      this.#startedAt = performance.now();
+      setImmediate(() => this.#end());
+    }
+    if (socket && !this.#corked.has(socket)) {
+      socket.cork();
+      this.#corked.add(socket);
+    }
+  }
+
+  /** Whether the turn may still write (else the next message waits for the next turn). */
+  get withinBudget(): boolean {
+    return performance.now() - this.#startedAt < TURN_BUDGET_MS;
+  }
+
+  /** Resolves on the next turn of the event loop. */
+  next(): Promise<void> {
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  #end(): void {
+    this.#open = false;
+    for (const socket of this.#corked) socket.uncork();
+    this.#corked.clear();
+  }
+}
+
+/** The process's write turn: one for every socket, since they share the event loop. */
+export const writeTurn = new WriteTurn();
+
+/**
  * The WebSocket class for ws' `WebSocket` option: a socket whose unsent bytes pass
  * `maxBufferedBytes` is cut off (terminate: a client that does not read would not read a
  * close frame either).
@@ -78,10 +132,11 @@ export class SubscriptionGate {
  * events meant for it pile up in its followers instead. So `send` reports success as soon as
  * the message is queued; what a slow client has not read then shows in `bufferedAmount`,
  * where the bound sees it. Nothing waits on a slow client: its messages queue in its own
- * socket, and every other connection is served as before. (Reported on the next turn of the
- * event loop: see send.)
+ * socket, and every other connection is served as before. Writes are coalesced per turn of
+ * the event loop (WriteTurn).
  */
 export function boundedWebSocket(maxBufferedBytes: number, log: Logger): typeof WebSocket {
+  const turn = writeTurn;
   return class BoundedWebSocket extends WebSocket {
     override send(
       data: Parameters<WebSocket["send"]>[0],
@@ -94,16 +149,21 @@ export function boundedWebSocket(maxBufferedBytes: number, log: Logger): typeof 
         super.send(data, options, done); // ws reports the closed socket
         return;
       }
+      // ws keeps the TCP socket it writes to in `_socket`.
+      turn.write((this as unknown as { _socket?: { cork(): void; uncork(): void } })._socket);
       super.send(data, options);
       if (this.bufferedAmount > maxBufferedBytes) {
         log.warn({ bufferedBytes: this.bufferedAmount, limit: maxBufferedBytes }, "a graphql-ws client stopped reading: disconnected");
         this.terminate();
       }
-      // On the next turn of the event loop, not now: graphql-ws awaits this before the next
-      // message, and answering at once turned every queued event of every subscription into
-      // one unbroken run of microtasks (a 1,000-step run to 100 subscriptions held the loop
-      // for 18 s). A turn between messages lets requests and ticks in between.
-      if (done) setImmediate(done);
+      // Past the turn's budget, on the next turn of the event loop, not now: graphql-ws
+      // awaits this before the next message, and answering every send at once turned every
+      // queued event of every subscription into one unbroken run of microtasks (a 1,000-step
+      // run to 100 subscriptions held the loop for 18 s).
+      if (done) {
+        if (turn.withinBudget) queueMicrotask(done);
+        else setImmediate(done);
+      }
     }
 
     /**

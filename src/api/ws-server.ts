@@ -1,8 +1,10 @@
 import type { IncomingMessage } from "node:http";
+import type { ExecutionResult } from "graphql";
 import { CloseCode, makeServer, type ServerOptions } from "graphql-ws";
 import type { Logger } from "pino";
 import type { WebSocket, WebSocketServer } from "ws";
 import { type RequestJson, readRequestJson } from "./json-body.ts";
+import { writeTurn } from "./websocket.ts";
 
 /**
  * graphql-ws on a `ws` server: what graphql-ws's own `useServer` (graphql-ws/use/ws) does,
@@ -146,4 +148,51 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
       await new Promise<void>((resolve, reject) => wss.close((error) => (error ? reject(error) : resolve())));
     },
   };
+}
+
+/**
+ * The results of a subscription for graphql-ws, with every shared answer (api/fanout.ts)
+ * written straight to the socket as a `next` message around its JSON serialized once. Only
+ * the other results (those with errors) reach graphql-ws, which sends them in order after
+ * what was written before them, through the error mapping. graphql-ws still runs the
+ * operation: it is told of the end (and then sends `complete`), and its `return()` ends it.
+ *
+ * graphql-ws would do for each subscriber what is done here once: validate the message,
+ * stringify it, and wait for the socket between messages; with a thousand subscribers to one
+ * event, that was most of the work. Writers take turns with the rest of the process by the
+ * write turn's budget (api/websocket.ts).
+ */
+export function writeSharedAnswers(
+  results: AsyncIterator<ExecutionResult>,
+  socket: WebSocket,
+  operationId: string,
+  payloadOf: (result: ExecutionResult) => string | undefined,
+): AsyncIterableIterator<ExecutionResult> {
+  const head = `{"id":${JSON.stringify(operationId)},"type":"next","payload":`;
+  let ended = false;
+  const iterator: AsyncIterableIterator<ExecutionResult> = {
+    next: async () => {
+      for (;;) {
+        const next = await results.next();
+        if (next.done || ended) return { done: true, value: undefined };
+        const json = payloadOf(next.value);
+        if (json === undefined) return next;
+        if (socket.readyState !== socket.OPEN) continue; // graphql-ws ends the operation as the socket closes
+        socket.send(`${head}${json}}`);
+        if (!writeTurn.withinBudget) await writeTurn.next();
+      }
+    },
+    return: async () => {
+      ended = true;
+      await results.return?.();
+      return { done: true, value: undefined };
+    },
+    throw: async (error?: unknown) => {
+      ended = true;
+      await results.throw?.(error);
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]: () => iterator,
+  };
+  return iterator;
 }
