@@ -74,6 +74,8 @@ export class SubscriptionGate {
  * loop").
  */
 const TURN_BUDGET_MS = 4;
+/** Messages up to this size are held to be written with the turn's others; a subscription event is a few hundred bytes. */
+const CORK_MAX_BYTES = 16 * 1024;
 
 /**
  * Writes of one turn of the event loop, coalesced per socket. Each graphql-ws message is one
@@ -88,14 +90,23 @@ export class WriteTurn {
   #startedAt = 0;
   readonly #corked = new Set<{ cork(): void; uncork(): void }>();
 
-  /** Notes a write to `socket` (its raw TCP socket) in the current turn. */
-  write(socket: { cork(): void; uncork(): void } | undefined): void {
+  /**
+   * Notes a write of `length` bytes (or characters) to `socket` (its raw TCP socket) in the
+   * current turn. A large message is not held back: coalescing pays for small ones, and a
+   * corked socket's unsent bytes count against the subscriber's buffer bound.
+   */
+  write(socket: { cork(): void; uncork(): void } | undefined, length: number): void {
     if (!this.#open) {
       this.#open = true;
       this.#startedAt = performance.now();
       setImmediate(() => this.#end());
     }
-    if (socket && !this.#corked.has(socket)) {
+    if (!socket) return;
+    if (length > CORK_MAX_BYTES) {
+      if (this.#corked.delete(socket)) socket.uncork();
+      return;
+    }
+    if (!this.#corked.has(socket)) {
       socket.cork();
       this.#corked.add(socket);
     }
@@ -150,7 +161,8 @@ export function boundedWebSocket(maxBufferedBytes: number, log: Logger): typeof 
         return;
       }
       // ws keeps the TCP socket it writes to in `_socket`.
-      turn.write((this as unknown as { _socket?: { cork(): void; uncork(): void } })._socket);
+      const length = typeof data === "string" ? data.length : ((data as { byteLength?: number }).byteLength ?? Number.POSITIVE_INFINITY);
+      turn.write((this as unknown as { _socket?: { cork(): void; uncork(): void } })._socket, length);
       super.send(data, options);
       if (this.bufferedAmount > maxBufferedBytes) {
         log.warn({ bufferedBytes: this.bufferedAmount, limit: maxBufferedBytes }, "a graphql-ws client stopped reading: disconnected");
