@@ -1,11 +1,11 @@
 import { describe, expect, it, onTestFinished } from "vitest";
-import { pickIds } from "../src/store/claim.ts";
 import { Db } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
+import { pickIds } from "../src/store/sql/claim.ts";
 import { dialect, freshDbUrl } from "./support/forge.ts";
 
 /**
- * The claim's pick (src/store/claim.ts) reads only what it needs whatever the size of the
+ * The claim's pick (src/store/sql/claim.ts) reads only what it needs whatever the size of the
  * queue: these check the plans of the very statement the scheduler runs, over a table of
  * 40,000 due runs, half of them pending in capped lanes and ahead of the others in the pick
  * order (the case where reading every due run in order would walk through all of them),

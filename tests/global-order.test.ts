@@ -1,9 +1,9 @@
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import type { RunChange } from "../src/domain/change.ts";
-import { writeStepsAndEvents } from "../src/store/commit.ts";
 import { Db } from "../src/store/db.ts";
 import { listEventsAfter } from "../src/store/events.ts";
+import { writeStepsAndEvents } from "../src/store/sql/commit-changes.ts";
 import { AllEventsSubscription, GetRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { signal, waitFor } from "./support/wait.ts";

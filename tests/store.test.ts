@@ -1,9 +1,9 @@
 import Database from "better-sqlite3";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { WalCheckpointer } from "../src/store/checkpointer.ts";
-import { claimDueRuns } from "../src/store/claim.ts";
 import { Db, sqlitePath } from "../src/store/db.ts";
 import { migrate } from "../src/store/migrate.ts";
+import { claimDueRuns } from "../src/store/sql/claim.ts";
 import { CreateRun } from "./support/documents.ts";
 import { dialect, freshDbUrl, runInput, startForge } from "./support/forge.ts";
 import { signal, waitFor } from "./support/wait.ts";

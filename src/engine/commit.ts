@@ -2,9 +2,9 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import { planGiveUp } from "../domain/give-up.ts";
 import { sanitizeText } from "../domain/json.ts";
-import { commitChanges, commitEachAlone } from "../store/commit.ts";
 import { type Db, isDatabaseUnavailable } from "../store/db.ts";
-import type { ClaimedRun } from "../store/leases.ts";
+import type { ClaimedRun } from "../store/sql/claim.ts";
+import { commitChanges, commitEachAlone } from "../store/sql/commit-changes.ts";
 import type { AdvancedRun } from "./tick.ts";
 
 /**

@@ -17,7 +17,7 @@ import { type Channel, type CommitKind, PgChannel } from "../store/notify.ts";
  *
  * Reading `id > lastId` never skips an event because ids are handed out in commit order:
  * SQLite has one writer at a time, and on PostgreSQL every insert of events holds the
- * events lock until it commits (Dialect.eventsLock).
+ * events lock until it commits (store/sql/append-events.ts).
  *
  * Besides events, the feed passes on the hint that runs were created, here or in another
  * process: it is what wakes an idle worker.

@@ -13,20 +13,11 @@ import { type ArtifactRecord, artifactContents, listArtifacts } from "../store/a
 import { type Db, isUniqueViolation } from "../store/db.ts";
 import { listRunEvents } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
-import type { RunRecord, StepRecord } from "../store/records.ts";
-import {
-  changeRunOverridingLease,
-  deliverSignal,
-  findRun,
-  findRunByIdempotencyKey,
-  findSteps,
-  findTaken,
-  insertRuns,
-  listRuns,
-  type NewRunRows,
-  type RunCursor,
-  type RunFilter,
-} from "../store/runs.ts";
+import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
+import { findRun, findRunByIdempotencyKey, findSteps, findTaken, listRuns, type RunCursor, type RunFilter } from "../store/runs.ts";
+import { changeRunOverridingLease } from "../store/sql/cancel.ts";
+import { insertRuns } from "../store/sql/insert-runs.ts";
+import { deliverSignal } from "../store/sql/signal.ts";
 import { liveWorkers, queueStats } from "../store/workers.ts";
 import { EventFeed } from "./event-feed.ts";
 import { followAll, followRun } from "./follow.ts";

@@ -1,5 +1,6 @@
 import { type Db, isDatabaseUnavailable } from "../store/db.ts";
-import { insertRuns, type NewRunRows } from "../store/runs.ts";
+import type { NewRunRows } from "../store/records.ts";
+import { insertRuns } from "../store/sql/insert-runs.ts";
 
 /**
  * Group commit for new runs: inserts requested during one turn of the event loop go out

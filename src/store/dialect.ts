@@ -1,8 +1,10 @@
 import { Prisma } from "./generated/client.ts";
 
 /**
- * The SQL that differs between SQLite and PostgreSQL. Everything else in store/ is
- * written once, in SQL both accept.
+ * The SQL that differs between SQLite and PostgreSQL wherever it is used: the pieces many
+ * statements share. What differs for one statement family only sits beside that statement
+ * (sql/claim.ts, sql/append-events.ts). Everything else in store/ is written once, in SQL
+ * both accept.
  *
  * Batched writes pass their rows as one JSON array parameter that the database expands
  * (`FROM rows(...) AS v`, `v.key` being the row's index), instead of thousands of bound
@@ -20,45 +22,10 @@ export interface Dialect {
   int(name: string): Prisma.Sql;
   /** A timestamp field (epoch milliseconds in the JSON) of the current `rows` row. */
   time(name: string): Prisma.Sql;
-  /**
-   * A run's steps, in their stable order, as one JSON text value (correlated on `runs.id`),
-   * for the claim to return with each run. Null on PostgreSQL: there a claim that takes over
-   * a lease re-reads the run row as the last committer left it, but a subquery in the same
-   * statement still reads the statement's older snapshot, so the steps could predate the
-   * run (and finished steps would run again). There they are read after the claim.
-   */
-  readonly stepsOfRunAsJson: Prisma.Sql | null;
   /** Names the index a query must read (SQLite's planner otherwise prefers a worse one). */
   indexedBy(index: string): Prisma.Sql;
-  /** Ends the claim's pick: rows locked by a concurrent claim are passed over, not waited for. */
-  readonly skipLocked: Prisma.Sql;
-  /**
-   * `id` is one of the ids the subquery picks. PostgreSQL plans a plain `id IN (subquery)`
-   * in an UPDATE as a hash join over a scan of the whole table; `= ANY(ARRAY(...))` runs
-   * the pick once and then looks the few ids up by primary key.
-   */
-  idIn(pick: Prisma.Sql): Prisma.Sql;
-  /**
-   * `loads` joined with, for each of its lanes, the rows `firstRuns` selects (a subquery
-   * correlated on `loads.lane`, with a LIMIT), as `c`: PostgreSQL's LATERAL join, and on
-   * SQLite (which has none) a lookup of the subquery's ids, which it runs once per lane.
-   */
-  firstOfEachLane(firstRuns: Prisma.Sql): Prisma.Sql;
   /** Ends a read inside a write transaction that must lock what it read. */
   readonly forUpdate: Prisma.Sql;
-  /**
-   * Run inside a transaction right before it inserts events, and held until it commits.
-   * PostgreSQL hands out sequence values at insert but commits in any order, so without it
-   * a reader could see id 11 committed while id 10 is still in flight, and skip 10 for
-   * good. Under this lock ids are allocated in commit order. SQLite has one writer at a
-   * time, so there the lock is the database's own.
-   */
-  readonly eventsLock: Prisma.Sql | null;
-  /**
-   * Taken by a claim of runs in capped lanes before it counts their running runs, and held
-   * until it commits: claimers count one after another. SQLite's single writer already does this.
-   */
-  readonly lanesLock: Prisma.Sql | null;
   /**
    * Run first in every migration transaction: serializes migrations from processes starting
    * at once, and lifts the statement timeout (an index build may take long).
@@ -76,18 +43,8 @@ export const sqlite: Dialect = {
   int: sqliteField,
   // The columns hold epoch milliseconds already.
   time: sqliteField,
-  stepsOfRunAsJson: raw(`(SELECT json_group_array(json_object('id', s.id, 'position', s.position, 'type', s.type,
-      'deps', json(s.deps), 'status', s.status, 'attempts', s.attempts, 'startedAt', s.started_at, 'finishedAt', s.finished_at,
-      'output', json(s.output), 'error', s.error, 'wakeAt', s.wake_at, 'signal', json(s.signal),
-      'signalledAt', s.signalled_at))
-    FROM (SELECT * FROM steps s WHERE s.run_id = runs.id ORDER BY s.position) s)`),
   indexedBy: (index) => raw(`INDEXED BY ${index}`),
-  skipLocked: Prisma.empty,
-  idIn: (pick) => Prisma.sql`id IN (${pick})`,
-  firstOfEachLane: (firstRuns) => Prisma.sql`loads JOIN runs c ON c.id IN (SELECT first.id FROM (${firstRuns}) AS first)`,
   forUpdate: Prisma.empty,
-  eventsLock: null,
-  lanesLock: null,
   migrationStart: [],
 };
 
@@ -104,15 +61,9 @@ export const postgres: Dialect = {
   int: (name) => raw(`${pgField(name)}::integer`),
   // Exact to the millisecond (no floating-point seconds on the way).
   time: (name) => raw(`('epoch'::timestamp + ${pgField(name)}::bigint * interval '1 millisecond')`),
-  stepsOfRunAsJson: null,
   indexedBy: () => Prisma.empty,
-  skipLocked: raw("FOR UPDATE SKIP LOCKED"),
-  idIn: (pick) => Prisma.sql`id = ANY(ARRAY(${pick}))`,
-  firstOfEachLane: (firstRuns) => Prisma.sql`loads CROSS JOIN LATERAL (${firstRuns}) AS c`,
   forUpdate: raw("FOR UPDATE"),
   // Keyed by schema, so Forge instances in different schemas of one database do not wait on each other.
-  eventsLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_events'))`),
-  lanesLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_lanes'))`),
   migrationStart: [
     raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_migrations'))`),
     raw("SET LOCAL statement_timeout = 0"),

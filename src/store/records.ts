@@ -1,5 +1,5 @@
 import type { StepUpdate } from "../domain/change.ts";
-import type { StoredEvent } from "../domain/event.ts";
+import type { NewEvent, StoredEvent } from "../domain/event.ts";
 import type { Graph } from "../domain/graph.ts";
 import type { Policy } from "../domain/policy.ts";
 import type { RunMode, RunStatus, StepStatus } from "../domain/status.ts";
@@ -48,6 +48,31 @@ export interface StepRecord extends StepUpdate {
   signal: unknown;
   /** When a signal was delivered; null when none was. */
   signalledAt: Date | null;
+}
+
+/** A run to insert: everything but its lease, which starts free (no owner, epoch 0). */
+export type NewRun = Omit<RunRecord, "leaseOwner" | "leaseEpoch" | "leaseExpiresAt">;
+/** A step to insert: where it sits in the graph and its first status; the rest starts empty (no attempts yet). */
+export type NewStep = Pick<StepRecord, "runId" | "id" | "position" | "type" | "deps" | "status">;
+
+/** A run to create, with its steps and its first event. */
+export interface NewRunRows {
+  run: NewRun;
+  steps: NewStep[];
+  event: NewEvent;
+}
+
+/**
+ * Leases and the writes made under them.
+ *
+ * A lease is (owner, epoch, expiresAt) on the run row. Claiming is one conditional
+ * update: free or expired -> mine, epoch + 1. Every write a ticker makes is conditional
+ * on owner and epoch (and on the run's seq being what the ticker read), so a ticker whose
+ * lease expired and changed hands matches no row and commits nothing for that run.
+ */
+export interface Claimed {
+  runId: string;
+  epoch: number;
 }
 
 /**

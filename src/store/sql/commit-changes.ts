@@ -1,9 +1,16 @@
-import type { RunChange } from "../domain/change.ts";
-import { type Db, Prisma, type Tx } from "./db.ts";
-import { ms } from "./dialect.ts";
-import type { Claimed } from "./leases.ts";
-import { jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "./records.ts";
-import { findSteps } from "./runs.ts";
+/*
+ * Committing changes: a tick's changes fenced by their leases (commitChanges), the same
+ * on savepoints, by halves, once the database refuses a batch (commitEachAlone), and a
+ * change written over whoever holds the lease (writeOverriding). One file, because each
+ * writes a run row and then its steps, artifacts and events the same way
+ * (writeStepsAndEvents), in one transaction.
+ */
+import type { RunChange } from "../../domain/change.ts";
+import { type Db, Prisma, type Tx } from "../db.ts";
+import { ms } from "../dialect.ts";
+import { type Claimed, jsonOrNull, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "../records.ts";
+import { findSteps } from "../runs.ts";
+import { appendEvents } from "./append-events.ts";
 
 /**
  * Writing a tick's changes: every run's update fenced by its lease (owner, epoch) and by
@@ -85,25 +92,7 @@ export async function writeStepsAndEvents(db: Db, tx: Tx, changes: RunChange[]):
         ${text("content")}, ${time("createdAt")}
       FROM ${rows(artifacts)} ORDER BY v.key`;
   }
-  const events = changes.flatMap((c) =>
-    c.events.map((e, i) => ({
-      runId: c.runId,
-      seq: c.baseSeq + i + 1,
-      type: e.type,
-      stepId: e.stepId,
-      data: jsonOrNull(e.data),
-      createdAt: e.createdAt.getTime(),
-    })),
-  );
-  if (events.length > 0) {
-    // Last statement of the transaction: the events lock is held from here to the commit.
-    if (db.sql.eventsLock) await tx.$executeRaw(db.sql.eventsLock);
-    // Inserted in array order, so within a run global ids follow seq.
-    await tx.$executeRaw`
-      INSERT INTO events (run_id, seq, type, step_id, data, created_at)
-      SELECT ${text("runId")}, ${int("seq")}, ${text("type")}, ${text("stepId")}, ${text("data")}, ${time("createdAt")}
-      FROM ${rows(events)} ORDER BY v.key`;
-  }
+  await appendEvents(db, tx, changes);
 }
 
 /** A claimed run to commit alone: its change, or the error its advance failed with. */

@@ -1,19 +1,25 @@
-import { type Db, Prisma, type Tx } from "./db.ts";
-import type { PrismaClient } from "./generated/client.ts";
-import type { ClaimedRun } from "./leases.ts";
-import { RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "./records.ts";
-import { findSteps } from "./runs.ts";
+/*
+ * The claim: the statement that picks due runs and takes their leases, with the pick it
+ * is built on and the probes that ask about the same queue (whether capped lanes wait,
+ * which runs others hold). One file, because they read the same indexes in the same order
+ * and the dialect differences they need are theirs alone.
+ */
+import { type Db, Prisma, type Tx } from "../db.ts";
+import type { Dialect } from "../dialect.ts";
+import type { PrismaClient } from "../generated/client.ts";
+import { type Claimed, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "../records.ts";
+import { findSteps } from "../runs.ts";
+import { aheadOf, byPickOrder, dueAndFree, pickOrder } from "./pick-order.ts";
 
 /**
  * The claim: which due runs a tick takes, and taking their leases, in one statement.
  *
- * The pick order (API.md, "Priority holds across lanes") is written once, here: highest
- * priority first, then oldest, then by id, whatever the run's lane. A run in a lane its
- * policy caps (`laneConcurrency`) joins the same order when its lane has a free slot: the
- * slots are counted in the same statement from the runs themselves (those RUNNING, and
- * those PENDING under a live lease: claimed, their start not yet committed), so there is no
- * counter to leak, and a capped lane with a free slot is never passed over for
- * lower-priority runs of other lanes.
+ * Runs are taken in the pick order (pick-order.ts: highest priority first, then oldest,
+ * then by id, whatever the run's lane). A run in a lane its policy caps (`laneConcurrency`)
+ * joins the same order when its lane has a free slot: the slots are counted in the same
+ * statement from the runs themselves (those RUNNING, and those PENDING under a live lease:
+ * claimed, their start not yet committed), so there is no counter to leak, and a capped
+ * lane with a free slot is never passed over for lower-priority runs of other lanes.
  */
 export interface ClaimRequest {
   owner: string;
@@ -22,27 +28,66 @@ export interface ClaimRequest {
   limit: number;
 }
 
-/** The pick order as SQL, for the rows of `alias` (or unqualified). */
-function pickOrder(alias = ""): Prisma.Sql {
-  const p = alias ? `${alias}.` : "";
-  return Prisma.raw(`${p}priority DESC, ${p}created_at, ${p}id`);
+/** A claimed run as it stands right after the claim (the lease is already on it), with its steps. */
+export interface ClaimedRun extends Claimed {
+  run: RunRecord;
+  steps: StepRecord[];
 }
 
-/** The pick order in JavaScript, for what the database hands back unordered (RETURNING). */
-export function byPickOrder(a: RunRecord, b: RunRecord): number {
-  return b.priority - a.priority || a.createdAt.getTime() - b.createdAt.getTime() || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+/** What the claim says differently on each database. */
+interface ClaimDialect {
+  /**
+   * A run's steps, in their stable order, as one JSON text value (correlated on `runs.id`),
+   * for the claim to return with each run. Null on PostgreSQL: there a claim that takes over
+   * a lease re-reads the run row as the last committer left it, but a subquery in the same
+   * statement still reads the statement's older snapshot, so the steps could predate the
+   * run (and finished steps would run again). There they are read after the claim.
+   */
+  readonly stepsOfRunAsJson: Prisma.Sql | null;
+  /** Ends the claim's pick: rows locked by a concurrent claim are passed over, not waited for. */
+  readonly skipLocked: Prisma.Sql;
+  /**
+   * `id` is one of the ids the subquery picks. PostgreSQL plans a plain `id IN (subquery)`
+   * in an UPDATE as a hash join over a scan of the whole table; `= ANY(ARRAY(...))` runs
+   * the pick once and then looks the few ids up by primary key.
+   */
+  idIn(pick: Prisma.Sql): Prisma.Sql;
+  /**
+   * `loads` joined with, for each of its lanes, the rows `firstRuns` selects (a subquery
+   * correlated on `loads.lane`, with a LIMIT), as `c`: PostgreSQL's LATERAL join, and on
+   * SQLite (which has none) a lookup of the subquery's ids, which it runs once per lane.
+   */
+  firstOfEachLane(firstRuns: Prisma.Sql): Prisma.Sql;
+  /**
+   * Taken by a claim of runs in capped lanes before it counts their running runs, and held
+   * until it commits: claimers count one after another. SQLite's single writer already does this.
+   */
+  readonly lanesLock: Prisma.Sql | null;
 }
 
-/** `r` comes before `c` in the pick order (a row-value comparison both dialects run). */
-function aheadOf(r: string, c: string): Prisma.Sql {
-  return Prisma.raw(`(-${r}.priority, ${r}.created_at, ${r}.id) < (-${c}.priority, ${c}.created_at, ${c}.id)`);
-}
+const raw = Prisma.raw;
 
-/** A run (of `alias`, or of the only table in scope) that is due and that nobody holds a live lease on. */
-function dueAndFree(alias: string | null, now: Date): Prisma.Sql {
-  const a = Prisma.raw(alias ? `${alias}.` : "");
-  return Prisma.sql`${a}wake_at IS NOT NULL AND ${a}wake_at <= ${now} AND (${a}lease_owner IS NULL OR ${a}lease_expires_at <= ${now})`;
-}
+const claimSql: { readonly [name in Dialect["name"]]: ClaimDialect } = {
+  sqlite: {
+    stepsOfRunAsJson: raw(`(SELECT json_group_array(json_object('id', s.id, 'position', s.position, 'type', s.type,
+      'deps', json(s.deps), 'status', s.status, 'attempts', s.attempts, 'startedAt', s.started_at, 'finishedAt', s.finished_at,
+      'output', json(s.output), 'error', s.error, 'wakeAt', s.wake_at, 'signal', json(s.signal),
+      'signalledAt', s.signalled_at))
+    FROM (SELECT * FROM steps s WHERE s.run_id = runs.id ORDER BY s.position) s)`),
+    skipLocked: Prisma.empty,
+    idIn: (pick) => Prisma.sql`id IN (${pick})`,
+    firstOfEachLane: (firstRuns) => Prisma.sql`loads JOIN runs c ON c.id IN (SELECT first.id FROM (${firstRuns}) AS first)`,
+    lanesLock: null,
+  },
+  postgres: {
+    stepsOfRunAsJson: null,
+    skipLocked: raw("FOR UPDATE SKIP LOCKED"),
+    idIn: (pick) => Prisma.sql`id = ANY(ARRAY(${pick}))`,
+    firstOfEachLane: (firstRuns) => Prisma.sql`loads CROSS JOIN LATERAL (${firstRuns}) AS c`,
+    // Keyed by schema, so Forge instances in different schemas of one database do not wait on each other.
+    lanesLock: raw(`SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.forge_lanes'))`),
+  },
+};
 
 /**
  * The ids of up to `limit` runs to claim, in pick order.
@@ -62,10 +107,11 @@ function dueAndFree(alias: string | null, now: Date): Prisma.Sql {
  * meet in one ORDER BY.
  */
 export function pickIds(db: Db, req: ClaimRequest, capped: boolean): Prisma.Sql {
+  const { skipLocked, firstOfEachLane } = claimSql[db.dialect];
   const open = Prisma.sql`
     SELECT id, priority, created_at FROM runs ${db.sql.indexedBy("runs_open_due_idx")}
     WHERE ${dueAndFree(null, req.now)} AND (lane_cap IS NULL OR status <> 'PENDING')
-    ORDER BY ${pickOrder()} LIMIT ${req.limit} ${db.sql.skipLocked}`;
+    ORDER BY ${pickOrder()} LIMIT ${req.limit} ${skipLocked}`;
   if (!capped) return Prisma.sql`SELECT id FROM (${open}) AS uncapped`;
   const cappedIdx = db.sql.indexedBy("runs_capped_pending_idx");
   return Prisma.sql`
@@ -85,7 +131,7 @@ export function pickIds(db: Db, req: ClaimRequest, capped: boolean): Prisma.Sql 
     queued AS MATERIALIZED (
       SELECT c.id, c.lane, c.priority, c.created_at, c.lane_cap,
         ROW_NUMBER() OVER (PARTITION BY c.lane ORDER BY ${pickOrder("c")}) AS place
-      FROM ${db.sql.firstOfEachLane(Prisma.sql`
+      FROM ${firstOfEachLane(Prisma.sql`
         SELECT x.id, x.lane, x.priority, x.created_at, x.lane_cap FROM runs x ${cappedIdx}
         WHERE x.lane = loads.lane AND x.lane_cap IS NOT NULL AND x.status = 'PENDING' AND ${dueAndFree("x", req.now)}
         ORDER BY ${pickOrder("x")} LIMIT ${req.limit}`)}
@@ -116,13 +162,13 @@ export function pickIds(db: Db, req: ClaimRequest, capped: boolean): Prisma.Sql 
  */
 export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRun[]> {
   const expires = new Date(req.now.getTime() + req.leaseMs);
-  const inlineSteps = db.sql.stepsOfRunAsJson;
+  const { stepsOfRunAsJson: inlineSteps, idIn, lanesLock } = claimSql[db.dialect];
   const capped = await cappedRunsWaiting(db, req.now);
   const statement = (w: PrismaClient | Tx) => w.$queryRaw<Record<string, unknown>[]>`
     UPDATE runs SET lease_owner = ${req.owner}, lease_epoch = lease_epoch + 1, lease_expires_at = ${expires}
-    WHERE ${db.sql.idIn(pickIds(db, req, capped))} AND ${dueAndFree("runs", req.now)}
+    WHERE ${idIn(pickIds(db, req, capped))} AND ${dueAndFree("runs", req.now)}
     RETURNING ${RUN_COLUMNS}${inlineSteps ? Prisma.sql`, ${inlineSteps} AS "stepsJson"` : Prisma.empty}`;
-  const lock = capped ? db.sql.lanesLock : null;
+  const lock = capped ? lanesLock : null;
   const rows = lock
     ? await db.write(async (tx) => {
         await tx.$executeRaw(lock);
@@ -130,7 +176,7 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
       })
     : (await db.writeBatch((w) => [statement(w)]))[0];
   const runs = rows.map((row) => toRunRecord(rawRun(row), "now"));
-  // Read after the claim where the claim cannot return them consistently (Dialect.stepsOfRunAsJson);
+  // Read after the claim where the claim cannot return them consistently (ClaimDialect.stepsOfRunAsJson);
   // the runs are leased now, so their steps cannot change underneath.
   const stepsByRun = new Map<string, StepRecord[]>();
   if (inlineSteps) {
