@@ -1,10 +1,10 @@
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import { ENGINE_DEFAULTS } from "../src/config.ts";
 import type { AllowEntry } from "../src/domain/destination.ts";
 import { PolicySet } from "../src/domain/policy.ts";
 import type { Forge } from "../src/engine/forge.ts";
 import { defaultRegistry } from "../src/engine/steps/index.ts";
-import { STEP_CONCURRENCY } from "../src/engine/tick.ts";
 import { Db } from "../src/store/db.ts";
 import { fmt, freshDbFile, printTable, startEngine } from "./support.ts";
 
@@ -59,7 +59,7 @@ async function rawRequests(url: string, runs: number, steps: number): Promise<nu
     await Promise.all(
       Array.from({ length: batch }, () =>
         Promise.all(
-          Array.from({ length: Math.min(steps, STEP_CONCURRENCY) }, async () => {
+          Array.from({ length: Math.min(steps, ENGINE_DEFAULTS.stepConcurrency) }, async () => {
             const response = await fetch(url);
             await response.text();
           }),

@@ -24,6 +24,66 @@ const positiveInt = (fallback: number, max: number) => z.coerce.number().int().m
 // meets, kept together so each can be raised in one place.
 const MiB = 1024 * 1024;
 
+/**
+ * The tunables of the engine's systems (engine/resources.ts), all in one place: those with a
+ * FORGE_* variable take its value, the others these defaults. Systems read them from the
+ * resources they share, never from constants of each other's modules.
+ */
+export interface EngineTunables {
+  /** FORGE_LEASE_MS. */
+  leaseMs: number;
+  /** FORGE_TICK_LIMIT. */
+  tickLimit: number;
+  /** FORGE_TICK_INTERVAL_MS. */
+  tickIntervalMs: number;
+  /** FORGE_WORKER_CONCURRENCY. */
+  workerConcurrency: number;
+  /** FORGE_ARTIFACT_MAX_BYTES. */
+  artifactMaxBytes: number;
+  /** Step attempts per run per tick. 10,000 exceeds any graph the default policy allows, so a
+   * noop graph always finishes in one tick; the bound only stops a runaway graph from holding
+   * its lease forever. */
+  stepBudget: number;
+  /** Attempts of one run running at once (a wave of ready steps is started this many at a time). */
+  stepConcurrency: number;
+  /** A tick whose runs have not all finished after this long is waiting on slow steps (the
+   * network, long handlers): from then on each run is committed as soon as it finishes, and the
+   * worker may start another tick beside it. Quick ticks commit all their runs at once. */
+  slowTickMs: number;
+  /** The longest a tick goes without renewing its leases (and learning of cancellations made elsewhere). */
+  leaseCheckMaxMs: number;
+  /** Refusals of a run's changes in a row after which the run is FAILED (engine/commit.ts). */
+  commitBudget: number;
+  /** A refused run is tried again after this long, doubling with each refusal: room for a passing fault to clear. */
+  refusedRetryMs: number;
+  /** A live worker writes its row at least this often, so a row older than three of these means a dead worker. */
+  heartbeatMs: number;
+  /** How long a worker's stop() lets ticks in progress finish; steps still running then are
+   * aborted and their runs given back uncommitted (another worker runs them again). */
+  stopGraceMs: number;
+  /** Bounds how late the event feed sees an event committed elsewhere (or whose notification
+   * was lost). Half a second costs one indexed query per interval. */
+  feedPollMs: number;
+}
+
+/** The engine's tunables by default (the FORGE_* variables' defaults among them, each explained there). */
+export const ENGINE_DEFAULTS: Readonly<EngineTunables> = Object.freeze({
+  leaseMs: 30 * SECOND,
+  tickLimit: 100,
+  tickIntervalMs: 1 * SECOND,
+  workerConcurrency: 4,
+  artifactMaxBytes: 1024 * 1024,
+  stepBudget: 10_000,
+  stepConcurrency: 16,
+  slowTickMs: 100,
+  leaseCheckMaxMs: 1 * SECOND,
+  commitBudget: 3,
+  refusedRetryMs: 1 * SECOND,
+  heartbeatMs: 5 * SECOND,
+  stopGraceMs: 10 * SECOND,
+  feedPollMs: 500,
+});
+
 /** An origin exactly as a browser sends it in `Origin`: scheme://host[:port], nothing after. */
 function isOrigin(value: string): boolean {
   if (!URL.canParse(value)) return false;
@@ -147,16 +207,16 @@ const schema = z.object({
   FORGE_WORKER_ENABLED: flag,
   /** Runs one worker tick advances at most. 100 amortizes a commit over many runs while
    * keeping one tick well under a second on a small machine. */
-  FORGE_TICK_LIMIT: positiveInt(100, 1000),
+  FORGE_TICK_LIMIT: positiveInt(ENGINE_DEFAULTS.tickLimit, 1000),
   /** How long an idle worker waits before looking again; new runs created in this
    * process wake it at once, so this only bounds the delay for work from elsewhere. */
-  FORGE_TICK_INTERVAL_MS: positiveInt(1 * SECOND, 60 * 60 * SECOND),
+  FORGE_TICK_INTERVAL_MS: positiveInt(ENGINE_DEFAULTS.tickIntervalMs, 60 * 60 * SECOND),
   /** Ticks one worker runs at once. A second tick starts only beside a slow one (its steps wait
    * on the network or on long handlers), so one slow step does not stall every other run. */
-  FORGE_WORKER_CONCURRENCY: positiveInt(4, 64),
+  FORGE_WORKER_CONCURRENCY: positiveInt(ENGINE_DEFAULTS.workerConcurrency, 64),
   /** A lease outlives a crashed ticker by at most this long. 30 s is far above a tick's
    * duration, so a live ticker never loses its lease to expiry. */
-  FORGE_LEASE_MS: positiveInt(30 * SECOND, 60 * 60 * SECOND),
+  FORGE_LEASE_MS: positiveInt(ENGINE_DEFAULTS.leaseMs, 60 * 60 * SECOND),
   /** SQLite `synchronous`: FULL (default) fsyncs the WAL at every commit, so a committed
    * transaction survives power loss; NORMAL is faster but may lose the last commits then. */
   FORGE_SQLITE_SYNCHRONOUS: z.enum(["FULL", "NORMAL"]).default("FULL"),
@@ -189,7 +249,7 @@ const schema = z.object({
     .optional()
     .transform((v) => (v === undefined || v === "" ? null : v)),
   /** The largest artifact a step may write. */
-  FORGE_ARTIFACT_MAX_BYTES: positiveInt(1024 * 1024, 64 * 1024 * 1024),
+  FORGE_ARTIFACT_MAX_BYTES: positiveInt(ENGINE_DEFAULTS.artifactMaxBytes, 64 * 1024 * 1024),
   /** Modules that register more step types: comma-separated paths (relative to the working
    * directory) or package names. */
   FORGE_STEP_MODULES: z
@@ -226,15 +286,11 @@ export type Config = Readonly<{
   adminToken: string | null;
   apiToken: string | null;
   workerEnabled: boolean;
-  tickLimit: number;
-  tickIntervalMs: number;
-  workerConcurrency: number;
-  leaseMs: number;
+  engine: Readonly<EngineTunables>;
   sqliteSynchronous: "FULL" | "NORMAL";
   postgres: PostgresOptions;
   dbStartupTimeoutMs: number;
   policyFile: string | null;
-  artifactMaxBytes: number;
   stepModules: readonly string[];
   http: Readonly<{ allowPrivate: boolean; allowHosts: readonly AllowEntry[] }>;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
@@ -266,10 +322,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     adminToken: e.FORGE_ADMIN_TOKEN,
     apiToken: e.FORGE_API_TOKEN,
     workerEnabled: e.FORGE_WORKER_ENABLED,
-    tickLimit: e.FORGE_TICK_LIMIT,
-    tickIntervalMs: e.FORGE_TICK_INTERVAL_MS,
-    workerConcurrency: e.FORGE_WORKER_CONCURRENCY,
-    leaseMs: e.FORGE_LEASE_MS,
+    engine: Object.freeze({
+      ...ENGINE_DEFAULTS,
+      leaseMs: e.FORGE_LEASE_MS,
+      tickLimit: e.FORGE_TICK_LIMIT,
+      tickIntervalMs: e.FORGE_TICK_INTERVAL_MS,
+      workerConcurrency: e.FORGE_WORKER_CONCURRENCY,
+      artifactMaxBytes: e.FORGE_ARTIFACT_MAX_BYTES,
+    }),
     sqliteSynchronous: e.FORGE_SQLITE_SYNCHRONOUS,
     postgres: Object.freeze({
       poolSize: e.FORGE_PG_POOL_SIZE,
@@ -278,7 +338,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     }),
     dbStartupTimeoutMs: e.FORGE_DB_STARTUP_TIMEOUT_MS,
     policyFile: e.FORGE_POLICY_FILE,
-    artifactMaxBytes: e.FORGE_ARTIFACT_MAX_BYTES,
     stepModules: Object.freeze(e.FORGE_STEP_MODULES),
     http: Object.freeze({ allowPrivate: e.FORGE_HTTP_ALLOW_PRIVATE, allowHosts: Object.freeze(e.FORGE_HTTP_ALLOW_HOSTS) }),
     logLevel: e.LOG_LEVEL,

@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { systemClock, TestClock } from "../src/clock.ts";
-import { COMMIT_BUDGET, REFUSED_RETRY_MS } from "../src/engine/commit.ts";
+import { ENGINE_DEFAULTS } from "../src/config.ts";
+
+const { commitBudget: COMMIT_BUDGET, refusedRetryMs: REFUSED_RETRY_MS } = ENGINE_DEFAULTS;
+
 import { defaultRegistry } from "../src/engine/steps/index.ts";
 import type { StepContext, StepHandler } from "../src/engine/steps/registry.ts";
 import { dialect, runInput, startForge, type TestForge } from "./support/forge.ts";

@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
+import { ENGINE_DEFAULTS } from "../src/config.ts";
 import type { StoredEvent } from "../src/domain/event.ts";
 import {
   canTransitionRun,
@@ -14,7 +15,9 @@ import {
   type StepStatus,
   stepTransition,
 } from "../src/domain/status.ts";
-import { COMMIT_BUDGET } from "../src/engine/commit.ts";
+
+const COMMIT_BUDGET = ENGINE_DEFAULTS.commitBudget;
+
 import { dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
 
 /**

@@ -1,10 +1,11 @@
-import { pino } from "pino";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { TestClock } from "../src/clock.ts";
-import type { Scheduler, TickResult } from "../src/engine/scheduler.ts";
+import { ENGINE_DEFAULTS } from "../src/config.ts";
+import type { TickResult } from "../src/engine/commit.ts";
+import type { Scheduler } from "../src/engine/scheduler.ts";
 import { noop } from "../src/engine/steps/noop.ts";
 import { StepRegistry } from "../src/engine/steps/registry.ts";
-import { HEARTBEAT_MS, Worker } from "../src/engine/worker.ts";
+import { Worker } from "../src/engine/worker.ts";
 import { Db } from "../src/store/db.ts";
 import { migrate, migrationFiles } from "../src/store/migrate.ts";
 import { CreateRun, GetRun, WorkerStatusQuery } from "./support/documents.ts";
@@ -51,7 +52,7 @@ describe("worker", () => {
     await waitFor(() => clock.sleeping > 0, "the worker to go idle");
     const counted = worker.ticks;
     const lastTickAt = worker.lastTickAt;
-    clock.advance(HEARTBEAT_MS);
+    clock.advance(ENGINE_DEFAULTS.heartbeatMs);
     await waitFor(
       async () =>
         (await forge.app.forge.db.read.worker.findUniqueOrThrow({ where: { id: worker.id } })).heartbeatAt.getTime() ===
@@ -102,8 +103,11 @@ describe("worker loop", () => {
           releases.push(() => resolve({ ticked: 0, succeeded: 0, failed: 0, skippedLeased: 0, runIds: [] }));
         }),
     } as unknown as Scheduler;
-    const { db, clock, feed } = forge.app.forge;
-    const worker = new Worker({ db, clock, feed, scheduler, log: pino({ level: "silent" }), tickLimit: 10, intervalMs: 3_600_000 });
+    const resources = forge.app.forge.resources;
+    const worker = new Worker({
+      resources: { ...resources, tunables: { ...resources.tunables, tickLimit: 10, tickIntervalMs: 3_600_000 } },
+      scheduler,
+    });
     await worker.start();
     const release = async (n: number) => {
       await waitFor(() => releases.length >= n, `tick ${n}`);

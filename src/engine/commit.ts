@@ -1,10 +1,10 @@
-import type { Logger } from "pino";
-import type { Clock } from "../clock.ts";
 import { planGiveUp } from "../domain/give-up.ts";
 import { sanitizeText } from "../domain/json.ts";
-import { type Db, isDatabaseUnavailable } from "../store/db.ts";
+import { isDatabaseUnavailable } from "../store/db.ts";
 import type { ClaimedRun } from "../store/sql/claim.ts";
 import { commitChanges, commitEachAlone } from "../store/sql/commit-changes.ts";
+import { releaseLeases } from "../store/sql/release.ts";
+import type { EngineResources } from "./resources.ts";
 import type { AdvancedRun } from "./tick.ts";
 
 /**
@@ -18,14 +18,23 @@ import type { AdvancedRun } from "./tick.ts";
  * refused before (its row counts the refusals) alone, on savepoints of a single second
  * transaction. The healthy ones land
  * with that one extra commit; the refused ones have their refusals counted, and a run
- * refused COMMIT_BUDGET times in a row is FAILED with `data.reason` instead of running its
+ * refused `commitBudget` times in a row is FAILED with `data.reason` instead of running its
  * steps again forever. A run whose advance itself failed (a bug caught by the status
  * machine, say) is counted the same way. Runs refused before go straight to the second
  * transaction, so one poison run never drags the runs of later ticks off the fast path.
+ *
+ * After the commit, every lease not committed is given back, and event readers are woken.
  */
-export const COMMIT_BUDGET = 3;
-/** A refused run is tried again after this long, doubling with each refusal: room for a passing fault to clear. */
-export const REFUSED_RETRY_MS = 1000;
+
+/** What one tick did (API.md, TickResult). */
+export interface TickResult {
+  ticked: number;
+  succeeded: number;
+  failed: number;
+  /** Counted only when asked for (tickOnce from the API); the worker loop does not need it. */
+  skippedLeased: number;
+  runIds: string[];
+}
 
 export interface TickItem {
   claim: ClaimedRun;
@@ -43,60 +52,113 @@ export interface CommitOutcome {
   gaveUp: Set<string>;
 }
 
-export async function commitTick(o: { db: Db; clock: Clock; log: Logger }, owner: string, items: TickItem[]): Promise<CommitOutcome> {
-  const fast = items.filter((item) => item.advanced && item.claim.run.commitFailures === 0);
-  const alone = items.filter((item) => !fast.includes(item));
-  let fastRefused = false;
-  let committed = new Set<string>();
-  if (fast.length > 0) {
+export class CommitPipeline {
+  readonly #r: EngineResources;
+
+  constructor(resources: EngineResources) {
+    this.#r = resources;
+  }
+
+  /**
+   * Commits what the items' runs came to, gives back every lease `owner` holds on them that
+   * was not committed, wakes event readers, and counts. If nothing could be committed (the
+   * database is unreachable, say), the leases go back at once rather than wait to expire,
+   * and the error is thrown.
+   */
+  async commit(owner: string, items: TickItem[], skippedLeased: number): Promise<TickResult> {
+    const { db, feed } = this.#r;
+    let outcome: CommitOutcome;
     try {
-      committed = await commitChanges(
-        o.db,
-        fast.map((item) => (item.advanced as AdvancedRun).change),
+      outcome = await this.#write(
+        owner,
+        items.filter((item) => item.advanced !== undefined || item.error !== undefined),
       );
     } catch (error) {
-      if (isDatabaseUnavailable(error)) throw error;
-      o.log.warn({ err: error, runs: fast.length }, "a tick's commit failed; committing its runs apart");
-      alone.push(...fast);
-      fastRefused = true;
+      await releaseLeases(
+        db,
+        owner,
+        items.map(({ claim }) => claim),
+      ).catch(() => {});
+      throw error;
     }
-  }
-  if (alone.length === 0) return { committed, refused: new Set(), gaveUp: new Set() };
-  const now = o.clock.now();
-  const isolated = await commitEachAlone(
-    o.db,
-    alone.map(({ claim, advanced, error }) => ({
-      runId: claim.runId,
-      epoch: claim.epoch,
-      commitFailures: claim.run.commitFailures,
-      change: advanced?.change,
-      error,
-      inRefusedBatch: fastRefused && claim.run.commitFailures === 0 && advanced !== undefined,
-    })),
-    {
+    const { committed, refused, gaveUp } = outcome;
+    const done = (runId: string) => committed.has(runId) || gaveUp.has(runId);
+    await releaseLeases(
+      db,
       owner,
-      budget: COMMIT_BUDGET,
-      retryAt: (failures) => new Date(now.getTime() + REFUSED_RETRY_MS * 2 ** (failures - 1)),
-      counts: (error) => !isEnvironmental(error),
-      giveUp: (run, steps, error) =>
-        [true, false].map((withSteps) => ({
-          runId: run.id,
-          owner: "",
-          epoch: run.leaseEpoch,
-          baseSeq: run.seq,
-          ...planGiveUp(run, steps, givingUpReason(error), now, { withSteps }),
-        })),
-    },
-  );
-  for (const id of isolated.committed) committed.add(id);
-  for (const { runId, error } of isolated.refused) {
-    const failures = (alone.find((item) => item.claim.runId === runId)?.claim.run.commitFailures ?? 0) + 1;
-    o.log.error(
-      { err: error, runId, failures, budget: COMMIT_BUDGET, gaveUp: isolated.gaveUp.has(runId) },
-      "the run's changes could not be committed",
+      items.flatMap(({ claim }) => (done(claim.runId) || refused.has(claim.runId) ? [] : [claim])),
     );
+    if (committed.size + gaveUp.size > 0) feed.notify();
+
+    const result: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased, runIds: [] };
+    for (const { claim, advanced } of items) {
+      if (!done(claim.runId)) continue;
+      result.ticked++;
+      result.runIds.push(claim.runId);
+      const end = gaveUp.has(claim.runId) ? "failed" : advanced?.outcome;
+      if (end === "succeeded") result.succeeded++;
+      if (end === "failed") result.failed++;
+    }
+    return result;
   }
-  return { committed, refused: new Set(isolated.refused.map((r) => r.runId)), gaveUp: isolated.gaveUp };
+
+  async #write(owner: string, items: TickItem[]): Promise<CommitOutcome> {
+    const o = this.#r;
+    const { commitBudget, refusedRetryMs } = o.tunables;
+    const fast = items.filter((item) => item.advanced && item.claim.run.commitFailures === 0);
+    const alone = items.filter((item) => !fast.includes(item));
+    let fastRefused = false;
+    let committed = new Set<string>();
+    if (fast.length > 0) {
+      try {
+        committed = await commitChanges(
+          o.db,
+          fast.map((item) => (item.advanced as AdvancedRun).change),
+        );
+      } catch (error) {
+        if (isDatabaseUnavailable(error)) throw error;
+        o.log.warn({ err: error, runs: fast.length }, "a tick's commit failed; committing its runs apart");
+        alone.push(...fast);
+        fastRefused = true;
+      }
+    }
+    if (alone.length === 0) return { committed, refused: new Set(), gaveUp: new Set() };
+    const now = o.clock.now();
+    const isolated = await commitEachAlone(
+      o.db,
+      alone.map(({ claim, advanced, error }) => ({
+        runId: claim.runId,
+        epoch: claim.epoch,
+        commitFailures: claim.run.commitFailures,
+        change: advanced?.change,
+        error,
+        inRefusedBatch: fastRefused && claim.run.commitFailures === 0 && advanced !== undefined,
+      })),
+      {
+        owner,
+        budget: commitBudget,
+        retryAt: (failures) => new Date(now.getTime() + refusedRetryMs * 2 ** (failures - 1)),
+        counts: (error) => !isEnvironmental(error),
+        giveUp: (run, steps, error) =>
+          [true, false].map((withSteps) => ({
+            runId: run.id,
+            owner: "",
+            epoch: run.leaseEpoch,
+            baseSeq: run.seq,
+            ...planGiveUp(run, steps, givingUpReason(error, commitBudget), now, { withSteps }),
+          })),
+      },
+    );
+    for (const id of isolated.committed) committed.add(id);
+    for (const { runId, error } of isolated.refused) {
+      const failures = (alone.find((item) => item.claim.runId === runId)?.claim.run.commitFailures ?? 0) + 1;
+      o.log.error(
+        { err: error, runId, failures, budget: commitBudget, gaveUp: isolated.gaveUp.has(runId) },
+        "the run's changes could not be committed",
+      );
+    }
+    return { committed, refused: new Set(isolated.refused.map((r) => r.runId)), gaveUp: isolated.gaveUp };
+  }
 }
 
 /**
@@ -118,8 +180,8 @@ function isEnvironmental(error: unknown): boolean {
 }
 
 /** `run_failed`'s `data.reason` for a run given up on: what kept failing, in one short line (details go to the log). */
-function givingUpReason(error: unknown): string {
-  const what = `its changes could not be committed ${COMMIT_BUDGET} times in a row`;
+function givingUpReason(error: unknown, budget: number): string {
+  const what = `its changes could not be committed ${budget} times in a row`;
   return sanitizeText(`${what}: ${shortCause(error)}`, 500);
 }
 

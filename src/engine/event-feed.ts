@@ -24,9 +24,6 @@ import { type Channel, type CommitKind, PgChannel } from "../store/notify.ts";
  */
 export type FeedListener = (events: StoredEvent[]) => void;
 
-/** Bounds how late an event committed elsewhere (or with a lost notification) is seen.
- * Half a second costs one indexed query per interval. */
-export const FEED_POLL_MS = 500;
 const PAGE = 1000;
 
 export class EventFeed {
@@ -47,7 +44,8 @@ export class EventFeed {
     this.#log = log;
   }
 
-  async start(pollMs = FEED_POLL_MS): Promise<void> {
+  /** `pollMs`: how often it reads without a notification (the feedPollMs tunable). */
+  async start(pollMs: number): Promise<void> {
     this.#lastId = await lastEventId(this.#db);
     if (this.#db.dialect === "postgres") {
       this.#channel = await PgChannel.listen(

@@ -1,5 +1,6 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
+import type { EngineTunables } from "../config.ts";
 import { planCancel } from "../domain/cancel.ts";
 import { waitsForSignal } from "../domain/change.ts";
 import type { StoredEvent } from "../domain/event.ts";
@@ -19,36 +20,36 @@ import { changeRunOverridingLease } from "../store/sql/cancel.ts";
 import { insertRuns } from "../store/sql/insert-runs.ts";
 import { deliverSignal } from "../store/sql/signal.ts";
 import { liveWorkers, queueStats } from "../store/workers.ts";
+import type { TickResult } from "./commit.ts";
 import { EventFeed } from "./event-feed.ts";
 import { followAll, followRun } from "./follow.ts";
 import { InsertQueue } from "./insert-queue.ts";
-import { Scheduler, type TickResult } from "./scheduler.ts";
+import { type EngineResources, engineTunables } from "./resources.ts";
+import { Scheduler } from "./scheduler.ts";
 import { defaultRegistry } from "./steps/index.ts";
 import type { StepRegistry } from "./steps/registry.ts";
-import { DEFAULT_ARTIFACT_MAX_BYTES } from "./tick.ts";
-import { HEARTBEAT_MS, Worker } from "./worker.ts";
+import { Worker } from "./worker.ts";
 
 /** Runs one createRuns call may create: one transaction of a few milliseconds. */
 export const MAX_BATCH = 500;
 /** How long createRuns works through its inputs before letting the event loop turn. */
 const YIELD_AFTER_MS = 10;
 
-export interface ForgeOptions {
+/**
+ * What a Forge engine is made of. The tunables (config.ts, EngineTunables) sit beside the
+ * rest: those not given take their defaults; configuration gives them all (engine/setup.ts).
+ */
+export interface ForgeOptions extends Partial<EngineTunables> {
   db: Db;
   clock: Clock;
   log: Logger;
   leaseMs: number;
   tickLimit: number;
   tickIntervalMs: number;
-  /** Ticks the worker runs at once when ticks are slow (FORGE_WORKER_CONCURRENCY). */
-  workerConcurrency?: number;
   workerEnabled: boolean;
   registry?: StepRegistry;
   /** The policies createRun enforces (default: the built-in one). */
   policies?: PolicySet;
-  /** FORGE_ARTIFACT_MAX_BYTES (default 1 MiB). */
-  artifactMaxBytes?: number;
-  feedPollMs?: number;
 }
 
 /** A createRun input as it will be stored: validated, and the rows that create it. */
@@ -80,6 +81,8 @@ export class Forge {
   readonly feed: EventFeed;
   readonly scheduler: Scheduler;
   readonly worker: Worker | null;
+  /** What the engine's systems share (engine/resources.ts). */
+  readonly resources: EngineResources;
   readonly #o: ForgeOptions;
   readonly #inserts: InsertQueue;
 
@@ -92,27 +95,10 @@ export class Forge {
     this.policies = o.policies ?? new PolicySet({});
     this.feed = new EventFeed(o.db, o.log);
     this.#inserts = new InsertQueue(o.db);
-    this.scheduler = new Scheduler({
-      db: o.db,
-      clock: o.clock,
-      registry: this.registry,
-      feed: this.feed,
-      log: o.log,
-      leaseMs: o.leaseMs,
-      artifactMaxBytes: o.artifactMaxBytes ?? DEFAULT_ARTIFACT_MAX_BYTES,
-    });
-    this.worker = o.workerEnabled
-      ? new Worker({
-          db: o.db,
-          clock: o.clock,
-          scheduler: this.scheduler,
-          feed: this.feed,
-          log: o.log,
-          tickLimit: o.tickLimit,
-          intervalMs: o.tickIntervalMs,
-          concurrency: o.workerConcurrency,
-        })
-      : null;
+    const { db, clock, log, registry, policies: _policies, workerEnabled: _enabled, ...tunables } = o;
+    this.resources = { db, clock, log, registry: this.registry, feed: this.feed, tunables: engineTunables(tunables) };
+    this.scheduler = new Scheduler(this.resources);
+    this.worker = o.workerEnabled ? new Worker({ resources: this.resources, scheduler: this.scheduler }) : null;
   }
 
   /** Migrates the database, starts the feed and, when enabled, the worker. */
@@ -120,7 +106,7 @@ export class Forge {
     const report = await migrate(options.db);
     if (report.applied.length > 0) options.log.info({ applied: report.applied }, "migrations applied");
     const forge = new Forge(options);
-    await forge.feed.start(options.feedPollMs);
+    await forge.feed.start(forge.resources.tunables.feedPollMs);
     await forge.worker?.start();
     return forge;
   }
@@ -343,7 +329,7 @@ export class Forge {
       };
     }
     // No worker in this process: report the freshest live one elsewhere, if any.
-    const [other] = await liveWorkers(this.db, new Date(now.getTime() - 3 * HEARTBEAT_MS));
+    const [other] = await liveWorkers(this.db, new Date(now.getTime() - 3 * this.resources.tunables.heartbeatMs));
     return {
       ...base,
       running: other !== undefined,

@@ -1,63 +1,36 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
-import type { Logger } from "pino";
-import type { Clock } from "../clock.ts";
-import type { Db } from "../store/db.ts";
-import { type ClaimedRun, claimDueRuns, countLeasedByOthers } from "../store/sql/claim.ts";
-import { extendLeases } from "../store/sql/extend.ts";
+import type { ClaimedRun } from "../store/sql/claim.ts";
 import { releaseLeases } from "../store/sql/release.ts";
-import { COMMIT_BUDGET, commitTick, type TickItem } from "./commit.ts";
-import type { EventFeed } from "./event-feed.ts";
-import type { StepRegistry } from "./steps/registry.ts";
-import { type AdvancedRun, advanceRun, DEFAULT_ARTIFACT_MAX_BYTES, STEP_CONCURRENCY } from "./tick.ts";
+import { ClaimSystem } from "./claim.ts";
+import { CommitPipeline, type TickItem, type TickResult } from "./commit.ts";
+import { LeaseKeeper } from "./lease-keeper.ts";
+import type { EngineResources } from "./resources.ts";
+import { type AdvancedRun, advanceRun } from "./tick.ts";
 
-/**
- * A tick whose runs have not all finished after this long is waiting on slow steps (the
- * network, long handlers): from then on each run is committed as soon as it finishes, so a
- * slow step holds back no run but its own. Quick ticks commit all their runs at once.
- */
-export const SLOW_TICK_MS = 100;
-/** The longest a batch goes without renewing its leases (and learning of cancellations made elsewhere). */
-export const LEASE_CHECK_MAX_MS = 1000;
-
-/** What one tick did (API.md, TickResult). */
-export interface TickResult {
-  ticked: number;
-  succeeded: number;
-  failed: number;
-  /** Counted only when asked for (tickOnce from the API); the worker loop does not need it. */
-  skippedLeased: number;
-  runIds: string[];
-}
-
-export interface SchedulerOptions {
-  db: Db;
-  clock: Clock;
-  registry: StepRegistry;
-  feed: EventFeed;
-  log: Logger;
-  leaseMs: number;
-  /** Step attempts per run per tick. 10,000 exceeds any graph the default policy allows,
-   * so a noop graph always finishes in one tick; the bound only stops a runaway graph from
-   * holding its lease forever. */
-  stepBudget?: number;
-  /** FORGE_ARTIFACT_MAX_BYTES. */
-  artifactMaxBytes?: number;
+/** The systems a tick goes through, in order: claim, (attempts under) the lease keeper, commit. */
+interface TickSystems {
+  resources: EngineResources;
+  keeper: LeaseKeeper;
+  pipeline: CommitPipeline;
 }
 
 /**
  * Picks runs that have work to do and advances them: claim a batch under one lease owner
- * in one statement, advance each run in memory, then commit all their changes in one
- * transaction. Committing runs together is what makes throughput independent of the cost
- * of a single commit (an fsync on SQLite with synchronous=FULL).
+ * in one statement (ClaimSystem), advance each run in memory while the lease keeper renews
+ * their leases, then commit all their changes in one transaction (CommitPipeline).
+ * Committing runs together is what makes throughput independent of the cost of a single
+ * commit (an fsync on SQLite with synchronous=FULL).
  */
 export class Scheduler {
-  readonly #o: Required<SchedulerOptions>;
+  readonly #systems: TickSystems;
+  readonly #claim: ClaimSystem;
   /** The runs this process is advancing right now, each with the controller that stops its attempts. */
   readonly #inFlight = new Map<string, AbortController>();
 
-  constructor(options: SchedulerOptions) {
-    this.#o = { stepBudget: 10_000, artifactMaxBytes: DEFAULT_ARTIFACT_MAX_BYTES, ...options };
+  constructor(resources: EngineResources) {
+    this.#claim = new ClaimSystem(resources);
+    this.#systems = { resources, keeper: new LeaseKeeper(resources), pipeline: new CommitPipeline(resources) };
   }
 
   /** Runs this process holds claimed right now (from claim to commit): zero once its ticks are done. */
@@ -88,12 +61,8 @@ export class Scheduler {
 
   /** First phase of a tick: take the leases. Exposed so tests can interleave tickers. */
   async claim(limit: number, owner: string, countSkipped = true): Promise<TickBatch> {
-    const now = this.#o.clock.now();
-    const claims = await claimDueRuns(this.#o.db, { owner, now, leaseMs: this.#o.leaseMs, limit });
-    const lastClaimed = claims.length === limit ? (claims[claims.length - 1]?.runId ?? null) : null;
-    // One more query per tick: worth it for an admin's tickOnce, not for the worker loop.
-    const skippedLeased = countSkipped ? await countLeasedByOthers(this.#o.db, owner, now, lastClaimed) : 0;
-    return new TickBatch(this.#o, owner, claims, skippedLeased, this.#inFlight);
+    const { claims, skippedLeased } = await this.#claim.claim(limit, owner, countSkipped);
+    return new TickBatch(this.#systems, owner, claims, skippedLeased, this.#inFlight);
   }
 }
 
@@ -102,7 +71,7 @@ export class TickBatch {
   readonly #controllers: AbortController[];
 
   constructor(
-    private readonly o: Required<SchedulerOptions>,
+    private readonly o: TickSystems,
     readonly owner: string,
     private readonly claimed: ClaimedRun[],
     readonly skippedLeased: number,
@@ -111,8 +80,8 @@ export class TickBatch {
     this.#controllers = claimed.map(({ runId }) => {
       const controller = new AbortController();
       // Each attempt in flight listens to its run's signal twice (its timeout and its abandon;
-      // up to STEP_CONCURRENCY attempts at once), past Node's default warning at 10.
-      setMaxListeners(2 * STEP_CONCURRENCY + 4, controller.signal);
+      // up to stepConcurrency attempts at once), past Node's default warning at 10.
+      setMaxListeners(2 * o.resources.tunables.stepConcurrency + 4, controller.signal);
       inFlight.set(runId, controller);
       return controller;
     });
@@ -143,7 +112,7 @@ export class TickBatch {
 
   /**
    * Advance and commit (what tickOnce does). All runs are committed together when they all
-   * finish within SLOW_TICK_MS; after that, each is committed as soon as it finishes. When
+   * finish within `slowTickMs`; after that, each is committed as soon as it finishes. When
    * `abandon` fires, runs still in flight are given back without committing anything.
    */
   async finish(abandon: AbortSignal): Promise<TickResult> {
@@ -184,7 +153,7 @@ export class TickBatch {
       total.runIds.push(...result.runIds);
     };
     try {
-      await withinRealTime(Promise.allSettled(running.runs), SLOW_TICK_MS);
+      await withinRealTime(Promise.allSettled(running.runs), this.o.resources.tunables.slowTickMs);
       while (settled.size < this.claimed.length) {
         if (abandon.aborted) {
           if (beforeAbandon > 0) await commitFinished(beforeAbandon);
@@ -202,7 +171,7 @@ export class TickBatch {
       if (settled.size < this.claimed.length) {
         // Abandoned: what is still running commits nothing; the leases go back now.
         await releaseLeases(
-          this.o.db,
+          this.o.resources.db,
           this.owner,
           unsettled().map((u) => u.claim),
         );
@@ -213,7 +182,7 @@ export class TickBatch {
       const left = unsettled();
       for (const { i } of left) this.#controllers[i]?.abort(error);
       await releaseLeases(
-        this.o.db,
+        this.o.resources.db,
         this.owner,
         left.map((u) => u.claim),
       ).catch(() => {});
@@ -240,19 +209,26 @@ export class TickBatch {
     };
     if (signal.aborted) stopAll();
     signal.addEventListener("abort", stopAll, { once: true });
-    const keeper = this.#keepLeases(controllers, () => this.claimed.flatMap((_, i) => (committed.has(i) ? [] : [i])));
+    const keeper = this.o.keeper.keep(
+      this.owner,
+      this.claimed,
+      () => this.claimed.flatMap((_, i) => (committed.has(i) ? [] : [i])),
+      (i, reason) => controllers[i]?.abort(reason),
+    );
+    const { clock, registry, tunables } = this.o.resources;
     const runs = this.claimed.map((claim, i) =>
       // A run whose changes were refused as often as the budget allows is not advanced again
       // (its steps would run once more): it goes to the commit to be given up on.
-      claim.run.commitFailures >= COMMIT_BUDGET
+      claim.run.commitFailures >= tunables.commitBudget
         ? Promise.reject(new Error(`its changes were refused ${claim.run.commitFailures} times in a row`))
         : advanceRun(claim.run, claim.steps, {
-            clock: this.o.clock,
-            registry: this.o.registry,
+            clock,
+            registry,
             owner: this.owner,
             epoch: claim.epoch,
-            stepBudget: this.o.stepBudget,
-            artifactMaxBytes: this.o.artifactMaxBytes,
+            stepBudget: tunables.stepBudget,
+            stepConcurrency: tunables.stepConcurrency,
+            artifactMaxBytes: tunables.artifactMaxBytes,
             signal: (controllers[i] as AbortController).signal,
           }),
     );
@@ -268,43 +244,6 @@ export class TickBatch {
     };
   }
 
-  /** Renews the leases of the claims at `pending()` on a timer until stopped; aborts the runs whose lease is gone. */
-  #keepLeases(controllers: AbortController[], pending: () => number[]): { stop(): void } {
-    const every = Math.max(10, Math.min(Math.floor(this.o.leaseMs / 3), LEASE_CHECK_MAX_MS));
-    let timer: NodeJS.Timeout | null = null;
-    let stopped = false;
-    const renew = async () => {
-      const expires = new Date(this.o.clock.now().getTime() + this.o.leaseMs);
-      try {
-        const indexes = pending();
-        const kept = await extendLeases(
-          this.o.db,
-          this.owner,
-          indexes.map((i) => this.claimed[i] as ClaimedRun),
-          expires,
-        );
-        for (const i of indexes) {
-          const { runId } = this.claimed[i] as ClaimedRun;
-          if (!kept.has(runId)) controllers[i]?.abort(new Error(`run "${runId}" was cancelled or its lease was taken over`));
-        }
-      } catch (error) {
-        this.o.log.warn({ err: error }, "could not renew leases; trying again");
-      }
-      if (!stopped) schedule();
-    };
-    const schedule = () => {
-      timer = setTimeout(() => void renew(), every);
-      timer.unref();
-    };
-    schedule();
-    return {
-      stop: () => {
-        stopped = true;
-        if (timer) clearTimeout(timer);
-      },
-    };
-  }
-
   /**
    * Last phase: commit every change, fenced by its lease, then wake event readers. Leases of
    * `claims` (default: the whole batch) that were not committed are given back.
@@ -314,44 +253,9 @@ export class TickBatch {
     return this.#commitItems(claims.map((claim) => ({ claim, advanced: byRun.get(claim.runId) })));
   }
 
-  /** Commits what the items' runs came to (engine/commit.ts), gives back every lease not committed, and counts. */
-  async #commitItems(items: TickItem[]): Promise<TickResult> {
-    let outcome: Awaited<ReturnType<typeof commitTick>>;
-    try {
-      outcome = await commitTick(
-        this.o,
-        this.owner,
-        items.filter((item) => item.advanced !== undefined || item.error !== undefined),
-      );
-    } catch (error) {
-      // Nothing was committed (the database is unreachable, say): give the leases back now
-      // rather than leave the runs to wait for them to expire.
-      await releaseLeases(
-        this.o.db,
-        this.owner,
-        items.map(({ claim }) => claim),
-      ).catch(() => {});
-      throw error;
-    }
-    const { committed, refused, gaveUp } = outcome;
-    const done = (runId: string) => committed.has(runId) || gaveUp.has(runId);
-    await releaseLeases(
-      this.o.db,
-      this.owner,
-      items.flatMap(({ claim }) => (done(claim.runId) || refused.has(claim.runId) ? [] : [claim])),
-    );
-    if (committed.size + gaveUp.size > 0) this.o.feed.notify();
-
-    const result: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased: this.skippedLeased, runIds: [] };
-    for (const { claim, advanced } of items) {
-      if (!done(claim.runId)) continue;
-      result.ticked++;
-      result.runIds.push(claim.runId);
-      const outcome = gaveUp.has(claim.runId) ? "failed" : advanced?.outcome;
-      if (outcome === "succeeded") result.succeeded++;
-      if (outcome === "failed") result.failed++;
-    }
-    return result;
+  /** Commits what the items' runs came to and gives back every lease not committed (engine/commit.ts). */
+  #commitItems(items: TickItem[]): Promise<TickResult> {
+    return this.o.pipeline.commit(this.owner, items, this.skippedLeased);
   }
 }
 

@@ -1,5 +1,5 @@
 import { type Clock, SECOND, systemClock } from "../clock.ts";
-import type { Config } from "../config.ts";
+import type { Config, EngineTunables } from "../config.ts";
 import { loadPolicies } from "../domain/policy.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { Db, type DbOptions } from "../store/db.ts";
@@ -10,13 +10,8 @@ import { defaultRegistry } from "./steps/index.ts";
 import { loadStepModules, StepModuleError } from "./steps/modules.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 
-/** The Forge options that come from configuration: the environment's values, the step types and the policies. */
-export type EngineSetup = Required<
-  Pick<
-    ForgeOptions,
-    "registry" | "policies" | "leaseMs" | "tickLimit" | "tickIntervalMs" | "workerConcurrency" | "workerEnabled" | "artifactMaxBytes"
-  >
->;
+/** The Forge options that come from configuration: the engine's tunables, the step types and the policies. */
+export type EngineSetup = Required<Pick<ForgeOptions, "registry" | "policies" | "workerEnabled">> & EngineTunables;
 
 /**
  * Everything an engine takes from configuration, for every command that starts one: the
@@ -42,14 +37,10 @@ export async function loadEngineSetup(config: Config, registry?: StepRegistry, l
   const policies = loadPolicies(config.policyFile);
   policies.checkStepTypes(steps.types());
   return {
+    ...config.engine,
     registry: steps,
     policies,
-    leaseMs: config.leaseMs,
-    tickLimit: config.tickLimit,
-    tickIntervalMs: config.tickIntervalMs,
-    workerConcurrency: config.workerConcurrency,
     workerEnabled: config.workerEnabled,
-    artifactMaxBytes: config.artifactMaxBytes,
   };
 }
 

@@ -25,10 +25,9 @@ export interface TickContext extends AttemptContext {
   epoch: number;
   /** Most step attempts one tick makes for one run; the rest waits for the next tick. */
   stepBudget: number;
+  /** Attempts of the run in flight at once: fan-out runs concurrently, but a 1,000-wide wave does not open 1,000 requests. */
+  stepConcurrency: number;
 }
-
-/** The default of FORGE_ARTIFACT_MAX_BYTES: 1 MiB. */
-export const DEFAULT_ARTIFACT_MAX_BYTES = 1024 * 1024;
 
 export type TickOutcome = "succeeded" | "failed" | "progressed";
 
@@ -110,7 +109,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       }
     }
     // The attempt boundary (attempt.ts) never rejects, and hands back only what can be stored.
-    const results = await mapWithLimit(wave, STEP_CONCURRENCY, (step) =>
+    const results = await mapWithLimit(wave, ctx.stepConcurrency, (step) =>
       runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx),
     );
     const signalled = new Set(wave.filter((s) => s.signalledAt !== null));
@@ -224,9 +223,6 @@ function depOutputsOf(step: MutableStep, steps: Map<string, MutableStep>): Recor
 function isFailedOrSkipped(status: StepStatus | undefined): boolean {
   return status === "FAILED" || status === "SKIPPED";
 }
-
-/** Attempts of one run in flight at once: fan-out runs concurrently, but a 1,000-wide wave does not open 1,000 requests. */
-export const STEP_CONCURRENCY = 16;
 
 /** Like Promise.all over `items.map(fn)`, with at most `limit` calls pending at a time. */
 async function mapWithLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {

@@ -1,11 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { hostname } from "node:os";
-import type { Logger } from "pino";
-import { type Clock, SECOND } from "../clock.ts";
-import type { Db } from "../store/db.ts";
 import { markWorkerStopped, nextWakeAt, recordWorkerTicks, registerWorker } from "../store/workers.ts";
-import type { EventFeed } from "./event-feed.ts";
-import { type Scheduler, SLOW_TICK_MS, withinRealTime } from "./scheduler.ts";
+import type { EngineResources } from "./resources.ts";
+import { type Scheduler, withinRealTime } from "./scheduler.ts";
 
 /**
  * The background worker: ticks in a loop while there is work, backs off while idle, and
@@ -15,35 +12,25 @@ import { type Scheduler, SLOW_TICK_MS, withinRealTime } from "./scheduler.ts";
  * Modes: idle (waiting for work) -> ticking -> idle ...; stop() moves either to stopping,
  * which lets a tick in progress finish and commit (releasing its leases) and then ends.
  */
+/**
+ * From the resources' tunables: tickLimit (runs per tick), tickIntervalMs (the first idle
+ * wait; it doubles while nothing is found, up to MAX_IDLE_FACTOR times), workerConcurrency
+ * (most ticks in flight at once, see slowTickMs), heartbeatMs and stopGraceMs.
+ */
 export interface WorkerOptions {
-  db: Db;
-  clock: Clock;
+  resources: EngineResources;
   scheduler: Scheduler;
-  feed: EventFeed;
-  log: Logger;
-  tickLimit: number;
-  /** First idle wait; it doubles while nothing is found, up to MAX_IDLE_FACTOR times. */
-  intervalMs: number;
-  /** Most ticks in flight at once (see SLOW_TICK_MS); default 4. */
-  concurrency?: number;
 }
 
-/**
- * How long stop() lets ticks in progress finish. Steps still running then are aborted and
- * their runs given back uncommitted (another worker runs them again).
- */
-export const STOP_GRACE_MS = 10 * SECOND;
-
-/** A live worker writes its row at least this often, so a row older than three of these means a dead worker. */
-export const HEARTBEAT_MS = 5 * SECOND;
 const MAX_IDLE_FACTOR = 8;
 
 export class Worker {
   readonly id = `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;
-  readonly #o: WorkerOptions;
+  readonly #r: EngineResources;
+  readonly #scheduler: Scheduler;
   #loop: Promise<void> | null = null;
   #stopping = new AbortController();
-  /** Fired STOP_GRACE_MS after stop(): ticks still running give their runs back. */
+  /** Fired stopGraceMs after stop(): ticks still running give their runs back. */
   readonly #abandon = new AbortController();
   #wake: (() => void) | null = null;
   /** A new run arrived since the loop last looked: tick again instead of sleeping. */
@@ -54,7 +41,8 @@ export class Worker {
   lastTickAt: Date | null = null;
 
   constructor(options: WorkerOptions) {
-    this.#o = options;
+    this.#r = options.resources;
+    this.#scheduler = options.scheduler;
   }
 
   get running(): boolean {
@@ -63,41 +51,42 @@ export class Worker {
 
   async start(): Promise<void> {
     if (this.#loop) return;
-    await registerWorker(this.#o.db, this.id, this.#o.clock.now());
-    this.#unsubscribe = this.#o.feed.onRunsCreated(() => {
+    await registerWorker(this.#r.db, this.id, this.#r.clock.now());
+    this.#unsubscribe = this.#r.feed.onRunsCreated(() => {
       this.#woken = true;
       this.#wake?.();
     });
-    this.#o.log.info({ workerId: this.id }, "worker started");
+    this.#r.log.info({ workerId: this.id }, "worker started");
     this.#loop = this.#run();
   }
 
   async #run(): Promise<void> {
-    const { clock, log } = this.#o;
+    const { clock, log } = this.#r;
+    const { heartbeatMs, slowTickMs, tickIntervalMs } = this.#r.tunables;
     const stop = this.#stopping.signal;
     let idle = 0;
     let lastHeartbeat = clock.now().getTime();
-    const limit = this.#o.concurrency ?? 4;
+    const limit = this.#r.tunables.workerConcurrency;
     const stopped = untilAborted(stop);
     while (!stop.aborted) {
       const now = clock.now().getTime();
-      if (now - lastHeartbeat >= HEARTBEAT_MS) {
+      if (now - lastHeartbeat >= heartbeatMs) {
         lastHeartbeat = now;
-        await recordWorkerTicks(this.#o.db, this.id, this.ticks, this.lastTickAt, clock.now()).catch((error) =>
+        await recordWorkerTicks(this.#r.db, this.id, this.ticks, this.lastTickAt, clock.now()).catch((error) =>
           log.warn({ err: error }, "worker heartbeat failed"),
         );
       }
       if (this.#inFlight.size >= limit) {
         // Wake for the heartbeat too: slow ticks may hold every slot for longer than that.
         const beat = new AbortController();
-        await Promise.race([...this.#inFlight, stopped, clock.sleep(HEARTBEAT_MS, beat.signal)]);
+        await Promise.race([...this.#inFlight, stopped, clock.sleep(heartbeatMs, beat.signal)]);
         beat.abort();
         continue;
       }
       const tickedAt = clock.now();
-      // A tick still running after SLOW_TICK_MS goes on in the background (it is waiting on
+      // A tick still running after slowTickMs goes on in the background (it is waiting on
       // slow steps) while the loop starts another one, up to `concurrency` at once.
-      const ticked = await withinRealTime(this.#tick(), SLOW_TICK_MS);
+      const ticked = await withinRealTime(this.#tick(), slowTickMs);
       if (ticked === null) continue;
       if (ticked > 0) {
         idle = 0;
@@ -117,10 +106,10 @@ export class Worker {
       const onStop = () => woken.abort();
       stop.addEventListener("abort", onStop, { once: true });
       try {
-        let wait = Math.min(this.#o.intervalMs * 2 ** idle, this.#o.intervalMs * MAX_IDLE_FACTOR, HEARTBEAT_MS);
+        let wait = Math.min(tickIntervalMs * 2 ** idle, tickIntervalMs * MAX_IDLE_FACTOR, heartbeatMs);
         // A run waiting on a timer (a retry's backoff, a sleep) is due at a known time: be
         // there. Counted from the tick, so one that came due since is not missed.
-        const due = await nextWakeAt(this.#o.db, tickedAt).catch(() => null);
+        const due = await nextWakeAt(this.#r.db, tickedAt).catch(() => null);
         if (due) wait = Math.min(wait, due.getTime() - clock.now().getTime());
         if (wait <= 0 || woken.signal.aborted) continue;
         idle++;
@@ -136,11 +125,15 @@ export class Worker {
 
   /** One tick; resolves to the runs it advanced (0 when it failed). */
   #tick(): Promise<number> {
-    const { clock, scheduler, log } = this.#o;
+    const { clock, log } = this.#r;
+    const scheduler = this.#scheduler;
     const tick = (async () => {
       try {
-        // Stopping lets the tick finish, for up to STOP_GRACE_MS; then it is abandoned.
-        const result = await scheduler.tickOnce(this.#o.tickLimit, this.id, { countSkipped: false, abandon: this.#abandon.signal });
+        // Stopping lets the tick finish, for up to stopGraceMs; then it is abandoned.
+        const result = await scheduler.tickOnce(this.#r.tunables.tickLimit, this.id, {
+          countSkipped: false,
+          abandon: this.#abandon.signal,
+        });
         this.ticks++;
         this.lastTickAt = clock.now();
         return result.ticked;
@@ -166,14 +159,14 @@ export class Worker {
     if (!this.#loop) return;
     this.#stopping.abort();
     await this.#loop;
-    const grace = setTimeout(() => this.#abandon.abort(new Error("the worker is stopping")), STOP_GRACE_MS);
+    const grace = setTimeout(() => this.#abandon.abort(new Error("the worker is stopping")), this.#r.tunables.stopGraceMs);
     await Promise.all(this.#inFlight);
     clearTimeout(grace);
     this.#loop = null;
     this.#unsubscribe?.();
-    await recordWorkerTicks(this.#o.db, this.id, this.ticks, this.lastTickAt, this.#o.clock.now());
-    await markWorkerStopped(this.#o.db, this.id, this.#o.clock.now());
-    this.#o.log.info({ workerId: this.id, ticks: this.ticks }, "worker stopped");
+    await recordWorkerTicks(this.#r.db, this.id, this.ticks, this.lastTickAt, this.#r.clock.now());
+    await markWorkerStopped(this.#r.db, this.id, this.#r.clock.now());
+    this.#r.log.info({ workerId: this.id, ticks: this.ticks }, "worker stopped");
   }
 }
 

@@ -1,4 +1,4 @@
-import type { TickResult } from "../../engine/scheduler.ts";
+import type { TickResult } from "../../engine/commit.ts";
 import { intInRange } from "../args.ts";
 import { requireAdmin } from "../auth.ts";
 import { builder } from "../builder.ts";
