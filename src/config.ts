@@ -136,6 +136,9 @@ const requestEnv = {
     .min(0)
     .max(64 * 1024 * MiB)
     .default(32 * MiB),
+  /** Memory for subscription answers shared between subscribers of the same selection (src/api/fanout.ts),
+   * all selections together. 16 MiB holds tens of thousands of events' answers. */
+  FORGE_SHARED_ANSWERS_BYTES: positiveInt(16 * MiB, 64 * 1024 * MiB),
   /** Open graphql-ws operations on one connection. */
   FORGE_MAX_SUBSCRIPTIONS_PER_CONNECTION: positiveInt(100, 1_000_000),
   /** Open graphql-ws operations on the whole process. */
@@ -160,6 +163,7 @@ export type RequestLimits = Readonly<{
   maxSubscriptions: number;
   subscriberMaxBufferedBytes: number;
   maxAnswerBytes: number;
+  sharedAnswersBytes: number;
 }>;
 
 function requestConfig(e: z.infer<z.ZodObject<typeof requestEnv>>): { corsOrigins: readonly string[]; limits: RequestLimits } {
@@ -178,6 +182,7 @@ function requestConfig(e: z.infer<z.ZodObject<typeof requestEnv>>): { corsOrigin
       maxSubscriptions: e.FORGE_MAX_SUBSCRIPTIONS,
       subscriberMaxBufferedBytes: e.FORGE_SUBSCRIBER_MAX_BUFFERED_BYTES,
       maxAnswerBytes: e.FORGE_MAX_ANSWER_BYTES,
+      sharedAnswersBytes: e.FORGE_SHARED_ANSWERS_BYTES,
     }),
   };
 }

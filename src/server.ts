@@ -101,7 +101,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   }
 
   const origins = new OriginPolicy(config.corsOrigins, config.host);
-  const answers = new SharedAnswers();
+  const answers = new SharedAnswers(config.limits.sharedAnswersBytes);
   const yoga = createYoga<InitialContext, Context>({
     schema,
     graphqlEndpoint: "/graphql",

@@ -48,6 +48,7 @@ describe("config", () => {
         maxSubscriptions: 10_000,
         subscriberMaxBufferedBytes: 1024 * 1024,
         maxAnswerBytes: 64 * 1024 * 1024,
+        sharedAnswersBytes: 16 * 1024 * 1024,
       },
     });
   });

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { runInput, startForge, type TestForge } from "./support/forge.ts";
+import { chain, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { waitFor } from "./support/wait.ts";
 
 /**
@@ -79,7 +79,6 @@ describe("fan-out of subscription events", () => {
       );
     }
     await closeAll(forge, subscribers);
-    await waitFor(() => forge.app.answers.selections === 0, "the shared selection released");
   });
 
   it("subscribers resuming from different cursors share answers; a different selection, or a variable below the root field, does not", async () => {
@@ -108,7 +107,6 @@ describe("fan-out of subscription events", () => {
     expect(flagged[0]?.messages.at(-1)?.payload.data?.events).toHaveProperty("stepId");
     expect(flagged[1]?.messages.at(-1)?.payload.data?.events).not.toHaveProperty("stepId");
     await closeAll(forge, all);
-    await waitFor(() => forge.app.answers.selections === 0, "the shared selections released");
   });
 
   it("answers with errors reach each subscriber in order through the error mapping, between shared ones", async () => {
@@ -132,6 +130,52 @@ describe("fan-out of subscription events", () => {
       ]);
     }
     await closeAll(forge, subscribers);
+  });
+
+  it("answers are kept within FORGE_SHARED_ANSWERS_BYTES however many subscribers bring selections of their own", async () => {
+    const forge = await startForge({ env: { FORGE_SHARED_ANSWERS_BYTES: "16384" } });
+    const url = await forge.app.start();
+    // Thirty selections nobody shares: each operation has a name of its own.
+    const subscribers = await Promise.all(
+      Array.from({ length: 30 }, (_, i) => rawSubscriber(url, `subscription S${i} { events { id runId seq type } }`)),
+    );
+    await waitFor(() => forge.app.forge.feed.listenerCount === 30, "every subscription followed");
+    await createRuns(forge, 40, "m");
+    await waitFor(() => subscribers.every((s) => s.messages.length === 40), "40 events to each");
+    expect(forge.app.answers.executions).toBeGreaterThanOrEqual(30 * 40);
+    // Each answer is charged well over 100 bytes: 16 KiB keeps fewer than 160 of the 1,200 made.
+    expect(forge.app.answers.cached).toBeLessThan(160);
+    await closeAll(forge, subscribers);
+  });
+
+  it("a reader with 20 subscriptions on one connection gets a 200-step run's every event, within a 256 KiB buffer bound", async () => {
+    const forge = await startForge({ env: { FORGE_SUBSCRIBER_MAX_BUFFERED_BYTES: String(256 * 1024) } });
+    const url = await forge.app.start();
+    const socket = new WebSocket(url.replace(/^http/, "ws"), "graphql-transport-ws");
+    let nexts = 0;
+    let closed: number | null = null;
+    await new Promise<void>((resolve) => {
+      socket.on("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: {} })));
+      socket.on("message", (data) => {
+        const message = JSON.parse(String(data)) as { type: string };
+        if (message.type === "connection_ack") {
+          for (let i = 0; i < 20; i++) socket.send(JSON.stringify({ id: `s${i}`, type: "subscribe", payload: { query: EVENTS } }));
+          resolve();
+        }
+        if (message.type === "next") nexts++;
+      });
+      socket.on("close", (code) => {
+        closed = code;
+      });
+    });
+    await waitFor(() => forge.app.forge.feed.listenerCount === 20, "every subscription followed");
+    await forge.app.forge.createRun(runInput({ id: "long", graph: chain(200) }));
+    await forge.app.forge.tickOnce(10);
+    // 403 events (run_created, run_started, two per step, run_succeeded) to each subscription.
+    await waitFor(() => nexts === 20 * 403 || closed !== null, "every event, or the connection cut");
+    expect({ nexts, closed }).toEqual({ nexts: 20 * 403, closed: null });
+    socket.close();
+    await waitFor(() => forge.app.forge.feed.listenerCount === 0, "every follower let go");
   });
 
   it("a subscriber that leaves and comes back with its last id gets the rest once, from the shared answers or the store", async () => {

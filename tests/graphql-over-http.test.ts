@@ -81,6 +81,20 @@ const CASES: Case[] = [
     data: "absent",
   },
   {
+    what: "a null through a variable with a default, for a non-null argument",
+    body: { query: 'query($id: ID = "x") { runEvents(runId: $id) { id } }', variables: { id: null } },
+    code: "BAD_USER_INPUT",
+    statuses: { grj: 200, json: 200 },
+    data: "null",
+  },
+  {
+    what: "a null through a variable with a default, for a directive's argument",
+    body: { query: "query($b: Boolean = true) { __typename @skip(if: $b) }", variables: { b: null } },
+    code: "BAD_USER_INPUT",
+    statuses: { grj: 400, json: 200 },
+    data: "absent",
+  },
+  {
     what: "an admin mutation without the admin token",
     body: { query: "mutation { tickOnce(limit: 1) { ticked } }" },
     code: "FORBIDDEN",
@@ -215,7 +229,7 @@ describe("one error mapping for HTTP and graphql-ws", () => {
     await forge.gql("mutation($input: CreateRunInput!) { createRun(input: $input) { id } }", { input: runInput({ id: RUN_ID }) });
     const url = await forge.app.start();
     const http = await post(forge, GRAPHQL_RESPONSE, c.body, c.token);
-    const ws = await overWs(url, c.body as { query: string }, c.token);
+    const ws = await overWs(url, c.body as { query: string; variables?: Record<string, unknown> }, c.token);
     expect(ws.errors.map((e) => ({ message: e.message, extensions: e.extensions }))).toEqual(
       http.body.errors?.map((e) => ({ message: e.message, extensions: e.extensions })),
     );

@@ -32,6 +32,9 @@ const REQUEST_ERROR_CODES = new Set([
   "OPERATION_RESOLUTION_FAILURE",
 ]);
 
+/** graphql-js's words for an argument that its variables made invalid, found during execution. */
+const ARGUMENT_ERROR = /^Argument "[^"]+" (of required type .* was not provided|of non-null type .* must not be null|has invalid value )/;
+
 /** A document with no operation of the given name, or several and no name, in the same words on both transports. */
 export const NO_OPERATION_MESSAGE = "operationName: names no operation of the document (one is needed when it has several)";
 
@@ -46,9 +49,12 @@ export function contractCode(error: GraphQLError | GraphQLFormattedError): Error
   if (typeof code === "string" && CONTRACT_CODES.has(code)) return code as ErrorCode;
   if (typeof code === "string" && REQUEST_ERROR_CODES.has(code)) return "BAD_USER_INPUT";
   // An error without a path was raised before execution: the request itself is refused.
-  // One at a path that got past the masker unmasked is GraphQL's own (a null in a non-null
-  // field, a value an enum cannot represent): the server's fault.
-  return error.path ? "INTERNAL_SERVER_ERROR" : "BAD_USER_INPUT";
+  if (!error.path) return "BAD_USER_INPUT";
+  // At a path, graphql-js's own errors that got past the masker unmasked are the server's
+  // fault (a null in a non-null field, a value an enum cannot represent), except an
+  // argument the caller's variables made invalid (a null through a variable with a default),
+  // which graphql-js only finds when it reaches the field (values.js, getArgumentValues).
+  return ARGUMENT_ERROR.test(error.message) ? "BAD_USER_INPUT" : "INTERNAL_SERVER_ERROR";
 }
 
 /** `error` as the client sees it: its message, locations and path, and the contract's code alone. */

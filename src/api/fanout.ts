@@ -11,6 +11,7 @@ import {
   visit,
 } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import { LRUCache } from "lru-cache";
 import type { StoredEvent } from "../domain/event.ts";
 import type { Context } from "./context.ts";
 
@@ -34,13 +35,10 @@ import type { Context } from "./context.ts";
  * error mapping as before); they are still executed once.
  */
 
-/** Answers kept per selection: enough for the events of a burst that many subscribers are still working through. */
-const ANSWERS_PER_SELECTION = 2048;
+/** An answer still being executed (or one with errors, kept without its JSON) is charged this much. */
+const UNSIZED_ANSWER_BYTES = 1024;
 
-interface Selection {
-  subscribers: number;
-  answers: Map<number, ExecutionResult | Promise<ExecutionResult>>;
-}
+type Answer = ExecutionResult | Promise<ExecutionResult>;
 
 /** What of a document the key needs, worked out once per parsed document (they are cached, so shared). */
 interface DocumentInfo {
@@ -56,16 +54,35 @@ export function sharedPayload(result: ExecutionResult): string | undefined {
   return payloads.get(result);
 }
 
+/**
+ * The answers kept to be shared live in one cache for all selections, within
+ * `cacheBytes` (FORGE_SHARED_ANSWERS_BYTES), least recently used out first. Subscribers of
+ * one selection follow a burst nearly in step, so an answer is wanted again within a few
+ * events of being made; a selection that nobody shares costs its answers there and nothing
+ * more, however many subscribers bring selections of their own.
+ */
 export class SharedAnswers {
-  readonly #selections = new Map<string, Selection>();
+  readonly #answers: LRUCache<string, Answer>;
+
+  constructor(cacheBytes: number) {
+    this.#answers = new LRUCache<string, Answer>({
+      maxSize: cacheBytes,
+      // The JSON's characters twice (the string, and about as much again for the result
+      // object it was made from), the key's characters, and the entry's own overhead.
+      sizeCalculation: (answer, key) => {
+        const json = answer instanceof Promise ? undefined : payloads.get(answer);
+        return (json === undefined ? UNSIZED_ANSWER_BYTES : 4 * json.length) + 2 * key.length + 256;
+      },
+    });
+  }
   readonly #documents = new WeakMap<DocumentNode, DocumentInfo>();
   #nextDocumentId = 1;
   #executions = 0;
   #serializations = 0;
 
-  /** Selections with subscribers now. */
-  get selections(): number {
-    return this.#selections.size;
+  /** Answers kept now. */
+  get cached(): number {
+    return this.#answers.size;
   }
 
   /** Executions of a selection on an event so far (one per distinct selection and event, unless evicted). */
@@ -87,49 +104,17 @@ export class SharedAnswers {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const events = source as AsyncGenerator<StoredEvent>;
-    const selection = this.#selections.get(key) ?? { subscribers: 0, answers: new Map() };
-    this.#selections.set(key, selection);
-    selection.subscribers++;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      if (--selection.subscribers === 0) this.#selections.delete(key);
-    };
-    const answerOf = async (event: StoredEvent): Promise<ExecutionResult> => {
-      let answer = selection.answers.get(event.id);
-      if (!answer) {
-        this.#executions++;
-        answer = Promise.resolve(execute({ ...args, rootValue: event })).then((result) => {
-          if (!result.errors) {
-            this.#serializations++;
-            payloads.set(result, JSON.stringify(result));
-          }
-          return result;
-        });
-        selection.answers.set(event.id, answer);
-        if (selection.answers.size > ANSWERS_PER_SELECTION) {
-          selection.answers.delete(selection.answers.keys().next().value as number);
-        }
-      }
-      return answer;
-    };
     const iterator: AsyncIterableIterator<ExecutionResult> = {
       next: async () => {
         const next = await events.next();
-        if (next.done) {
-          release();
-          return { done: true, value: undefined };
-        }
-        return { done: false, value: await answerOf(next.value) };
+        if (next.done) return { done: true, value: undefined };
+        return { done: false, value: await this.#answerOf(`${key}\u0000${next.value.id}`, args, next.value) };
       },
       return: async () => {
-        release();
         await events.return(undefined);
         return { done: true, value: undefined };
       },
       throw: async (error?: unknown) => {
-        release();
         await events.throw(error);
         return { done: true, value: undefined };
       },
@@ -137,6 +122,29 @@ export class SharedAnswers {
     };
     return iterator;
   };
+
+  /** The answer of the selection `args` to `event`, executed unless another subscriber's execution is kept. */
+  #answerOf(key: string, args: ExecutionArgs, event: StoredEvent): Answer {
+    const kept = this.#answers.get(key);
+    if (kept) return kept;
+    this.#executions++;
+    const keep = (result: ExecutionResult): ExecutionResult => {
+      if (!result.errors) {
+        this.#serializations++;
+        payloads.set(result, JSON.stringify(result));
+      }
+      this.#answers.set(key, result);
+      return result;
+    };
+    const executed = execute({ ...args, rootValue: event });
+    if (!(executed instanceof Promise)) return keep(executed);
+    const pending = executed.then(keep, (error: unknown) => {
+      this.#answers.delete(key);
+      throw error;
+    });
+    this.#answers.set(key, pending);
+    return pending;
+  }
 
   #keyOf(args: ExecutionArgs): string {
     const info = this.#infoOf(args.document);
@@ -146,7 +154,9 @@ export class SharedAnswers {
       names = selectionVariables(args.document, getOperationAST(args.document, args.operationName));
       info.variables.set(operationName, names);
     }
-    const values = names.map((name) => args.variableValues?.[name] ?? null);
+    // An omitted variable ([]) and a null one ([null]) differ when the variable has a default.
+    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+    const values = names.map((name) => (Object.hasOwn(variables, name) ? [variables[name]] : []));
     const access = (args.contextValue as Context).access;
     return `${info.id}\u0000${operationName}\u0000${access.admin ? "admin" : access.api ? "api" : "none"}\u0000${JSON.stringify(values)}`;
   }

@@ -156,9 +156,13 @@ const KNOWN_COSTS_PER_DOCUMENT = 32;
  * operation and the values of the variables it depends on.
  */
 function useCostLimit(limits: RequestLimits): Plugin<Context> {
-  const costOf = (args: ExecutionArgs): number => {
+  const costOf = (args: ExecutionArgs): number | GraphQLError => {
     const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-    const key = JSON.stringify([args.operationName ?? null, ...costVariables(args.document).map((name) => variables[name] ?? null)]);
+    // An omitted variable ([]) and a null one ([null]) price differently when it has a default.
+    const key = JSON.stringify([
+      args.operationName ?? null,
+      ...costVariables(args.document).map((name) => (Object.hasOwn(variables, name) ? [variables[name]] : [])),
+    ]);
     let known = knownCosts.get(args.document);
     const remembered = known?.get(key);
     if (remembered !== undefined) return remembered;
@@ -166,6 +170,10 @@ function useCostLimit(limits: RequestLimits): Plugin<Context> {
     try {
       cost = operationCost(args.schema, args.document, args.variableValues ?? undefined, args.operationName ?? undefined, limits.maxCost);
     } catch (error) {
+      // Variables that do not fit where the document uses them (a null for a non-null
+      // directive argument, say) leave the cost unknown: the operation is refused with
+      // GraphQL's own words for it, before anything runs.
+      if (error instanceof GraphQLError) return error;
       if (!(error instanceof CostTooHigh)) throw error;
       cost = Number.POSITIVE_INFINITY;
     }
@@ -178,6 +186,7 @@ function useCostLimit(limits: RequestLimits): Plugin<Context> {
   };
   const refusal = (args: ExecutionArgs): GraphQLError | null => {
     const cost = costOf(args);
+    if (cost instanceof GraphQLError) return limitError(cost.message);
     if (cost <= limits.maxCost) return null;
     const found = Number.isFinite(cost) ? ` (${cost})` : "";
     return limitError(

@@ -133,6 +133,57 @@ export class WriteTurn {
 export const writeTurn = new WriteTurn();
 
 /**
+ * A writer that has put this much in a socket's buffer waits for the socket to drain before
+ * writing more: a client reading at its own pace is never pushed to the buffer bound (which
+ * is for clients that stopped reading) by a burst it would have read in time.
+ */
+const WRITE_HIGH_WATER_BYTES = 64 * 1024;
+/** How long a writer waits for a socket to drain. One that did not is no longer waited for: its client stopped reading, and the buffer bound will cut it off. */
+const DRAIN_WAIT_MS = 1000;
+
+type RawSocket = { once(event: string, fn: () => void): void; off(event: string, fn: () => void): void };
+const draining = new WeakMap<object, Promise<boolean>>();
+const stalled = new WeakSet<object>();
+
+/** Resolves true once `raw` has drained (or closed), false when DRAIN_WAIT_MS passed first; one wait per socket, shared by its writers. */
+function drainOf(raw: RawSocket): Promise<boolean> {
+  let wait = draining.get(raw);
+  if (wait) return wait;
+  wait = new Promise<boolean>((resolve) => {
+    const finish = (drained: boolean) => {
+      clearTimeout(timer);
+      raw.off("drain", onDrain);
+      raw.off("close", onDrain);
+      draining.delete(raw);
+      resolve(drained);
+    };
+    const onDrain = () => finish(true);
+    const timer = setTimeout(() => finish(false), DRAIN_WAIT_MS);
+    raw.once("drain", onDrain);
+    raw.once("close", onDrain);
+  });
+  draining.set(raw, wait);
+  return wait;
+}
+
+/**
+ * Paces a writer of many messages to `socket` (api/ws-server.ts, writeSharedAnswers), called
+ * after each write (undefined when it need not wait): past the high-water mark it waits for the socket to drain (unless the
+ * socket stalled before), and past the turn's budget for the next turn.
+ */
+export function pace(socket: WebSocket): Promise<void> | undefined {
+  // ws keeps the TCP socket it writes to in `_socket`.
+  const raw = (socket as unknown as { _socket?: RawSocket })._socket;
+  if (raw && socket.bufferedAmount > WRITE_HIGH_WATER_BYTES && !stalled.has(raw)) {
+    return drainOf(raw).then((drained) => {
+      if (!drained) stalled.add(raw);
+    });
+  }
+  // Most writes wait for nothing: no promise to settle.
+  return writeTurn.withinBudget ? undefined : writeTurn.next();
+}
+
+/**
  * The WebSocket class for ws' `WebSocket` option: a socket whose unsent bytes pass
  * `maxBufferedBytes` is cut off (terminate: a client that does not read would not read a
  * close frame either).

@@ -4,7 +4,7 @@ import { CloseCode, makeServer, type ServerOptions } from "graphql-ws";
 import type { Logger } from "pino";
 import type { WebSocket, WebSocketServer } from "ws";
 import { type RequestJson, readRequestJson } from "./json-body.ts";
-import { writeTurn } from "./websocket.ts";
+import { pace } from "./websocket.ts";
 
 /**
  * graphql-ws on a `ws` server: what graphql-ws's own `useServer` (graphql-ws/use/ws) does,
@@ -159,8 +159,8 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
  *
  * graphql-ws would do for each subscriber what is done here once: validate the message,
  * stringify it, and wait for the socket between messages; with a thousand subscribers to one
- * event, that was most of the work. Writers take turns with the rest of the process by the
- * write turn's budget (api/websocket.ts).
+ * event, that was most of the work. Writers are paced (api/websocket.ts, pace): they wait
+ * for a socket past its high-water mark to drain, and take turns with the rest of the process.
  */
 export function writeSharedAnswers(
   results: AsyncIterator<ExecutionResult>,
@@ -179,7 +179,8 @@ export function writeSharedAnswers(
         if (json === undefined) return next;
         if (socket.readyState !== socket.OPEN) continue; // graphql-ws ends the operation as the socket closes
         socket.send(`${head}${json}}`);
-        if (!writeTurn.withinBudget) await writeTurn.next();
+        const wait = pace(socket);
+        if (wait) await wait;
       }
     },
     return: async () => {

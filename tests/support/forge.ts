@@ -114,7 +114,6 @@ export async function startForge(
       kept > 0 ? `${kept} lease(s) still held by the stopped worker or a finished tickOnce` : null,
       app.forge.scheduler.runsInFlight > 0 ? `${app.forge.scheduler.runsInFlight} claimed run(s) still in flight` : null,
       app.forge.feed.listenerCount > 0 ? `${app.forge.feed.listenerCount} event feed listener(s) still attached` : null,
-      app.answers.selections > 0 ? `${app.answers.selections} shared subscription selection(s) still held` : null,
     ].filter((leak) => leak !== null);
     if (leaks.length > 0) throw new Error(`Forge app leaked after stop: ${leaks.join("; ")}`);
   };
