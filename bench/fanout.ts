@@ -14,8 +14,9 @@ import { fmt, freshDbFile, percentile, printTable } from "./support.ts";
  * - A burst: one createRuns of `burst` runs commits `burst` events at once; deliveries/s is
  *   every subscriber's copy of every event over the time from that commit to the last
  *   arrival. The bound, in the same run: a plain `ws` server writing the same bytes (the
- *   messages Forge sent, byte for byte in size and shape) to the same number of sockets,
- *   in a loop, with no GraphQL and no store.
+ *   messages Forge sends, in size and shape) to the same number of sockets, each socket's
+ *   messages in one write, with no GraphQL and no store; beside it the same server writing
+ *   one message at a time, event by event.
  * - A steady rate: `rate` events a second for `seconds`, one createRun at a time; latency is
  *   from each commit to each arrival.
  * - With `soakMinutes`, the steady rate goes on that long and the server's memory is
@@ -66,6 +67,55 @@ async function startClients(wsUrl: string, subscribers: number, sampleEvery: num
 }
 
 const now = () => performance.timeOrigin + performance.now();
+
+type RawSubscriber = { send(data: string): void; _socket?: { cork(): void; uncork(): void } };
+
+/** A plain ws server that acknowledges graphql-ws connections, with `subscribers` clients subscribed to it. */
+async function rawServer(subscribers: number): Promise<{ clients: Clients; subscribed: RawSubscriber[]; close(): Promise<void> }> {
+  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
+  await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
+  const subscribed: RawSubscriber[] = [];
+  wss.on("connection", (socket) => {
+    socket.on("message", (data) => {
+      const message = JSON.parse(String(data)) as { type: string };
+      if (message.type === "connection_init") socket.send('{"type":"connection_ack"}');
+      if (message.type === "subscribe") subscribed.push(socket);
+    });
+  });
+  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
+  const clients = await startClients(url, subscribers, 1);
+  while (subscribed.length < subscribers) await sleep(20);
+  return { clients, subscribed, close: () => new Promise<void>((resolve) => wss.close(() => resolve())) };
+}
+
+/**
+ * The latency bound: the plain ws server writes one event's message to every socket, `rate`
+ * times a second for `seconds`; latency is from the write to each arrival (the clients' own
+ * share of the machine included, as it is for Forge).
+ */
+async function benchRawSteady(subscribers: number, rate: number, seconds: number): Promise<number[]> {
+  const { clients, subscribed, close } = await rawServer(subscribers);
+  const sentAt = new Map<string, number>();
+  const end = now() + seconds * 1000;
+  for (let i = 0, next = now(); now() < end; i++) {
+    const runId = `steady-${i}`;
+    const message = JSON.stringify({
+      id: "1",
+      type: "next",
+      payload: { data: { events: { id: String(2_000_000 + i), runId, seq: 1, type: "run_created", createdAt: new Date().toISOString() } } },
+    });
+    sentAt.set(runId, now());
+    for (const socket of subscribed) socket.send(message);
+    next += 1000 / rate;
+    await sleep(Math.max(0, next - now()));
+  }
+  await waitForArrivals(clients, subscribers * sentAt.size, 30_000);
+  const byRun = await clients.ask<Record<string, number[]>>({ stop: true }, "byRun");
+  await close();
+  const latencies: number[] = [];
+  for (const [runId, at] of sentAt) for (const arrived of byRun[runId] ?? []) latencies.push(arrived - at);
+  return latencies.sort((x, y) => x - y);
+}
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Waits until the clients have `expected` messages in all (or `timeoutMs` passes); the time it took is not measured here. */
@@ -152,7 +202,8 @@ export async function benchFanout(o: {
   latencies.sort((a, b) => a - b);
   const expectedSteady = committedAt.size * (soak ? Math.ceil(o.subscribers / 50) : o.subscribers);
 
-  const bound = soak ? null : await benchRawFanout(o.subscribers, o.burst);
+  const bound = soak ? null : await benchRawFanout(o.subscribers, o.burst, true);
+  const unbatched = soak ? null : await benchRawFanout(o.subscribers, o.burst, false);
   const deliveriesPerSecond = burstDeliveries / ((lastBurstArrival - burstCommitted) / 1000);
   if (bound) {
     printTable(
@@ -168,27 +219,39 @@ export async function benchFanout(o: {
           fmt((burstCpuMs * 1000) / burstDeliveries, 1),
         ],
         [
-          "bound: the same bytes to as many sockets, plain ws",
+          "bound: the same bytes to as many sockets, plain ws, each socket's messages in one write",
           fmt(bound.deliveries),
           fmt(bound.seconds, 2),
           fmt(bound.perSecond),
           "1.00",
           fmt((bound.cpuMs * 1000) / bound.deliveries, 1),
         ],
+        [
+          "plain ws, one write per message (event by event to every socket)",
+          fmt(unbatched?.deliveries ?? 0),
+          fmt(unbatched?.seconds ?? 0, 2),
+          fmt(unbatched?.perSecond ?? 0),
+          fmt((unbatched?.perSecond ?? 0) / bound.perSecond, 2),
+          fmt(((unbatched?.cpuMs ?? 0) * 1000) / (unbatched?.deliveries ?? 1), 1),
+        ],
       ],
     );
     console.log(`(the burst's createRuns of ${fmt(o.burst)} runs took ${fmt(burstCommitted - burstStart, 1)} ms to commit)`);
   }
+  const steadyBound = soak ? null : await benchRawSteady(o.subscribers, o.rate, o.seconds);
+  const latencyRow = (label: string, sorted: number[], expected: number) => [
+    label,
+    `${fmt(sorted.length)} of ${fmt(expected)}`,
+    fmt(percentile(sorted, 50), 2),
+    fmt(percentile(sorted, 99), 2),
+    fmt(sorted.at(-1) ?? Number.NaN, 2),
+  ];
   printTable(
     `Fan-out latency, commit to subscriber: ${fmt(o.subscribers)} subscribers, ${o.rate} events/s for ${soak ? `${o.soakMinutes} min` : `${o.seconds} s`}${soak ? " (every 50th subscriber timed)" : ""}`,
-    ["deliveries", "p50 ms", "p99 ms", "max ms"],
+    ["server", "deliveries", "p50 ms", "p99 ms", "max ms"],
     [
-      [
-        `${fmt(latencies.length)} of ${fmt(expectedSteady)}`,
-        fmt(percentile(latencies, 50), 2),
-        fmt(percentile(latencies, 99), 2),
-        fmt(latencies.at(-1) ?? Number.NaN, 2),
-      ],
+      latencyRow("Forge", latencies, expectedSteady),
+      ...(steadyBound ? [latencyRow("bound: plain ws writing each event's message to every socket", steadyBound, steadyBound.length)] : []),
     ],
   );
   if (soak) {
@@ -214,20 +277,9 @@ export async function benchFanout(o: {
 async function benchRawFanout(
   subscribers: number,
   events: number,
+  corked: boolean,
 ): Promise<{ deliveries: number; seconds: number; perSecond: number; cpuMs: number }> {
-  const wss = new WebSocketServer({ host: "127.0.0.1", port: 0 });
-  await new Promise<void>((resolve) => wss.once("listening", () => resolve()));
-  const subscribed: Array<{ send(data: string): void }> = [];
-  wss.on("connection", (socket) => {
-    socket.on("message", (data) => {
-      const message = JSON.parse(String(data)) as { type: string };
-      if (message.type === "connection_init") socket.send('{"type":"connection_ack"}');
-      if (message.type === "subscribe") subscribed.push(socket);
-    });
-  });
-  const url = `ws://127.0.0.1:${(wss.address() as AddressInfo).port}`;
-  const clients = await startClients(url, subscribers, 1);
-  while (subscribed.length < subscribers) await sleep(20);
+  const { clients, subscribed, close } = await rawServer(subscribers);
   const createdAt = new Date().toISOString();
   const messages = Array.from({ length: events }, (_, i) =>
     JSON.stringify({
@@ -238,7 +290,16 @@ async function benchRawFanout(
   );
   const start = now();
   const cpuBefore = process.cpuUsage();
-  for (const message of messages) for (const socket of subscribed) socket.send(message);
+  if (corked) {
+    // Each socket's messages in one write: the best the same bytes can do.
+    for (const socket of subscribed) {
+      socket._socket?.cork();
+      for (const message of messages) socket.send(message);
+      socket._socket?.uncork();
+    }
+  } else {
+    for (const message of messages) for (const socket of subscribed) socket.send(message);
+  }
   await waitForArrivals(clients, subscribers * events, 120_000);
   const cpu = process.cpuUsage(cpuBefore);
   const byRun = await clients.ask<Record<string, number[]>>({ stop: true }, "byRun");
@@ -248,7 +309,7 @@ async function benchRawFanout(
     deliveries += arrivals.length;
     for (const at of arrivals) last = Math.max(last, at);
   }
-  await new Promise<void>((resolve) => wss.close(() => resolve()));
+  await close();
   const seconds = (last - start) / 1000;
   return { deliveries, seconds, perSecond: deliveries / seconds, cpuMs: (cpu.user + cpu.system) / 1000 };
 }

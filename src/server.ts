@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
-import { type ExecutionArgs, type ExecutionResult, GraphQLError, getOperationAST } from "graphql";
+import { GraphQLError, getOperationAST } from "graphql";
 import { handleProtocols } from "graphql-ws";
 import { createYoga, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer } from "ws";
@@ -18,13 +18,13 @@ import {
   refusalResponse,
   useContractErrors,
 } from "./api/errors.ts";
-import { SharedAnswers, sharedPayload, useSharedAnswers } from "./api/fanout.ts";
+import { SharedAnswers, useSharedAnswers } from "./api/fanout.ts";
 import { useJsonBodyInPieces } from "./api/json-body.ts";
 import { useRequestLimits } from "./api/limits.ts";
 import { schema } from "./api/schema/index.ts";
 import { boundedWebSocket, SubscriptionGate } from "./api/websocket.ts";
 import { useWellFormedInput } from "./api/well-formed.ts";
-import { serveGraphQLWs, writeSharedAnswers } from "./api/ws-server.ts";
+import { answerSink, serveGraphQLWs } from "./api/ws-server.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
 import { Forge } from "./engine/forge.ts";
@@ -169,6 +169,8 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           return [contractError(new GraphQLError(NO_OPERATION_MESSAGE))];
         }
         const contextValue = await enveloped.contextFactory();
+        // Shared answers go straight to this socket; the rest through graphql-ws.
+        contextValue.sink = answerSink(ctx.extra.socket, id);
         const refused = gate.admit(ctx, id);
         if (refused) return [refused];
         return {
@@ -177,15 +179,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
           operationName: params.operationName,
           variableValues: params.variables,
           contextValue,
-          rootValue: {
-            execute: enveloped.execute,
-            // Shared answers go straight to this socket; the rest through graphql-ws.
-            subscribe: async (args: ExecutionArgs) => {
-              const result = await enveloped.subscribe(args);
-              if (!(Symbol.asyncIterator in result)) return result;
-              return writeSharedAnswers(result as AsyncIterableIterator<ExecutionResult>, ctx.extra.socket, id, sharedPayload);
-            },
-          },
+          rootValue: { execute: enveloped.execute, subscribe: enveloped.subscribe },
         };
       },
       onComplete: (ctx, id) => gate.release(ctx, id),

@@ -4,6 +4,7 @@ import type { StepRecord } from "../store/records.ts";
 import { AnswerBudget } from "./answer-budget.ts";
 import type { Access } from "./auth.ts";
 import { batchLoader } from "./batch.ts";
+import type { AnswerSink } from "./fanout.ts";
 
 /** Per-operation context, for HTTP requests and graphql-ws subscriptions alike. */
 export interface Context {
@@ -17,6 +18,8 @@ export interface Context {
   loadArtifactContent: (id: number) => Promise<string | null>;
   /** What the operation's large values may still take of its answer. */
   answer: AnswerBudget;
+  /** A graphql-ws subscription's socket, where shared answers are written straight away (api/fanout.ts). */
+  sink?: AnswerSink;
 }
 
 /** Groups rows by run id. */

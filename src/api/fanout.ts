@@ -22,7 +22,8 @@ import type { Context } from "./context.ts";
  * subscriber keeps its own follower (its cursor, its replay, its exactly-once delivery:
  * engine/follow.ts), but what an event becomes is executed once per distinct selection and
  * event, and serialized once; every subscriber of that selection is handed the same result,
- * and the same payload bytes are written to each socket (writeSharedAnswers, api/ws-server.ts).
+ * and the same payload bytes are written to each socket (answerSink, api/ws-server.ts), a
+ * batch of events at a time.
  *
  * Why this is sound: every root field of Subscription resolves to the event itself, and the
  * fields below read only the event (and the answer budget, reset for each event). So the
@@ -40,6 +41,60 @@ const UNSIZED_ANSWER_BYTES = 1024;
 
 type Answer = ExecutionResult | Promise<ExecutionResult>;
 
+/**
+ * Where a subscriber's shared answers are written straight away (a graphql-ws operation's
+ * socket, api/ws-server.ts answerSink): `write` takes an answer's JSON, `pace` is called
+ * after each write and says whether to wait before the next.
+ */
+export interface AnswerSink {
+  write(payloadJson: string): void;
+  pace(): Promise<void> | undefined;
+}
+
+/**
+ * A follower's stream of events (api/schema/event.ts) that can also hand over, at once,
+ * the events that arrived together: a batch of a burst written to a socket in one go.
+ */
+export interface EventBatches extends AsyncIterableIterator<StoredEvent> {
+  nextBatch(): Promise<IteratorResult<StoredEvent[], undefined>>;
+}
+
+/** `batches` as a stream of single events that also offers them a batch at a time. */
+export function eventBatches(batches: AsyncGenerator<StoredEvent[]>, onEnd: () => void): EventBatches {
+  let queued: StoredEvent[] = [];
+  const stream: EventBatches = {
+    next: async () => {
+      if (queued.length === 0) {
+        const next = await batches.next();
+        if (next.done) return { done: true, value: undefined };
+        queued = next.value;
+      }
+      return { done: false, value: queued.shift() as StoredEvent };
+    },
+    nextBatch: async () => {
+      if (queued.length > 0) {
+        const batch = queued;
+        queued = [];
+        return { done: false, value: batch };
+      }
+      const next = await batches.next();
+      return next.done ? { done: true, value: undefined } : next;
+    },
+    return: async () => {
+      onEnd();
+      await batches.return(undefined);
+      return { done: true, value: undefined };
+    },
+    throw: async (error?: unknown) => {
+      onEnd();
+      await batches.throw(error);
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]: () => stream,
+  };
+  return stream;
+}
+
 /** What of a document the key needs, worked out once per parsed document (they are cached, so shared). */
 interface DocumentInfo {
   id: number;
@@ -48,11 +103,6 @@ interface DocumentInfo {
 }
 
 const payloads = new WeakMap<ExecutionResult, string>();
-
-/** The JSON of a shared answer without errors, serialized once; undefined for any other result. */
-export function sharedPayload(result: ExecutionResult): string | undefined {
-  return payloads.get(result);
-}
 
 /**
  * The answers kept to be shared live in one cache for all selections, within
@@ -98,25 +148,61 @@ export class SharedAnswers {
   /**
    * A subscribe function for envelop: the subscriber's own event stream (the root field's
    * subscribe resolver, as graphql-js calls it), each event mapped to the shared answer.
+   * With a sink in the context (a graphql-ws operation), answers without errors are written
+   * to it as they come, a batch of events at a time, and only the others are handed on; so
+   * envelop and graphql-ws see just the answers with errors, in their place in the order.
    */
   readonly subscribe = async (args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> => {
     const key = this.#keyOf(args);
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
-    const events = source as AsyncGenerator<StoredEvent>;
+    const events = source as AsyncIterableIterator<StoredEvent> & Partial<Pick<EventBatches, "nextBatch">>;
+    const sink = (args.contextValue as Context).sink;
+    // What is left of a batch after an answer handed on.
+    let left: StoredEvent[] = [];
+    let ended = false;
+    const nextBatch = async (): Promise<StoredEvent[] | null> => {
+      if (left.length > 0) {
+        const batch = left;
+        left = [];
+        return batch;
+      }
+      const next = events.nextBatch
+        ? await events.nextBatch()
+        : await events.next().then((n) => (n.done ? n : { done: false, value: [n.value] }));
+      return next.done ? null : (next.value as StoredEvent[]);
+    };
+    const done = { done: true, value: undefined } as const;
     const iterator: AsyncIterableIterator<ExecutionResult> = {
       next: async () => {
-        const next = await events.next();
-        if (next.done) return { done: true, value: undefined };
-        return { done: false, value: await this.#answerOf(`${key}\u0000${next.value.id}`, args, next.value) };
+        for (;;) {
+          const batch = await nextBatch();
+          if (!batch || ended) return done;
+          for (let i = 0; i < batch.length; i++) {
+            const event = batch[i] as StoredEvent;
+            const kept = this.#answerOf(`${key}\u0000${event.id}`, args, event);
+            const answer = kept instanceof Promise ? await kept : kept;
+            const json = sink ? payloads.get(answer) : undefined;
+            if (!sink || json === undefined) {
+              left = batch.slice(i + 1);
+              return { done: false, value: answer };
+            }
+            sink.write(json);
+            const wait = sink.pace();
+            if (wait) await wait;
+            if (ended) return done;
+          }
+        }
       },
       return: async () => {
-        await events.return(undefined);
-        return { done: true, value: undefined };
+        ended = true;
+        await events.return?.(undefined);
+        return done;
       },
       throw: async (error?: unknown) => {
-        await events.throw(error);
-        return { done: true, value: undefined };
+        ended = true;
+        await events.throw?.(error);
+        return done;
       },
       [Symbol.asyncIterator]: () => iterator,
     };

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from "node:http";
-import type { ExecutionResult } from "graphql";
 import { CloseCode, makeServer, type ServerOptions } from "graphql-ws";
 import type { Logger } from "pino";
 import type { WebSocket, WebSocketServer } from "ws";
+import type { AnswerSink } from "./fanout.ts";
 import { type RequestJson, readRequestJson } from "./json-body.ts";
 import { pace } from "./websocket.ts";
 
@@ -151,49 +151,20 @@ export function serveGraphQLWs<P extends Record<string, unknown> | undefined>(
 }
 
 /**
- * The results of a subscription for graphql-ws, with every shared answer (api/fanout.ts)
- * written straight to the socket as a `next` message around its JSON serialized once. Only
- * the other results (those with errors) reach graphql-ws, which sends them in order after
- * what was written before them, through the error mapping. graphql-ws still runs the
- * operation: it is told of the end (and then sends `complete`), and its `return()` ends it.
- *
+ * Where a graphql-ws subscription's shared answers (api/fanout.ts) go: straight to the
+ * socket, each as a `next` message around its JSON serialized once, paced (api/websocket.ts).
  * graphql-ws would do for each subscriber what is done here once: validate the message,
- * stringify it, and wait for the socket between messages; with a thousand subscribers to one
- * event, that was most of the work. Writers are paced (api/websocket.ts, pace): they wait
- * for a socket past its high-water mark to drain, and take turns with the rest of the process.
+ * stringify it, and wait for the socket between messages; with a thousand subscribers to
+ * one event, that was most of the work. graphql-ws still runs the operation: it sends the
+ * answers with errors, in their place, and `complete`.
  */
-export function writeSharedAnswers(
-  results: AsyncIterator<ExecutionResult>,
-  socket: WebSocket,
-  operationId: string,
-  payloadOf: (result: ExecutionResult) => string | undefined,
-): AsyncIterableIterator<ExecutionResult> {
+export function answerSink(socket: WebSocket, operationId: string): AnswerSink {
   const head = `{"id":${JSON.stringify(operationId)},"type":"next","payload":`;
-  let ended = false;
-  const iterator: AsyncIterableIterator<ExecutionResult> = {
-    next: async () => {
-      for (;;) {
-        const next = await results.next();
-        if (next.done || ended) return { done: true, value: undefined };
-        const json = payloadOf(next.value);
-        if (json === undefined) return next;
-        if (socket.readyState !== socket.OPEN) continue; // graphql-ws ends the operation as the socket closes
-        socket.send(`${head}${json}}`);
-        const wait = pace(socket);
-        if (wait) await wait;
-      }
+  return {
+    write: (json) => {
+      // A closed socket takes nothing: graphql-ws ends the operation as it closes.
+      if (socket.readyState === socket.OPEN) socket.send(`${head}${json}}`);
     },
-    return: async () => {
-      ended = true;
-      await results.return?.();
-      return { done: true, value: undefined };
-    },
-    throw: async (error?: unknown) => {
-      ended = true;
-      await results.throw?.(error);
-      return { done: true, value: undefined };
-    },
-    [Symbol.asyncIterator]: () => iterator,
+    pace: () => pace(socket),
   };
-  return iterator;
 }

@@ -21,7 +21,12 @@ interface Cursor<K extends "seq" | "id"> {
   isLast: (e: StoredEvent) => boolean;
 }
 
-async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K>, signal: AbortSignal): AsyncGenerator<StoredEvent> {
+/**
+ * Yields the events past the cursor in batches (each in order, the batches in order): what
+ * arrived together is handed over together, so a subscriber can write a burst at once.
+ * The cursor moves past a batch when the consumer asks for the next one.
+ */
+async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K>, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
   let buffered: StoredEvent[] = [];
   let overflowed = false;
   let wake: (() => void) | null = null;
@@ -59,12 +64,21 @@ async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K
         wake = null;
         continue;
       }
+      const out: StoredEvent[] = [];
+      let last = false;
       for (const event of batch) {
         if (event[cursor.key] <= cursor.at) continue;
-        yield event;
-        cursor.at = event[cursor.key];
-        if (cursor.isLast(event)) return;
+        out.push(event);
+        if (cursor.isLast(event)) {
+          last = true;
+          break;
+        }
       }
+      if (out.length > 0) {
+        yield out;
+        cursor.at = (out[out.length - 1] as StoredEvent)[cursor.key];
+      }
+      if (last) return;
     }
   } finally {
     signal.removeEventListener("abort", onAbort);
@@ -83,7 +97,7 @@ export function followRun(
   run: { id: string; seq: number; terminal: boolean },
   afterSeq: number,
   signal: AbortSignal,
-): AsyncGenerator<StoredEvent> {
+): AsyncGenerator<StoredEvent[]> {
   const cursor: Cursor<"seq"> = {
     key: "seq",
     at: afterSeq,
@@ -103,7 +117,7 @@ export async function* followAll(
   deps: { db: Db; feed: EventFeed },
   afterId: number | null,
   signal: AbortSignal,
-): AsyncGenerator<StoredEvent> {
+): AsyncGenerator<StoredEvent[]> {
   const at = afterId ?? (await lastEventId(deps.db));
   yield* follow(
     deps.feed,

@@ -340,7 +340,8 @@ export class Forge {
   }
 
   /** Stored then live events of a run; NOT_FOUND for an unknown run. */
-  async followRun(runId: string, afterSeq: number, signal: AbortSignal): Promise<AsyncGenerator<StoredEvent>> {
+  /** A run's events past `afterSeq`, in batches (engine/follow.ts). */
+  async followRun(runId: string, afterSeq: number, signal: AbortSignal): Promise<AsyncGenerator<StoredEvent[]>> {
     const run = await findRun(this.db, runId);
     if (!run) throw new RunNotFound(runId);
     // seq only grows, so a cursor past the run's last event was never handed out; waiting
@@ -349,7 +350,8 @@ export class Forge {
     return followRun(this, { id: run.id, seq: run.seq, terminal: isTerminalRun(run.status) }, afterSeq, signal);
   }
 
-  followAll(afterId: number | null, signal: AbortSignal): AsyncGenerator<StoredEvent> {
+  /** Every run's events past `afterId`, in batches (engine/follow.ts). */
+  followAll(afterId: number | null, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
     return followAll(this, afterId, signal);
   }
 }

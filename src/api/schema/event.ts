@@ -2,6 +2,7 @@ import type { StoredEvent } from "../../domain/event.ts";
 import { InvalidInput } from "../../errors.ts";
 import { intInRange } from "../args.ts";
 import { builder } from "../builder.ts";
+import { type EventBatches, eventBatches } from "../fanout.ts";
 
 export const RunEventRef = builder.objectRef<StoredEvent>("RunEvent").implement({
   description: "One entry of a run's history.",
@@ -60,27 +61,15 @@ builder.queryField("runEvents", (t) =>
 );
 
 /**
- * Wraps a follower so that closing the subscription (the client stops, or disconnects)
- * wakes it from its wait at once instead of after the next event.
+ * A follower as a subscription's event stream (api/fanout.ts, eventBatches); closing the
+ * subscription (the client stops, or disconnects) wakes it from its wait at once instead of
+ * after the next event.
  */
-async function closable<T>(
-  make: (signal: AbortSignal) => Promise<AsyncGenerator<T>> | AsyncGenerator<T>,
-): Promise<AsyncIterableIterator<T>> {
+async function closable(
+  make: (signal: AbortSignal) => Promise<AsyncGenerator<StoredEvent[]>> | AsyncGenerator<StoredEvent[]>,
+): Promise<EventBatches> {
   const controller = new AbortController();
-  const inner = await make(controller.signal);
-  const iterator: AsyncIterableIterator<T> = {
-    next: () => inner.next(),
-    return: (value?: unknown) => {
-      controller.abort();
-      return inner.return(value as T);
-    },
-    throw: (error?: unknown) => {
-      controller.abort();
-      return inner.throw(error);
-    },
-    [Symbol.asyncIterator]: () => iterator,
-  };
-  return iterator;
+  return eventBatches(await make(controller.signal), () => controller.abort());
 }
 
 builder.subscriptionField("runEvents", (t) =>
