@@ -30,8 +30,10 @@ if (wants("throughput")) {
 if (wants("poison")) await benchPoison({ label: "SQLite, FULL", url: sqliteUrl });
 if (wants("latency")) await benchLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
 if (wants("fanout")) {
-  // --soak: the steady rate for ten minutes, with the server's memory sampled.
-  const soakMinutes = args.includes("--soak") ? 10 : undefined;
+  // --soak [minutes]: the steady rate for that long (ten minutes by default), with the
+  // server's memory sampled (after a full collection under node --expose-gc).
+  const soakArg = Number(args[args.indexOf("--soak") + 1]);
+  const soakMinutes = args.includes("--soak") ? (Number.isFinite(soakArg) && soakArg > 0 ? soakArg : 10) : undefined;
   await benchFanout({ subscribers: 1000, burst: quick ? 100 : 500, rate: 20, seconds: quick ? 5 : 15, soakMinutes });
 }
 if (wants("http")) await benchHttp({ clients: 16, requests: quick ? 500 : 3000 });
