@@ -57,18 +57,23 @@ export function contractCode(error: GraphQLError | GraphQLFormattedError): Error
   return ARGUMENT_ERROR.test(error.message) ? "BAD_USER_INPUT" : "INTERNAL_SERVER_ERROR";
 }
 
-/** `error` as the client sees it: its message, locations and path, and the contract's code alone. */
-export function contractError(error: GraphQLError): GraphQLError {
-  const code = contractCode(error);
-  if (error.extensions?.code === code && Object.keys(error.extensions).length === 1) return error;
+/** `error` in the contract's words, with these extensions: its locations, path and cause kept. */
+function inContractWords(error: GraphQLError, extensions: Record<string, unknown>): GraphQLError {
   return new GraphQLError(contractMessage(error), {
     nodes: error.nodes,
     source: error.source,
     positions: error.positions,
     path: error.path,
     originalError: error.originalError,
-    extensions: { code },
+    extensions,
   });
+}
+
+/** `error` as the client sees it: its message, locations and path, and the contract's code alone. */
+export function contractError(error: GraphQLError): GraphQLError {
+  const code = contractCode(error);
+  if (error.extensions?.code === code && Object.keys(error.extensions).length === 1) return error;
+  return inContractWords(error, { code });
 }
 
 /** The same for an error graphql-ws has formatted already (its onNext and onError hand those over). */
@@ -185,14 +190,7 @@ export function useContractErrors(): Plugin {
       const hasData = single.data !== null && single.data !== undefined;
       const errors = single.errors.map((error) => {
         const code = contractCode(error);
-        return new GraphQLError(contractMessage(error), {
-          nodes: error.nodes,
-          source: error.source,
-          positions: error.positions,
-          path: error.path,
-          originalError: error.originalError,
-          extensions: { code, http: httpExtension(error, code, executed, hasData) },
-        });
+        return inContractWords(error, { code, http: httpExtension(error, code, executed, hasData) });
       });
       setResult({ ...single, errors });
     },
