@@ -140,9 +140,11 @@ describe.runIf(dialect === "sqlite")("WAL checkpoints", () => {
       await new Promise((resolve) => setImmediate(resolve));
     }
     const { log } = await checkpointer.checkpoint();
-    // Each commit wrote two frames: a WAL never started over would hold all of them.
+    // Each commit wrote two frames: a WAL never started over would hold all of them. (How far
+    // it has grown again since its last rewind depends on how loaded the machine is: under
+    // CI load 64,535 commits left 67,486 frames, about half of them.)
     expect(rewinds).toBeGreaterThan(0);
-    expect(log).toBeLessThan(commits);
+    expect(log).toBeLessThan(2 * commits);
   });
 
   it("a checkpointer whose thread cannot open the file reports it, so the writer can take checkpoints back", async () => {
