@@ -189,6 +189,25 @@ describe("literals nested too deeply for the parser", () => {
   });
 });
 
+describe("the cost limit's memory of costs", () => {
+  // Omitted, $n takes its default (a page of 1); null makes `first` null, which is the
+  // field's own default page of 50: 50 runs of 1,000 events each, over the limit.
+  const query = "query($n: Int = 1) { runs(first: $n) { edges { node { id events(first: 1000) { id seq type } } } } }";
+
+  it.for([
+    ["omitted first", [{}, { n: null }]],
+    ["null first", [{ n: null }, {}]],
+  ] as const)("an omitted variable and a null one are priced apart, whichever comes first (%s)", async ([, order]) => {
+    const forge = await startForge();
+    const answers = [];
+    for (const variables of order) answers.push(await ask(forge, query, variables as Record<string, unknown>));
+    const byNull = answers[order.findIndex((v) => "n" in v)];
+    const byOmitted = answers[order.findIndex((v) => !("n" in v))];
+    expect(byOmitted?.error).toBeUndefined();
+    expect(byNull?.error).toEqual(refusedFor("FORGE_MAX_COST"));
+  });
+});
+
 describe("repeated fields, which validation compares two by two", () => {
   const copies = (n: number) => `{ ${"runs { edges { node { id } } } ".repeat(n)} }`;
   const bomb = `query { ...F0 }\n${Array.from({ length: 25 }, (_, i) => `fragment F${i} on Query { ...F${i + 1} ...F${i + 1} }`).join("\n")}

@@ -13,6 +13,7 @@ import {
 import type { Plugin } from "graphql-yoga";
 import { LRUCache } from "lru-cache";
 import type { StoredEvent } from "../domain/event.ts";
+import { variablesKey } from "./args.ts";
 import type { Context } from "./context.ts";
 
 /**
@@ -61,21 +62,24 @@ export interface EventBatches extends AsyncIterableIterator<StoredEvent> {
 
 /** `batches` as a stream of single events that also offers them a batch at a time. */
 export function eventBatches(batches: AsyncGenerator<StoredEvent[]>, onEnd: () => void): EventBatches {
+  // The batch being handed out one event at a time, and how far into it.
   let queued: StoredEvent[] = [];
+  let at = 0;
   const stream: EventBatches = {
     next: async () => {
-      if (queued.length === 0) {
+      if (at === queued.length) {
         const next = await batches.next();
         if (next.done) return { done: true, value: undefined };
         queued = next.value;
+        at = 0;
       }
-      return { done: false, value: queued.shift() as StoredEvent };
+      return { done: false, value: queued[at++] as StoredEvent };
     },
     nextBatch: async () => {
-      if (queued.length > 0) {
-        const batch = queued;
-        queued = [];
-        return { done: false, value: batch };
+      if (at < queued.length) {
+        const rest = queued.slice(at);
+        at = queued.length;
+        return { done: false, value: rest };
       }
       const next = await batches.next();
       return next.done ? { done: true, value: undefined } : next;
@@ -113,6 +117,10 @@ const payloads = new WeakMap<ExecutionResult, string>();
  */
 export class SharedAnswers {
   readonly #answers: LRUCache<string, Answer>;
+  readonly #documents = new WeakMap<DocumentNode, DocumentInfo>();
+  #nextDocumentId = 1;
+  #executions = 0;
+  #serializations = 0;
 
   constructor(cacheBytes: number) {
     this.#answers = new LRUCache<string, Answer>({
@@ -125,10 +133,6 @@ export class SharedAnswers {
       },
     });
   }
-  readonly #documents = new WeakMap<DocumentNode, DocumentInfo>();
-  #nextDocumentId = 1;
-  #executions = 0;
-  #serializations = 0;
 
   /** Answers kept now. */
   get cached(): number {
@@ -158,35 +162,29 @@ export class SharedAnswers {
     if (!(Symbol.asyncIterator in source)) return source as ExecutionResult;
     const events = source as AsyncIterableIterator<StoredEvent> & Partial<Pick<EventBatches, "nextBatch">>;
     const sink = (args.contextValue as Context).sink;
-    // What is left of a batch after an answer handed on.
-    let left: StoredEvent[] = [];
+    // The batch being worked through, and how far: an answer handed on leaves the rest here.
+    let batch: StoredEvent[] = [];
+    let at = 0;
     let ended = false;
-    const nextBatch = async (): Promise<StoredEvent[] | null> => {
-      if (left.length > 0) {
-        const batch = left;
-        left = [];
-        return batch;
-      }
-      const next = events.nextBatch
-        ? await events.nextBatch()
-        : await events.next().then((n) => (n.done ? n : { done: false, value: [n.value] }));
-      return next.done ? null : (next.value as StoredEvent[]);
-    };
     const done = { done: true, value: undefined } as const;
     const iterator: AsyncIterableIterator<ExecutionResult> = {
       next: async () => {
         for (;;) {
-          const batch = await nextBatch();
-          if (!batch || ended) return done;
-          for (let i = 0; i < batch.length; i++) {
-            const event = batch[i] as StoredEvent;
+          if (at === batch.length) {
+            const next = events.nextBatch
+              ? await events.nextBatch()
+              : await events.next().then((n) => (n.done ? n : { done: false, value: [n.value] }));
+            if (next.done) return done;
+            batch = next.value as StoredEvent[];
+            at = 0;
+          }
+          if (ended) return done;
+          while (at < batch.length) {
+            const event = batch[at++] as StoredEvent;
             const kept = this.#answerOf(`${key}\u0000${event.id}`, args, event);
             const answer = kept instanceof Promise ? await kept : kept;
             const json = sink ? payloads.get(answer) : undefined;
-            if (!sink || json === undefined) {
-              left = batch.slice(i + 1);
-              return { done: false, value: answer };
-            }
+            if (!sink || json === undefined) return { done: false, value: answer };
             sink.write(json);
             const wait = sink.pace();
             if (wait) await wait;
@@ -240,11 +238,8 @@ export class SharedAnswers {
       names = selectionVariables(args.document, getOperationAST(args.document, args.operationName));
       info.variables.set(operationName, names);
     }
-    // An omitted variable ([]) and a null one ([null]) differ when the variable has a default.
-    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-    const values = names.map((name) => (Object.hasOwn(variables, name) ? [variables[name]] : []));
     const access = (args.contextValue as Context).access;
-    return `${info.id}\u0000${operationName}\u0000${access.admin ? "admin" : access.api ? "api" : "none"}\u0000${JSON.stringify(values)}`;
+    return `${info.id}\u0000${operationName}\u0000${access.admin ? "admin" : access.api ? "api" : "none"}\u0000${variablesKey(args.variableValues, names)}`;
   }
 
   #infoOf(document: DocumentNode): DocumentInfo {

@@ -2,6 +2,7 @@ import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { type DocumentNode, type ExecutionArgs, GraphQLError, Kind, Lexer, Source, TokenKind, visit } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { RequestLimits } from "../config.ts";
+import { variablesKey } from "./args.ts";
 import type { Context } from "./context.ts";
 import { CostTooHigh, operationCost } from "./cost.ts";
 import { mergeWorkOver } from "./merge-work.ts";
@@ -157,12 +158,7 @@ const KNOWN_COSTS_PER_DOCUMENT = 32;
  */
 function useCostLimit(limits: RequestLimits): Plugin<Context> {
   const costOf = (args: ExecutionArgs): number | GraphQLError => {
-    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-    // An omitted variable ([]) and a null one ([null]) price differently when it has a default.
-    const key = JSON.stringify([
-      args.operationName ?? null,
-      ...costVariables(args.document).map((name) => (Object.hasOwn(variables, name) ? [variables[name]] : [])),
-    ]);
+    const key = `${args.operationName ?? ""}\u0000${variablesKey(args.variableValues, costVariables(args.document))}`;
     let known = knownCosts.get(args.document);
     const remembered = known?.get(key);
     if (remembered !== undefined) return remembered;

@@ -85,7 +85,7 @@ const CORK_MAX_BYTES = 16 * 1024;
  * it (`next`), so that a burst of events to many subscribers takes turns with everything
  * else the process does.
  */
-export class WriteTurn {
+class WriteTurn {
   #open = false;
   #startedAt = 0;
   readonly #corked = new Set<{ cork(): void; uncork(): void }>();
@@ -130,7 +130,7 @@ export class WriteTurn {
 }
 
 /** The process's write turn: one for every socket, since they share the event loop. */
-export const writeTurn = new WriteTurn();
+const writeTurn = new WriteTurn();
 
 /**
  * A writer that has put this much in a socket's buffer waits for the socket to drain before
@@ -198,7 +198,6 @@ export function pace(socket: WebSocket): Promise<void> | undefined {
  * the event loop (WriteTurn).
  */
 export function boundedWebSocket(maxBufferedBytes: number, log: Logger): typeof WebSocket {
-  const turn = writeTurn;
   return class BoundedWebSocket extends WebSocket {
     override send(
       data: Parameters<WebSocket["send"]>[0],
@@ -213,7 +212,7 @@ export function boundedWebSocket(maxBufferedBytes: number, log: Logger): typeof 
       }
       // ws keeps the TCP socket it writes to in `_socket`.
       const length = typeof data === "string" ? data.length : ((data as { byteLength?: number }).byteLength ?? Number.POSITIVE_INFINITY);
-      turn.write((this as unknown as { _socket?: { cork(): void; uncork(): void } })._socket, length);
+      writeTurn.write((this as unknown as { _socket?: { cork(): void; uncork(): void } })._socket, length);
       super.send(data, options);
       if (this.bufferedAmount > maxBufferedBytes) {
         log.warn({ bufferedBytes: this.bufferedAmount, limit: maxBufferedBytes }, "a graphql-ws client stopped reading: disconnected");
@@ -224,7 +223,7 @@ export function boundedWebSocket(maxBufferedBytes: number, log: Logger): typeof 
       // queued event of every subscription into one unbroken run of microtasks (a 1,000-step
       // run to 100 subscriptions held the loop for 18 s).
       if (done) {
-        if (turn.withinBudget) queueMicrotask(done);
+        if (writeTurn.withinBudget) queueMicrotask(done);
         else setImmediate(done);
       }
     }
