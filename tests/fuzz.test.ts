@@ -139,6 +139,8 @@ function setPath(target: unknown, path: string, value: unknown): void {
   const keys = path.split(".");
   let at = target as Record<string, unknown>;
   for (const key of keys.slice(0, -1)) {
+    // An earlier mutation made this place a scalar: there is nothing left to set a path in.
+    if (typeof at !== "object" || at === null) return;
     if (typeof at[key] !== "object" || at[key] === null) at[key] = {};
     at = at[key] as Record<string, unknown>;
   }
