@@ -70,7 +70,7 @@ async function untilAllSucceeded(db: Db, runs: number): Promise<number> {
 
 function startWorker(url: string): { child: ChildProcess; ready: Promise<void>; exited: Promise<void> } {
   const child = spawn(process.execPath, ["--import", "tsx", MAIN, "worker"], {
-    env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: "info", FORGE_TICK_INTERVAL_MS: "1000" },
+    env: { ...process.env, DATABASE_URL: url, LOG_LEVEL: "info", FORGE_TICK_INTERVAL_MS: "1000", FORGE_WORKER_PORT: "0" },
     stdio: ["ignore", "pipe", "inherit"],
   });
   let out = "";

@@ -63,7 +63,7 @@ interface WorkerProcess {
 
 function startWorker(env: Record<string, string>): WorkerProcess {
   const child = spawn(process.execPath, ["--import", "tsx", RECORDING_MAIN, "worker"], {
-    env: { ...process.env, ...env },
+    env: { ...process.env, FORGE_WORKER_PORT: "0", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
   return { child, exited: new Promise((resolve) => child.once("exit", () => resolve())) };

@@ -207,6 +207,9 @@ const schema = z.object({
     ),
   FORGE_HOST: z.string().min(1).default("127.0.0.1"),
   FORGE_PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  /** The port of a worker process (`forge worker`): its /healthz, /readyz and /metrics. 0 picks
+   * a free one (logged at start), for several workers on one machine. */
+  FORGE_WORKER_PORT: z.coerce.number().int().min(0).max(65535).default(4001),
   FORGE_ADMIN_TOKEN: optionalSecret,
   FORGE_API_TOKEN: optionalSecret,
   FORGE_WORKER_ENABLED: flag,
@@ -288,6 +291,8 @@ export type Config = Readonly<{
   databaseUrl: string;
   host: string;
   port: number;
+  /** FORGE_WORKER_PORT. */
+  workerPort: number;
   adminToken: string | null;
   apiToken: string | null;
   workerEnabled: boolean;
@@ -324,6 +329,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     host: e.FORGE_HOST,
     port: e.FORGE_PORT,
+    workerPort: e.FORGE_WORKER_PORT,
     adminToken: e.FORGE_ADMIN_TOKEN,
     apiToken: e.FORGE_API_TOKEN,
     workerEnabled: e.FORGE_WORKER_ENABLED,

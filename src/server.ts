@@ -32,6 +32,7 @@ import { loadEngineSetup, openDatabase } from "./engine/setup.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 import { Forbidden } from "./errors.ts";
 import type { Logger } from "./log.ts";
+import { operationsRoutes, serveOperations } from "./ops/routes.ts";
 import type { Db } from "./store/db.ts";
 
 export interface AppOptions {
@@ -135,7 +136,11 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
     ],
   });
 
-  const server: Server = createServer((req, res) => void yoga(req, res));
+  const operations = operationsRoutes(config, forge);
+  const server: Server = createServer((req, res) => {
+    if (serveOperations(req, res, operations)) return;
+    void yoga(req, res);
+  });
   const wss = new WebSocketServer({
     server,
     path: "/graphql",

@@ -10,6 +10,7 @@ import { PolicySet } from "../domain/policy.ts";
 import { type CreateRunInput, checkJson, checkText, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
 import { isTerminalRun } from "../domain/status.ts";
 import { Conflict, InvalidInput, RunNotFound } from "../errors.ts";
+import { ForgeMetrics } from "../ops/metrics.ts";
 import { type ArtifactRecord, artifactContents, listArtifacts } from "../store/artifacts.ts";
 import { type Db, isUniqueViolation } from "../store/db.ts";
 import { listRunEvents } from "../store/events.ts";
@@ -19,7 +20,7 @@ import { findRun, findRunByIdempotencyKey, findSteps, findTaken, listRuns, type 
 import { changeRunOverridingLease } from "../store/sql/cancel.ts";
 import { insertRuns } from "../store/sql/insert-runs.ts";
 import { deliverSignal } from "../store/sql/signal.ts";
-import { liveWorkers, queueStats } from "../store/workers.ts";
+import { liveWorkers, queueByLane, queueStats } from "../store/workers.ts";
 import type { TickResult } from "./commit.ts";
 import { EventFeed } from "./event-feed.ts";
 import { followAll, followRun } from "./follow.ts";
@@ -50,6 +51,8 @@ export interface ForgeOptions extends Partial<EngineTunables> {
   registry?: StepRegistry;
   /** The policies createRun enforces (default: the built-in one). */
   policies?: PolicySet;
+  /** Where the engine counts what it does (default: a registry of its own). */
+  metrics?: ForgeMetrics;
 }
 
 /** A createRun input as it will be stored: validated, and the rows that create it. */
@@ -95,8 +98,17 @@ export class Forge {
     this.policies = o.policies ?? new PolicySet({});
     this.feed = new EventFeed(o.db, o.log);
     this.#inserts = new InsertQueue(o.db);
-    const { db, clock, log, registry, policies: _policies, workerEnabled: _enabled, ...tunables } = o;
-    this.resources = { db, clock, log, registry: this.registry, feed: this.feed, tunables: engineTunables(tunables) };
+    const { db, clock, log, registry, policies: _policies, workerEnabled: _enabled, metrics: given, ...tunables } = o;
+    const metrics = given ?? new ForgeMetrics();
+    metrics.readQueueWith(async () => {
+      const now = clock.now();
+      return (await queueByLane(db, now)).map(({ lane, depth, oldestDueAt }) => ({
+        lane,
+        depth,
+        oldestAgeSeconds: oldestDueAt ? Math.max(0, (now.getTime() - oldestDueAt.getTime()) / 1000) : 0,
+      }));
+    });
+    this.resources = { db, clock, log, registry: this.registry, feed: this.feed, tunables: engineTunables(tunables), metrics };
     this.scheduler = new Scheduler(this.resources);
     this.worker = o.workerEnabled ? new Worker({ resources: this.resources, scheduler: this.scheduler }) : null;
   }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import { ENGINE_DEFAULTS, type EngineTunables } from "../config.ts";
+import type { ForgeMetrics } from "../ops/metrics.ts";
 import type { Db } from "../store/db.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
@@ -18,6 +19,8 @@ export interface EngineResources {
   readonly registry: StepRegistry;
   readonly feed: EventFeed;
   readonly tunables: Readonly<EngineTunables>;
+  /** Where the systems count what they do (ops/metrics.ts). */
+  readonly metrics: ForgeMetrics;
 }
 
 /** The tunables `given` names, the rest at their defaults (config.ts). */

@@ -39,6 +39,8 @@ export class Worker {
   readonly #inFlight = new Set<Promise<number>>();
   ticks = 0;
   lastTickAt: Date | null = null;
+  /** When this worker last wrote its row (registration counts): a readiness check fails once it is stale. */
+  lastHeartbeatAt: Date | null = null;
 
   constructor(options: WorkerOptions) {
     this.#r = options.resources;
@@ -51,7 +53,9 @@ export class Worker {
 
   async start(): Promise<void> {
     if (this.#loop) return;
-    await registerWorker(this.#r.db, this.id, this.#r.clock.now());
+    const registeredAt = this.#r.clock.now();
+    await registerWorker(this.#r.db, this.id, registeredAt);
+    this.lastHeartbeatAt = registeredAt;
     this.#unsubscribe = this.#r.feed.onRunsCreated(() => {
       this.#woken = true;
       this.#wake?.();
@@ -72,8 +76,12 @@ export class Worker {
       const now = clock.now().getTime();
       if (now - lastHeartbeat >= heartbeatMs) {
         lastHeartbeat = now;
-        await recordWorkerTicks(this.#r.db, this.id, this.ticks, this.lastTickAt, clock.now()).catch((error) =>
-          log.warn({ err: error }, "worker heartbeat failed"),
+        const beatAt = clock.now();
+        await recordWorkerTicks(this.#r.db, this.id, this.ticks, this.lastTickAt, beatAt).then(
+          () => {
+            this.lastHeartbeatAt = beatAt;
+          },
+          (error) => log.warn({ err: error }, "worker heartbeat failed"),
         );
       }
       if (this.#inFlight.size >= limit) {

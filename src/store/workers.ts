@@ -1,4 +1,6 @@
 import type { Db } from "./db.ts";
+import { toDateOrNull } from "./records.ts";
+import { dueAndFree } from "./sql/pick-order.ts";
 
 /** Worker registry: one row per worker process, kept fresh by heartbeats. */
 export async function registerWorker(db: Db, id: string, now: Date): Promise<void> {
@@ -54,4 +56,21 @@ export async function nextWakeAt(db: Db, now: Date): Promise<Date | null> {
 export async function queueStats(db: Db, now: Date): Promise<QueueStats> {
   const agg = await db.read.run.aggregate({ where: { wakeAt: { lte: now } }, _count: { _all: true }, _min: { wakeAt: true } });
   return { depth: agg._count._all, oldest: agg._min.wakeAt };
+}
+
+export interface LaneQueue {
+  lane: string;
+  depth: number;
+  oldestDueAt: Date | null;
+}
+
+/**
+ * Runs due and free of a live lease, per lane, with the earliest due time of each: what the
+ * queue gauges show. Reads the partial index on wake_at (finished runs have none), so its cost
+ * grows with the queue, not with the runs stored.
+ */
+export async function queueByLane(db: Db, now: Date): Promise<LaneQueue[]> {
+  const rows = await db.read.$queryRaw<Array<{ lane: string; depth: number | bigint; oldest: unknown }>>`
+    SELECT lane, COUNT(*) AS depth, MIN(wake_at) AS oldest FROM runs WHERE ${dueAndFree(null, now)} GROUP BY lane`;
+  return rows.map((row) => ({ lane: row.lane, depth: Number(row.depth), oldestDueAt: toDateOrNull(row.oldest) }));
 }

@@ -21,7 +21,8 @@ export function startProcess(entry: string, args: string[], env: Record<string, 
   // Node itself with tsx's loader (not the tsx binary, which would run Node as a grandchild),
   // so the pid is the Forge process's own: the one a test kills and the one steps record.
   const child = spawn(process.execPath, ["--import", "tsx", entry, ...args], {
-    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    // Worker processes serve their operations routes on a free port unless a test names one.
+    env: { ...process.env, LOG_LEVEL: "info", FORGE_WORKER_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let output = "";
