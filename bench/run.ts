@@ -2,6 +2,7 @@ import { benchDeliveryLoop, benchEventLoop } from "./event-loop.ts";
 import { benchFanout } from "./fanout.ts";
 import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
+import { benchObservability } from "./observability.ts";
 import { benchPoison, sqliteUrl } from "./poison.ts";
 import { benchPostgresLatency, benchPostgresThroughput, dropSchema, freshSchemaUrl } from "./postgres.ts";
 import { benchScale } from "./scale.ts";
@@ -9,7 +10,7 @@ import { benchSteps } from "./steps.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|poison|latency|fanout|http|eventloop|steps|scale|pg] [-- --soak]`: Forge's
+ * `npm run bench [-- --quick] [-- --only throughput|poison|latency|fanout|http|eventloop|steps|observability|scale|pg] [-- --soak]`: Forge's
  * benchmarks, each printed as a table next to a bound measured in the same run. Figures
  * vary with the machine; the ratios are what to compare between runs. `pg` needs a
  * PostgreSQL server (BENCH_DATABASE_URL, default the local one); `--pg` runs only it.
@@ -42,6 +43,7 @@ if (wants("eventloop")) {
   await benchDeliveryLoop({ label: "SQLite" });
 }
 if (wants("steps")) await benchSteps({ runs: quick ? 400 : 2000 });
+if (wants("observability")) await benchObservability({ runs: quick ? 2000 : 10_000, rounds: quick ? 3 : 5 });
 if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1_000_000 });
 if (wants("pg")) {
   await benchPostgresThroughput({ runs: quick ? 1000 : 6000 });

@@ -60,6 +60,7 @@ export async function benchScale(o: { small: number; large: number }): Promise<v
       ["runs(jobType, lane, first: 50)", () => forge.listRuns({ jobType: "job3", lane: "lane3" }, 50, null)],
       ["run(id) with steps", async () => Promise.all([forge.getRun(page2.id), forge.steps([page2.id])])],
       ["workerStatus queue depth", () => forge.workerStatus()],
+      ["GET /metrics (queue gauges read at scrape)", () => forge.resources.metrics.exposition()],
       ["tickOnce(limit: 100)", () => forge.tickOnce(100)],
     ];
     for (const [name, fn] of ops) {

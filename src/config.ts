@@ -18,6 +18,12 @@ const optionalSecret = z
   .transform((v) => (v === undefined || v === "" ? null : v))
   .refine((v) => v === null || v.length >= 8, "must be at least 8 characters when set");
 
+const otlpUrl = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === "" ? null : v.trim()))
+  .refine((v) => v === null || (URL.canParse(v) && /^https?:$/.test(new URL(v).protocol)), "must be an http:// or https:// URL");
+
 const positiveInt = (fallback: number, max: number) => z.coerce.number().int().min(1).max(max).default(fallback);
 
 // Browsers and request limits (API.md, "Robustness rules"): every bound a client's request
@@ -283,6 +289,33 @@ const schema = z.object({
       ctx.addIssue({ code: "custom", message: parsed.problem });
       return z.NEVER;
     }),
+  /** OpenTelemetry (API.md, "Operations"): traces go over OTLP/HTTP to `<endpoint>/v1/traces`
+   * when set (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, a full URL, wins); unset, nothing is traced. */
+  OTEL_EXPORTER_OTLP_ENDPOINT: otlpUrl,
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: otlpUrl,
+  /** `key=value` pairs, comma-separated, values URL-encoded (the OpenTelemetry convention): sent with every export. */
+  OTEL_EXPORTER_OTLP_HEADERS: z
+    .string()
+    .default("")
+    .transform((v, ctx) => {
+      const headers: Record<string, string> = {};
+      for (const pair of v.split(",").filter((p) => p.trim() !== "")) {
+        const at = pair.indexOf("=");
+        if (at <= 0) {
+          ctx.addIssue({ code: "custom", message: `"${pair.trim()}" is not key=value` });
+          return z.NEVER;
+        }
+        const key = pair.slice(0, at).trim();
+        try {
+          headers[key] = decodeURIComponent(pair.slice(at + 1).trim());
+        } catch {
+          ctx.addIssue({ code: "custom", message: `the value of "${key}" is not URL-encoded text` });
+          return z.NEVER;
+        }
+      }
+      return headers;
+    }),
+  OTEL_SERVICE_NAME: z.string().min(1).default("forge"),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });
@@ -308,7 +341,16 @@ export type Config = Readonly<{
   /** Browser origins allowed besides the API's own (FORGE_CORS_ORIGINS). */
   corsOrigins: readonly string[];
   limits: RequestLimits;
+  /** Where traces go (OTEL_EXPORTER_OTLP_*); null: no tracing. */
+  tracing: Readonly<{ url: string; serviceName: string; headers: Readonly<Record<string, string>> }> | null;
 }>;
+
+/** The OTLP traces URL: the signal-specific one as given, else the base endpoint with /v1/traces. */
+function tracesUrl(e: { OTEL_EXPORTER_OTLP_ENDPOINT: string | null; OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: string | null }): string | null {
+  if (e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (!e.OTEL_EXPORTER_OTLP_ENDPOINT) return null;
+  return `${e.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, "")}/v1/traces`;
+}
 
 export class ConfigError extends Error {
   constructor(message: string) {
@@ -353,6 +395,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     http: Object.freeze({ allowPrivate: e.FORGE_HTTP_ALLOW_PRIVATE, allowHosts: Object.freeze(e.FORGE_HTTP_ALLOW_HOSTS) }),
     logLevel: e.LOG_LEVEL,
     development: e.NODE_ENV === "development",
+    tracing: tracesUrl(e)
+      ? Object.freeze({
+          url: tracesUrl(e) as string,
+          serviceName: e.OTEL_SERVICE_NAME,
+          headers: Object.freeze(e.OTEL_EXPORTER_OTLP_HEADERS),
+        })
+      : null,
     ...requestConfig(e),
   });
 }

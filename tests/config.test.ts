@@ -10,6 +10,7 @@ describe("config", () => {
       adminToken: null,
       apiToken: null,
       workerEnabled: false,
+      workerPort: 4001,
       engine: {
         leaseMs: 30000,
         tickLimit: 100,
@@ -31,6 +32,7 @@ describe("config", () => {
       dbStartupTimeoutMs: 60000,
       policyFile: null,
       stepModules: [],
+      tracing: null,
       http: { allowPrivate: false, allowHosts: [] },
       logLevel: "info",
       development: false,
@@ -60,6 +62,11 @@ describe("config", () => {
   const invalid: Array<[string, Record<string, string>]> = [
     ["FORGE_PORT", { FORGE_PORT: "http" }],
     ["FORGE_PORT", { FORGE_PORT: "70000" }],
+    ["FORGE_WORKER_PORT", { FORGE_WORKER_PORT: "-1" }],
+    ["OTEL_EXPORTER_OTLP_ENDPOINT", { OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }],
+    ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "grpc://collector:4317" }],
+    ["OTEL_EXPORTER_OTLP_HEADERS", { OTEL_EXPORTER_OTLP_HEADERS: "api-key" }],
+    ["OTEL_EXPORTER_OTLP_HEADERS", { OTEL_EXPORTER_OTLP_HEADERS: "api-key=%E0%A4%A" }],
     ["FORGE_WORKER_ENABLED", { FORGE_WORKER_ENABLED: "yes" }],
     ["FORGE_TICK_LIMIT", { FORGE_TICK_LIMIT: "0" }],
     ["FORGE_TICK_INTERVAL_MS", { FORGE_TICK_INTERVAL_MS: "-5" }],
@@ -133,6 +140,22 @@ describe("config", () => {
     expect(() => loadConfig({ FORGE_HTTP_ALLOW_HOSTS: "ok.internal, 127.1" })).toThrow(
       /^invalid FORGE_HTTP_ALLOW_HOSTS: "127\.1" is not a host name, \*\.domain, IP address or CIDR range/,
     );
+  });
+
+  it("traces to <OTEL_EXPORTER_OTLP_ENDPOINT>/v1/traces, or to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as given, with the headers", () => {
+    expect(loadConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing).toEqual({
+      url: "http://collector:4318/v1/traces",
+      serviceName: "forge",
+      headers: {},
+    });
+    expect(
+      loadConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318",
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example/otlp",
+        OTEL_EXPORTER_OTLP_HEADERS: "api-key=a%20b, tenant=t1",
+        OTEL_SERVICE_NAME: "forge-eu",
+      }).tracing,
+    ).toEqual({ url: "https://traces.example/otlp", serviceName: "forge-eu", headers: { "api-key": "a b", tenant: "t1" } });
   });
 
   it("takes FORGE_DB_STARTUP_TIMEOUT_MS, 0 meaning a single try", () => {

@@ -103,6 +103,8 @@ describe("the commit pipeline", () => {
       stepConcurrency: resources.tunables.stepConcurrency,
       artifactMaxBytes: resources.tunables.artifactMaxBytes,
       signal: new AbortController().signal,
+      metrics: resources.metrics,
+      trace: null,
     });
     const seen: number[] = [];
     const unsubscribe = resources.feed.subscribe((events) => seen.push(...events.map((e) => e.id)));
@@ -149,11 +151,12 @@ describe("the attempt boundary", () => {
         signal: new AbortController().signal,
         artifactMaxBytes: resources.tunables.artifactMaxBytes,
       });
-    expect(await attempt("noop")).toEqual({ status: "succeeded", output: null, artifacts: [] });
+    expect(await attempt("noop")).toEqual({ status: "succeeded", output: null, artifacts: [], seconds: expect.any(Number) });
     expect(await attempt("returns-bigint")).toEqual({
       status: "failed",
       error: expect.stringMatching(/BigInt/),
       permanent: expect.any(Boolean),
+      seconds: expect.any(Number),
     });
   });
 });

@@ -18,11 +18,16 @@ import { type ArtifactInfo, type ArtifactInput, PermanentStepError, type StepReg
  * on by its retry policy), and where the attempt failed anyway its error text is stored
  * sanitized. `runAttempt` never rejects.
  */
-export type AttemptResult =
+export type AttemptResult = (
   | { status: "succeeded"; output: unknown; artifacts: NewArtifact[] }
   /** The handler asked to wait: until a time, or (`until` null) for a signal. `data` goes on the step_waiting event. */
   | { status: "waiting"; until: Date | null; data: Record<string, unknown>; artifacts: NewArtifact[] }
-  | { status: "failed"; error: string; permanent: boolean };
+  /** `cut`: the attempt did not fail by itself; its timeout passed, or the run's attempts were stopped (cancelled, lease lost, shutdown). */
+  | { status: "failed"; error: string; permanent: boolean; cut?: "timed_out" | "stopped" }
+) & {
+  /** Wall-clock seconds the handler took; null when none was called (a signal's payload, a run stopped before the attempt's turn). */
+  seconds: number | null;
+};
 
 /** What an attempt needs from its tick. */
 export interface AttemptContext {
@@ -33,6 +38,10 @@ export interface AttemptContext {
   /** FORGE_ARTIFACT_MAX_BYTES. */
   artifactMaxBytes: number;
 }
+
+/** W3C trace context headers for what the attempt sends on (empty without tracing). */
+export type TraceHeaders = Readonly<Record<string, string>>;
+const NO_TRACE: TraceHeaders = Object.freeze({});
 
 /** The step being attempted, as the tick holds it. */
 export interface AttemptStep {
@@ -62,12 +71,15 @@ export async function runAttempt(
   depOutputs: Record<string, unknown>,
   resumedFrom: Date | null,
   ctx: AttemptContext,
+  traceHeaders: TraceHeaders = NO_TRACE,
 ): Promise<AttemptResult> {
   const artifacts: NewArtifact[] = [];
   // Once the attempt has ended, what its handler does is no part of it (see writeArtifact).
   let ended = false;
+  let calledAt: number | null = null;
+  const seconds = () => (calledAt === null ? null : (performance.now() - calledAt) / 1000);
   try {
-    if (step.signalledAt !== null) return { status: "succeeded", output: deepFreeze(step.signal ?? null), artifacts };
+    if (step.signalledAt !== null) return { status: "succeeded", output: deepFreeze(step.signal ?? null), artifacts, seconds: null };
     // The run was cancelled (or its lease lost) before this attempt's turn came: do not start it.
     if (ctx.signal.aborted) throw ctx.signal.reason;
     const handler = ctx.registry.get(step.type);
@@ -87,6 +99,7 @@ export async function runAttempt(
       waitUntil: (at: Date) => new StepWait(at),
       waitForSignal: (data?: Record<string, unknown>) => new StepWait(null, data),
       resumedFrom,
+      traceHeaders,
       writeArtifact: (input: ArtifactInput) => {
         // A handler that writes after its attempt ended (it was not awaited, or it timed
         // out and went on) writes nothing: the attempt's artifacts are already counted.
@@ -98,6 +111,7 @@ export async function runAttempt(
       },
     });
     let returned: unknown;
+    calledAt = performance.now();
     if (run.mode === "DRY_RUN" && handler.sideEffects) {
       const context = stepContext(ctx.signal);
       returned = await untilAborted(
@@ -116,16 +130,27 @@ export async function runAttempt(
       }
     }
     ended = true;
-    if (returned instanceof StepWait) return { status: "waiting", ...checkedWait(returned, ctx.clock.now()), artifacts };
-    return { status: "succeeded", output: storableJson(returned, "step output"), artifacts };
+    const took = seconds();
+    if (returned instanceof StepWait) return { status: "waiting", ...checkedWait(returned, ctx.clock.now()), artifacts, seconds: took };
+    return { status: "succeeded", output: storableJson(returned, "step output"), artifacts, seconds: took };
   } catch (reason) {
     ended = true;
-    return { status: "failed", error: errorText(reason), permanent: isPermanent(reason) };
+    const cut = thrownAs(reason, AttemptTimedOut) ? "timed_out" : ctx.signal.aborted ? "stopped" : undefined;
+    return {
+      status: "failed",
+      error: errorText(reason),
+      permanent: thrownAs(reason, PermanentStepError),
+      seconds: seconds(),
+      ...(cut ? { cut } : {}),
+    };
   }
 }
 
 /** The failure of an attempt that cannot be stored: a plain Error whose message says why. */
 class Unstorable extends Error {}
+
+/** The failure of an attempt whose timeout passed. */
+class AttemptTimedOut extends Error {}
 
 /**
  * `value` as it will be stored and read back: JSON, at most MAX_OUTPUT_BYTES of it, nested
@@ -187,10 +212,10 @@ export function errorText(reason: unknown): string {
   return sanitizeText(text === "" ? "failed (the error has no message)" : text);
 }
 
-/** Whether a thrown value is a PermanentStepError (instanceof itself throws on a revoked Proxy). */
-function isPermanent(reason: unknown): boolean {
+/** Whether a thrown value is a `type` (instanceof itself throws on a revoked Proxy: then it is not). */
+function thrownAs(reason: unknown, type: abstract new (...args: never[]) => unknown): boolean {
   try {
-    return reason instanceof PermanentStepError;
+    return reason instanceof type;
   } catch {
     return false;
   }
@@ -276,7 +301,7 @@ async function withTimeout(call: (signal: AbortSignal) => unknown, timeoutMs: nu
       untilAborted((async () => call(attempt.signal))(), ctx.signal),
       ctx.clock.sleep(timeoutMs, done.signal).then(() => {
         if (done.signal.aborted) return undefined; // the handler finished first
-        const error = new Error(`timed out after ${timeoutMs} ms`);
+        const error = new AttemptTimedOut(`timed out after ${timeoutMs} ms`);
         attempt.abort(error);
         throw error;
       }),

@@ -66,7 +66,7 @@ export class CommitPipeline {
    * and the error is thrown.
    */
   async commit(owner: string, items: TickItem[], skippedLeased: number): Promise<TickResult> {
-    const { db, feed } = this.#r;
+    const { db, feed, metrics } = this.#r;
     let outcome: CommitOutcome;
     try {
       outcome = await this.#write(
@@ -74,6 +74,7 @@ export class CommitPipeline {
         items.filter((item) => item.advanced !== undefined || item.error !== undefined),
       );
     } catch (error) {
+      metrics.commitFailed();
       await releaseLeases(
         db,
         owner,
@@ -92,12 +93,18 @@ export class CommitPipeline {
 
     const result: TickResult = { ticked: 0, succeeded: 0, failed: 0, skippedLeased, runIds: [] };
     for (const { claim, advanced } of items) {
-      if (!done(claim.runId)) continue;
+      if (!done(claim.runId)) {
+        // Advanced but neither committed nor refused: the commit found its lease gone
+        // (cancelled, or taken over after it expired), fenced by the lease's epoch.
+        if (advanced && !refused.has(claim.runId)) metrics.leaseLost();
+        continue;
+      }
       result.ticked++;
       result.runIds.push(claim.runId);
       const end = gaveUp.has(claim.runId) ? "failed" : advanced?.outcome;
       if (end === "succeeded") result.succeeded++;
       if (end === "failed") result.failed++;
+      if (end === "succeeded" || end === "failed") metrics.runFinished(claim.run.jobType, claim.run.lane, end.toUpperCase());
     }
     return result;
   }
@@ -118,6 +125,7 @@ export class CommitPipeline {
       } catch (error) {
         if (isDatabaseUnavailable(error)) throw error;
         o.log.warn({ err: error, runs: fast.length }, "a tick's commit failed; committing its runs apart");
+        o.metrics.commitFailed();
         alone.push(...fast);
         fastRefused = true;
       }
@@ -150,6 +158,7 @@ export class CommitPipeline {
       },
     );
     for (const id of isolated.committed) committed.add(id);
+    o.metrics.commitFailed(isolated.refused.length);
     for (const { runId, error } of isolated.refused) {
       const failures = (alone.find((item) => item.claim.runId === runId)?.claim.run.commitFailures ?? 0) + 1;
       o.log.error(

@@ -1,7 +1,15 @@
 import { type StoredEvent, TERMINAL_EVENT_TYPES } from "../domain/event.ts";
+import type { ForgeMetrics } from "../ops/metrics.ts";
 import type { Db } from "../store/db.ts";
 import { lastEventId, listEventsAfter, listRunEvents } from "../store/events.ts";
 import type { EventFeed } from "./event-feed.ts";
+
+/** What a follower reads from and counts in. */
+export interface FollowDeps {
+  db: Db;
+  feed: EventFeed;
+  metrics: ForgeMetrics;
+}
 
 /**
  * Followers: the readers behind the subscriptions. Each keeps its own cursor and takes
@@ -26,7 +34,9 @@ interface Cursor<K extends "seq" | "id"> {
  * arrived together is handed over together, so a subscriber can write a burst at once.
  * The cursor moves past a batch when the consumer asks for the next one.
  */
-async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K>, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+async function* follow<K extends "seq" | "id">(deps: FollowDeps, cursor: Cursor<K>, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
+  const { feed, metrics } = deps;
+  metrics.subscriptionOpened();
   let buffered: StoredEvent[] = [];
   let overflowed = false;
   let wake: (() => void) | null = null;
@@ -48,6 +58,7 @@ async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K
       buffered = buffered.filter((e) => e[cursor.key] > cursor.at);
       const next = buffered[0];
       let batch: StoredEvent[];
+      let live = false;
       if (fromStore || overflowed || (next && next[cursor.key] !== cursor.at + 1)) {
         overflowed = false;
         batch = await cursor.fromStore(cursor.at);
@@ -57,6 +68,7 @@ async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K
         let n = 1;
         while (n < buffered.length && (buffered[n] as StoredEvent)[cursor.key] === (buffered[n - 1] as StoredEvent)[cursor.key] + 1) n++;
         batch = buffered.slice(0, n);
+        live = true;
       } else {
         await new Promise<void>((resolve) => {
           wake = resolve;
@@ -75,6 +87,9 @@ async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K
         }
       }
       if (out.length > 0) {
+        // Delivery time is measured on live events only: a backlog replayed from the store
+        // (a resume an hour later) says nothing about how fast events reach subscribers.
+        if (live) metrics.delivered(out, Date.now());
         yield out;
         cursor.at = (out[out.length - 1] as StoredEvent)[cursor.key];
       }
@@ -83,6 +98,7 @@ async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K
   } finally {
     signal.removeEventListener("abort", onAbort);
     unsubscribe();
+    metrics.subscriptionClosed();
   }
 }
 
@@ -93,7 +109,7 @@ async function* follow<K extends "seq" | "id">(feed: EventFeed, cursor: Cursor<K
  * ends at once.
  */
 export function followRun(
-  deps: { db: Db; feed: EventFeed },
+  deps: FollowDeps,
   run: { id: string; seq: number; terminal: boolean },
   afterSeq: number,
   signal: AbortSignal,
@@ -106,21 +122,17 @@ export function followRun(
     isLast: (e) => TERMINAL_EVENT_TYPES.has(e.type),
   };
   if (run.terminal && afterSeq >= run.seq) return (async function* () {})();
-  return follow(deps.feed, cursor, signal);
+  return follow(deps, cursor, signal);
 }
 
 /**
  * Every run's events with id > afterId, in id order, never ending. Without afterId it
  * starts after the last event committed when it began.
  */
-export async function* followAll(
-  deps: { db: Db; feed: EventFeed },
-  afterId: number | null,
-  signal: AbortSignal,
-): AsyncGenerator<StoredEvent[]> {
+export async function* followAll(deps: FollowDeps, afterId: number | null, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
   const at = afterId ?? (await lastEventId(deps.db));
   yield* follow(
-    deps.feed,
+    deps,
     { key: "id", at, accept: () => true, fromStore: (after) => listEventsAfter(deps.db, after, PAGE), isLast: () => false },
     signal,
   );

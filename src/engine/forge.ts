@@ -11,6 +11,7 @@ import { type CreateRunInput, checkJson, checkText, type ValidRunInput, validate
 import { isTerminalRun } from "../domain/status.ts";
 import { Conflict, InvalidInput, RunNotFound } from "../errors.ts";
 import { ForgeMetrics } from "../ops/metrics.ts";
+import type { Tracing } from "../ops/tracing.ts";
 import { type ArtifactRecord, artifactContents, listArtifacts } from "../store/artifacts.ts";
 import { type Db, isUniqueViolation } from "../store/db.ts";
 import { listRunEvents } from "../store/events.ts";
@@ -23,7 +24,7 @@ import { deliverSignal } from "../store/sql/signal.ts";
 import { liveWorkers, queueByLane, queueStats } from "../store/workers.ts";
 import type { TickResult } from "./commit.ts";
 import { EventFeed } from "./event-feed.ts";
-import { followAll, followRun } from "./follow.ts";
+import { type FollowDeps, followAll, followRun } from "./follow.ts";
 import { InsertQueue } from "./insert-queue.ts";
 import { type EngineResources, engineTunables } from "./resources.ts";
 import { Scheduler } from "./scheduler.ts";
@@ -53,6 +54,8 @@ export interface ForgeOptions extends Partial<EngineTunables> {
   policies?: PolicySet;
   /** Where the engine counts what it does (default: a registry of its own). */
   metrics?: ForgeMetrics;
+  /** Where ticks and attempts are traced (default: nowhere). Shut down with the engine. */
+  tracing?: Tracing | null;
 }
 
 /** A createRun input as it will be stored: validated, and the rows that create it. */
@@ -88,6 +91,9 @@ export class Forge {
   readonly resources: EngineResources;
   readonly #o: ForgeOptions;
   readonly #inserts: InsertQueue;
+  get #follow(): FollowDeps {
+    return { db: this.db, feed: this.feed, metrics: this.resources.metrics };
+  }
 
   private constructor(o: ForgeOptions) {
     this.#o = o;
@@ -98,7 +104,7 @@ export class Forge {
     this.policies = o.policies ?? new PolicySet({});
     this.feed = new EventFeed(o.db, o.log);
     this.#inserts = new InsertQueue(o.db);
-    const { db, clock, log, registry, policies: _policies, workerEnabled: _enabled, metrics: given, ...tunables } = o;
+    const { db, clock, log, registry, policies: _policies, workerEnabled: _enabled, metrics: given, tracing = null, ...tunables } = o;
     const metrics = given ?? new ForgeMetrics();
     metrics.readQueueWith(async () => {
       const now = clock.now();
@@ -108,7 +114,7 @@ export class Forge {
         oldestAgeSeconds: oldestDueAt ? Math.max(0, (now.getTime() - oldestDueAt.getTime()) / 1000) : 0,
       }));
     });
-    this.resources = { db, clock, log, registry: this.registry, feed: this.feed, tunables: engineTunables(tunables), metrics };
+    this.resources = { db, clock, log, registry: this.registry, feed: this.feed, tunables: engineTunables(tunables), metrics, tracing };
     this.scheduler = new Scheduler(this.resources);
     this.worker = o.workerEnabled ? new Worker({ resources: this.resources, scheduler: this.scheduler }) : null;
   }
@@ -126,6 +132,7 @@ export class Forge {
   async stop(): Promise<void> {
     await this.worker?.stop();
     await this.feed.stop();
+    await this.resources.tracing?.shutdown();
   }
 
   /** Validates one input and builds the run as it will be stored, with the rows that create it. */
@@ -190,6 +197,7 @@ export class Forge {
       throw new Conflict(`input.id: a run with id "${run.id}" already exists`);
     }
     this.feed.notify("created");
+    this.resources.metrics.runCreated(run.jobType, run.lane);
     return run;
   }
 
@@ -251,6 +259,7 @@ export class Forge {
         throw error;
       }
       this.feed.notify("created");
+      for (const { run } of toInsert) this.resources.metrics.runCreated(run.jobType, run.lane);
     }
     return results;
   }
@@ -293,6 +302,7 @@ export class Forge {
     }
     const run = await findRun(this.db, id);
     if (!run) throw new RunNotFound(id);
+    if (change) this.resources.metrics.runFinished(run.jobType, run.lane, "CANCELLED");
     return run;
   }
 
@@ -359,12 +369,12 @@ export class Forge {
     // seq only grows, so a cursor past the run's last event was never handed out; waiting
     // on it would skip the terminal event and never complete.
     if (afterSeq > run.seq) throw new InvalidInput("afterSeq", `is past the run's last event (seq ${run.seq})`);
-    return followRun(this, { id: run.id, seq: run.seq, terminal: isTerminalRun(run.status) }, afterSeq, signal);
+    return followRun(this.#follow, { id: run.id, seq: run.seq, terminal: isTerminalRun(run.status) }, afterSeq, signal);
   }
 
   /** Every run's events past `afterId`, in batches (engine/follow.ts). */
   followAll(afterId: number | null, signal: AbortSignal): AsyncGenerator<StoredEvent[]> {
-    return followAll(this, afterId, signal);
+    return followAll(this.#follow, afterId, signal);
   }
 }
 

@@ -2,6 +2,7 @@ import type { Logger } from "pino";
 import type { Clock } from "../clock.ts";
 import { ENGINE_DEFAULTS, type EngineTunables } from "../config.ts";
 import type { ForgeMetrics } from "../ops/metrics.ts";
+import type { Tracing } from "../ops/tracing.ts";
 import type { Db } from "../store/db.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
@@ -21,6 +22,8 @@ export interface EngineResources {
   readonly tunables: Readonly<EngineTunables>;
   /** Where the systems count what they do (ops/metrics.ts). */
   readonly metrics: ForgeMetrics;
+  /** Where ticks and attempts are traced; null without OTEL_EXPORTER_OTLP_ENDPOINT (ops/tracing.ts). */
+  readonly tracing: Tracing | null;
 }
 
 /** The tunables `given` names, the rest at their defaults (config.ts). */

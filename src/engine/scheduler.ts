@@ -1,5 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
+import { type Span, SpanStatusCode } from "@opentelemetry/api";
+import type { Tracing } from "../ops/tracing.ts";
 import type { ClaimedRun } from "../store/sql/claim.ts";
 import { releaseLeases } from "../store/sql/release.ts";
 import { ClaimSystem } from "./claim.ts";
@@ -55,8 +57,31 @@ export class Scheduler {
     owner = `ticker:${randomUUID()}`,
     options: { abandon?: AbortSignal; countSkipped?: boolean } = {},
   ): Promise<TickResult> {
+    const { metrics, tracing } = this.#systems.resources;
+    const startedAt = new Date();
+    const started = performance.now();
     const batch = await this.claim(limit, owner, options.countSkipped ?? true);
-    return batch.finish(options.abandon ?? new AbortController().signal);
+    const abandon = options.abandon ?? new AbortController().signal;
+    // A tick that claimed nothing is the idle worker looking: not a tick to count or trace.
+    if (batch.size === 0) return batch.finish(abandon);
+    const span = tracing?.startTick(owner, startedAt) ?? null;
+    if (tracing && span) batch.trace = { tracing, tick: span };
+    try {
+      const result = await batch.finish(abandon);
+      span?.setAttributes({
+        "forge.runs": batch.size,
+        "forge.ticked": result.ticked,
+        "forge.succeeded": result.succeeded,
+        "forge.failed": result.failed,
+      });
+      return result;
+    } catch (error) {
+      span?.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      throw error;
+    } finally {
+      span?.end();
+      metrics.tick(batch.size, (performance.now() - started) / 1000);
+    }
   }
 
   /** First phase of a tick: take the leases. Exposed so tests can interleave tickers. */
@@ -67,6 +92,8 @@ export class Scheduler {
 }
 
 export class TickBatch {
+  /** With tracing on, the tick's span: the parent of its attempts' spans (set before finish()). */
+  trace: { tracing: Tracing; tick: Span } | null = null;
   /** One per claimed run, in claim order: aborts that run's attempts. Registered from the claim on, so a cancellation that lands before the steps start stops them too. */
   readonly #controllers: AbortController[];
 
@@ -85,6 +112,11 @@ export class TickBatch {
       inFlight.set(runId, controller);
       return controller;
     });
+  }
+
+  /** Runs claimed. */
+  get size(): number {
+    return this.claimed.length;
   }
 
   /** The runs this batch holds leases on, in pick order. */
@@ -215,7 +247,7 @@ export class TickBatch {
       () => this.claimed.flatMap((_, i) => (committed.has(i) ? [] : [i])),
       (i, reason) => controllers[i]?.abort(reason),
     );
-    const { clock, registry, tunables } = this.o.resources;
+    const { clock, registry, tunables, metrics } = this.o.resources;
     const runs = this.claimed.map((claim, i) =>
       // A run whose changes were refused as often as the budget allows is not advanced again
       // (its steps would run once more): it goes to the commit to be given up on.
@@ -230,6 +262,8 @@ export class TickBatch {
             stepConcurrency: tunables.stepConcurrency,
             artifactMaxBytes: tunables.artifactMaxBytes,
             signal: (controllers[i] as AbortController).signal,
+            metrics,
+            trace: this.trace,
           }),
     );
     return {

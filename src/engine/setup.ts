@@ -2,6 +2,7 @@ import { type Clock, SECOND, systemClock } from "../clock.ts";
 import type { Config, EngineTunables } from "../config.ts";
 import { loadPolicies } from "../domain/policy.ts";
 import { createLogger, type Logger } from "../log.ts";
+import { tracingFrom } from "../ops/tracing.ts";
 import { Db, type DbOptions } from "../store/db.ts";
 import { migrate } from "../store/migrate.ts";
 import { classifyStartupError, DatabaseUnreachable, describeDatabase, inspectDatabase } from "../store/preflight.ts";
@@ -11,7 +12,7 @@ import { loadStepModules, StepModuleError } from "./steps/modules.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 
 /** The Forge options that come from configuration: the engine's tunables, the step types and the policies. */
-export type EngineSetup = Required<Pick<ForgeOptions, "registry" | "policies" | "workerEnabled">> & EngineTunables;
+export type EngineSetup = Required<Pick<ForgeOptions, "registry" | "policies" | "workerEnabled" | "tracing">> & EngineTunables;
 
 /**
  * Everything an engine takes from configuration, for every command that starts one: the
@@ -41,6 +42,7 @@ export async function loadEngineSetup(config: Config, registry?: StepRegistry, l
     registry: steps,
     policies,
     workerEnabled: config.workerEnabled,
+    tracing: tracingFrom(config),
   };
 }
 

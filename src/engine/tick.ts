@@ -1,3 +1,4 @@
+import type { Span } from "@opentelemetry/api";
 import { type NewArtifact, type RunChange, type StepUpdate, stepUpdate, waitsForSignal } from "../domain/change.ts";
 import type { NewEvent } from "../domain/event.ts";
 import { backoffDelay, DEFAULT_RETRY } from "../domain/graph.ts";
@@ -10,8 +11,10 @@ import {
   type StepStatus,
   stepTransition,
 } from "../domain/status.ts";
+import type { ForgeMetrics, StepOutcome } from "../ops/metrics.ts";
+import { endAttemptSpan, type Tracing } from "../ops/tracing.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
-import { type AttemptContext, runAttempt } from "./attempt.ts";
+import { type AttemptContext, type AttemptResult, runAttempt } from "./attempt.ts";
 
 /**
  * Advancing one run, in memory, under a lease the caller holds. Nothing here touches the
@@ -27,6 +30,10 @@ export interface TickContext extends AttemptContext {
   stepBudget: number;
   /** Attempts of the run in flight at once: fan-out runs concurrently, but a 1,000-wide wave does not open 1,000 requests. */
   stepConcurrency: number;
+  /** Where attempts are counted (forge_step_attempts_total, forge_step_duration_seconds). */
+  metrics: ForgeMetrics;
+  /** With tracing on: the tracer and the tick's span, the parent of each attempt's. */
+  trace: { tracing: Tracing; tick: Span } | null;
 }
 
 export type TickOutcome = "succeeded" | "failed" | "progressed";
@@ -109,9 +116,25 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
       }
     }
     // The attempt boundary (attempt.ts) never rejects, and hands back only what can be stored.
-    const results = await mapWithLimit(wave, ctx.stepConcurrency, (step) =>
-      runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx),
-    );
+    const spans = new Map<MutableStep, Span>();
+    const results = await mapWithLimit(wave, ctx.stepConcurrency, (step) => {
+      const traced = ctx.trace;
+      if (!traced) return runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx);
+      const span = traced.tracing.startAttempt(traced.tick, {
+        runId: run.id,
+        stepId: step.id,
+        stepType: step.type,
+        attempt: step.attempts,
+      });
+      spans.set(step, span);
+      return runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx, traced.tracing.headersOf(span));
+    });
+    // Counted (and each span ended) once the attempt's outcome is known, retries decided below.
+    const ended = (step: MutableStep, result: AttemptResult, outcome: StepOutcome) => {
+      ctx.metrics.stepAttempt(step.type, outcome, result.seconds);
+      const span = spans.get(step);
+      if (span) endAttemptSpan(span, outcome, result.status === "failed" ? result.error : undefined);
+    };
     const signalled = new Set(wave.filter((s) => s.signalledAt !== null));
     const unlocked: MutableStep[] = [];
     const retryNow: MutableStep[] = [];
@@ -123,6 +146,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         moveStep(step, "WAITING");
         step.wakeAt = until;
         emit("step_waiting", step.id, { ...data, attempt: step.attempts, until: until?.toISOString() ?? null });
+        ended(step, result, "waiting");
         if (isDue(step)) retryNow.push(step);
         return;
       }
@@ -132,6 +156,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         step.output = result.output;
         artifacts.push(...result.artifacts);
         emit("step_succeeded", step.id, signalled.has(step) ? { attempt: step.attempts, signalled: true } : { attempt: step.attempts });
+        ended(step, result, "succeeded");
         for (const next of dependents.get(step.id) ?? []) {
           const left = (unmet.get(next.id) as number) - 1;
           unmet.set(next.id, left);
@@ -140,6 +165,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         return;
       }
       const { error } = result;
+      const cutShort = result.cut === "timed_out" ? "timed_out" : result.cut === "stopped" ? "cancelled" : null;
       // The graph's retry (complete once validated) wins over the policy's default.
       const retry = { ...DEFAULT_RETRY, ...run.policy.defaultRetry, ...run.graph.steps[step.id]?.retry };
       if (step.attempts < retry.maxAttempts && !result.permanent) {
@@ -150,12 +176,14 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         step.wakeAt = nextAttemptAt;
         step.finishedAt = null;
         emit("step_retrying", step.id, { attempt: step.attempts, error, nextAttemptAt: nextAttemptAt.toISOString() });
+        ended(step, result, cutShort ?? "retrying");
         if (isDue(step)) retryNow.push(step);
         return;
       }
       moveStep(step, "FAILED");
       step.error = error;
       emit("step_failed", step.id, { attempt: step.attempts, error });
+      ended(step, result, cutShort ?? "failed");
     });
     // What the budget cut off stays first in line; then the newly ready, in step order.
     const next = [...unlocked, ...retryNow].sort((a, b) => a.position - b.position);

@@ -39,68 +39,75 @@ class BoundedValues {
   }
 }
 
+export interface MetricsOptions {
+  /** false: nothing is counted (the families are still exposed, at zero). Only for measuring what counting costs (bench/observability.ts). */
+  counting?: boolean;
+}
+
 export class ForgeMetrics {
   readonly registry = new Registry();
+  readonly #counting: boolean;
   readonly #jobTypes = new BoundedValues(MAX_LABEL_VALUES);
   readonly #lanes = new BoundedValues(MAX_LABEL_VALUES);
   #queue: (() => Promise<QueueByLane[]>) | null = null;
   #subscribers = 0;
 
-  readonly runsCreated = new Counter({
+  readonly #runsCreated = new Counter({
     name: "forge_runs_created_total",
     help: "Runs this process created.",
     labelNames: ["job_type", "lane"] as const,
     registers: [this.registry],
   });
-  readonly runsFinished = new Counter({
+  readonly #runsFinished = new Counter({
     name: "forge_runs_finished_total",
     help: "Runs this process brought to a terminal status.",
     labelNames: ["job_type", "lane", "status"] as const,
     registers: [this.registry],
   });
-  readonly stepAttempts = new Counter({
+  readonly #stepAttempts = new Counter({
     name: "forge_step_attempts_total",
     help: "Step attempts by step type and outcome.",
     labelNames: ["type", "outcome"] as const,
     registers: [this.registry],
   });
-  readonly stepDuration = new Histogram({
+  readonly #stepDuration = new Histogram({
     name: "forge_step_duration_seconds",
     help: "Handler time of a step attempt.",
     labelNames: ["type"] as const,
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
-  readonly tickDuration = new Histogram({
+  readonly #tickDuration = new Histogram({
     name: "forge_tick_duration_seconds",
     help: "A tick, from its claim to its last commit.",
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
-  readonly tickRuns = new Histogram({
+  readonly #tickRuns = new Histogram({
     name: "forge_tick_runs",
     help: "Runs claimed by a tick.",
     buckets: TICK_RUNS_BUCKETS,
     registers: [this.registry],
   });
-  readonly eventDelivery = new Histogram({
+  readonly #eventDelivery = new Histogram({
     name: "forge_event_delivery_seconds",
     help: "From an event's commit to its hand-over to a subscriber's connection.",
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
-  readonly commitFailures = new Counter({
+  readonly #commitFailures = new Counter({
     name: "forge_commit_failures_total",
     help: "Commits of a tick's changes that failed.",
     registers: [this.registry],
   });
-  readonly leaseLost = new Counter({
+  readonly #leaseLost = new Counter({
     name: "forge_lease_lost_total",
     help: "Leases this process lost to expiry or to a cancellation made elsewhere.",
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(options: MetricsOptions = {}) {
+    this.#counting = options.counting ?? true;
     const metrics = this;
     // Both queue gauges come from one read per scrape: the first collect starts it, the other awaits it.
     let reading: Promise<QueueByLane[]> | null = null;
@@ -155,16 +162,38 @@ export class ForgeMetrics {
   }
 
   runCreated(jobType: string, lane: string): void {
-    this.runsCreated.inc({ job_type: this.#jobTypes.of(jobType), lane: this.#lanes.of(lane) });
+    if (this.#counting) this.#runsCreated.inc({ job_type: this.#jobTypes.of(jobType), lane: this.#lanes.of(lane) });
   }
 
   runFinished(jobType: string, lane: string, status: string): void {
-    this.runsFinished.inc({ job_type: this.#jobTypes.of(jobType), lane: this.#lanes.of(lane), status });
+    if (this.#counting) this.#runsFinished.inc({ job_type: this.#jobTypes.of(jobType), lane: this.#lanes.of(lane), status });
   }
 
   stepAttempt(type: string, outcome: StepOutcome, seconds: number | null): void {
-    this.stepAttempts.inc({ type, outcome });
-    if (seconds !== null) this.stepDuration.observe({ type }, seconds);
+    if (!this.#counting) return;
+    this.#stepAttempts.inc({ type, outcome });
+    if (seconds !== null) this.#stepDuration.observe({ type }, seconds);
+  }
+
+  /** A tick that claimed `runs` runs took `seconds` from its claim to its last commit. */
+  tick(runs: number, seconds: number): void {
+    if (!this.#counting) return;
+    this.#tickRuns.observe(runs);
+    this.#tickDuration.observe(seconds);
+  }
+
+  commitFailed(commits = 1): void {
+    if (this.#counting) this.#commitFailures.inc(commits);
+  }
+
+  leaseLost(): void {
+    if (this.#counting) this.#leaseLost.inc();
+  }
+
+  /** Live events handed to a subscriber's connection at `now` (ms since the epoch). */
+  delivered(events: ReadonlyArray<{ createdAt: Date }>, now: number): void {
+    if (!this.#counting) return;
+    for (const event of events) this.#eventDelivery.observe(Math.max(0, now - event.createdAt.getTime()) / 1000);
   }
 
   subscriptionOpened(): void {

@@ -1,5 +1,5 @@
 import type { Clock } from "../clock.ts";
-import type { Db } from "../store/db.ts";
+import { type Db, driverCause } from "../store/db.ts";
 import { migrationFiles } from "../store/migrate.ts";
 
 export type Readiness = { ready: true } | { ready: false; reason: string };
@@ -62,8 +62,9 @@ function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<
   return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
-/** An error's message on one line, without a driver's multi-line detail. */
+/** The driver's own words for an error (Prisma wraps them in lines of its own), on one line. */
 function oneLine(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const cause = driverCause(error);
+  const message = cause?.originalMessage ?? cause?.kind ?? (error instanceof Error ? error.message : String(error));
   return (message.split("\n").find((line) => line.trim() !== "") ?? "unknown error").trim().slice(0, 300);
 }

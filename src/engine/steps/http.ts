@@ -95,7 +95,7 @@ export function httpStep(options: HttpStepOptions = {}): StepHandler {
         agent ??= guardedAgent(destinations);
         response = await fetch(request.url, {
           method: request.method,
-          headers: request.headers,
+          headers: withTraceContext(request.headers, ctx.traceHeaders),
           body: request.body,
           // Not followed unless asked: a redirect could carry the headers (an API key) to another origin.
           redirect: ctx.params.followRedirects === true ? "follow" : "manual",
@@ -244,4 +244,12 @@ async function readCapped(response: Response, max: number): Promise<{ body: stri
   // A cut may fall inside a multi-byte character: the decoder replaces the fragment (as it
   // does any byte that is not UTF-8), so the text is always well-formed.
   return { body: bytes.toString("utf8"), encoding: "utf8", truncated };
+}
+
+/** The step's headers, with the attempt's trace context added unless the step sets its own `traceparent`. */
+function withTraceContext(headers: Record<string, string>, trace: Readonly<Record<string, string>>): Record<string, string> {
+  if (Object.keys(trace).length === 0) return headers;
+  const own = new Set(Object.keys(headers).map((name) => name.toLowerCase()));
+  if (own.has("traceparent")) return headers;
+  return { ...trace, ...headers };
 }

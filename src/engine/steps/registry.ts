@@ -35,6 +35,8 @@ export interface StepContext {
    * FORGE_ARTIFACT_MAX_BYTES.
    */
   writeArtifact(artifact: ArtifactInput): ArtifactInfo;
+  /** W3C trace context (`traceparent`, `tracestate`) of this attempt's span, for requests the step makes; empty without tracing. */
+  traceHeaders: Readonly<Record<string, string>>;
 }
 
 export interface ArtifactInput {

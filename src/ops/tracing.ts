@@ -1,0 +1,91 @@
+import { type Attributes, type Context, ROOT_CONTEXT, type Span, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
+import { W3CTraceContextPropagator } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+
+/**
+ * OpenTelemetry traces (API.md, "Operations"): one span per tick and one per step attempt,
+ * exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set. Without it the engine has
+ * no Tracing at all (null), so a tick and an attempt cost nothing for tracing, not even a
+ * no-op span.
+ *
+ * The provider is this engine's own, not registered globally: the parent of an attempt's
+ * span is passed by hand (the tick's span), so several engines in one process (tests) trace
+ * apart, and nothing depends on an async context manager.
+ */
+export interface TracingOptions {
+  /** OTLP/HTTP traces endpoint: the full URL spans are POSTed to. */
+  url: string;
+  serviceName: string;
+  headers?: Record<string, string>;
+}
+
+/** What the engine's spans carry (attribute names are the contract's). */
+export interface AttemptSpanAttributes {
+  runId: string;
+  stepId: string;
+  stepType: string;
+  attempt: number;
+}
+
+const propagator = new W3CTraceContextPropagator();
+
+export class Tracing {
+  readonly #provider: BasicTracerProvider;
+  readonly #tracer: Tracer;
+
+  constructor(options: TracingOptions) {
+    this.#provider = new BasicTracerProvider({
+      resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
+      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: options.url, headers: options.headers ?? {} }))],
+    });
+    this.#tracer = this.#provider.getTracer("forge");
+  }
+
+  /** A tick's span, from its claim to its last commit. */
+  startTick(owner: string, startTime: Date): Span {
+    return this.#tracer.startSpan("forge.tick", { attributes: { "forge.owner": owner }, startTime });
+  }
+
+  /** An attempt's span, a child of its tick's. */
+  startAttempt(tick: Span, a: AttemptSpanAttributes): Span {
+    const attributes: Attributes = {
+      "forge.run_id": a.runId,
+      "forge.step_id": a.stepId,
+      "forge.step_type": a.stepType,
+      "forge.attempt": a.attempt,
+    };
+    return this.#tracer.startSpan(`forge.step ${a.stepType}`, { attributes }, trace.setSpan(ROOT_CONTEXT, tick));
+  }
+
+  /** `traceparent` (and `tracestate`) naming `span`, for a request made inside it. */
+  headersOf(span: Span): Record<string, string> {
+    const headers: Record<string, string> = {};
+    const context: Context = trace.setSpan(ROOT_CONTEXT, span);
+    propagator.inject(context, headers, {
+      set: (carrier, key, value) => {
+        carrier[key] = value;
+      },
+    });
+    return headers;
+  }
+
+  /** Sends the spans still buffered and stops exporting. */
+  async shutdown(): Promise<void> {
+    await this.#provider.shutdown();
+  }
+}
+
+/** Ends an attempt's span with its outcome (`forge.outcome`); a failure is an error status. */
+export function endAttemptSpan(span: Span, outcome: string, error?: string): void {
+  span.setAttribute("forge.outcome", outcome);
+  if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
+  span.end();
+}
+
+/** The tracing configuration says (null: OTEL_EXPORTER_OTLP_ENDPOINT unset, no tracing). */
+export function tracingFrom(config: { tracing: TracingOptions | null }): Tracing | null {
+  return config.tracing ? new Tracing(config.tracing) : null;
+}
