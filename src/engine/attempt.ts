@@ -39,9 +39,10 @@ export interface AttemptContext {
   artifactMaxBytes: number;
 }
 
-/** W3C trace context headers for what the attempt sends on (empty without tracing). */
-export type TraceHeaders = Readonly<Record<string, string>>;
-const NO_TRACE: TraceHeaders = Object.freeze({});
+/** W3C trace context headers for what the attempt sends on, made when a handler first asks (most never do). */
+export type TraceHeaders = () => Readonly<Record<string, string>>;
+const NO_TRACE_HEADERS: Readonly<Record<string, string>> = Object.freeze({});
+const NO_TRACE: TraceHeaders = () => NO_TRACE_HEADERS;
 
 /** The step being attempted, as the tick holds it. */
 export interface AttemptStep {
@@ -99,7 +100,9 @@ export async function runAttempt(
       waitUntil: (at: Date) => new StepWait(at),
       waitForSignal: (data?: Record<string, unknown>) => new StepWait(null, data),
       resumedFrom,
-      traceHeaders,
+      get traceHeaders() {
+        return traceHeaders();
+      },
       writeArtifact: (input: ArtifactInput) => {
         // A handler that writes after its attempt ended (it was not awaited, or it timed
         // out and went on) writes nothing: the attempt's artifacts are already counted.

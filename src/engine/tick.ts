@@ -127,7 +127,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
         attempt: step.attempts,
       });
       spans.set(step, span);
-      return runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx, traced.tracing.headersOf(span));
+      return runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx, () => traced.tracing.headersOf(span));
     });
     // Counted (and each span ended) once the attempt's outcome is known, retries decided below.
     const ended = (step: MutableStep, result: AttemptResult, outcome: StepOutcome) => {

@@ -31,6 +31,9 @@ export interface AttemptSpanAttributes {
 }
 
 const propagator = new W3CTraceContextPropagator();
+const MAX_QUEUED_SPANS = 32_768;
+const EXPORT_BATCH = 4096;
+const EXPORT_DELAY_MS = 1000;
 
 export class Tracing {
   readonly #provider: BasicTracerProvider;
@@ -39,7 +42,15 @@ export class Tracing {
   constructor(options: TracingOptions) {
     this.#provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
-      spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url: options.url, headers: options.headers ?? {} }))],
+      spanProcessors: [
+        new BatchSpanProcessor(new OTLPTraceExporter({ url: options.url, headers: options.headers ?? {} }), {
+          // A busy worker makes thousands of spans a second (one per attempt): the SDK's default
+          // queue (2,048) drops most of a burst; this holds about a second of a busy engine's.
+          maxQueueSize: MAX_QUEUED_SPANS,
+          maxExportBatchSize: EXPORT_BATCH,
+          scheduledDelayMillis: EXPORT_DELAY_MS,
+        }),
+      ],
     });
     this.#tracer = this.#provider.getTracer("forge");
   }
