@@ -157,6 +157,15 @@ describe("/metrics", () => {
     expect(value(m, "forge_queue_depth", { lane: "b" })).toBe(1);
     expect(value(m, "forge_queue_oldest_age_seconds", { lane: "a" })).toBe(35);
     expect(value(m, "forge_queue_oldest_age_seconds", { lane: "b" })).toBe(5);
+    // The same queue through GraphQL, for the dashboard's queue page.
+    const status = await forge.gql("{ workerStatus { lanes { lane depth oldestQueuedAt } workers { id } } }");
+    expect(status.data?.workerStatus).toEqual({
+      lanes: [
+        { lane: "a", depth: 2, oldestQueuedAt: "2026-01-01T00:00:00.000Z" },
+        { lane: "b", depth: 1, oldestQueuedAt: "2026-01-01T00:00:30.000Z" },
+      ],
+      workers: [],
+    });
     // A leased run is not in the queue.
     const batch = await forge.app.forge.scheduler.claim(1, "ticker:held");
     m = await scrape(origin);

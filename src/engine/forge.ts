@@ -21,7 +21,7 @@ import { findRun, findRunByIdempotencyKey, findSteps, findTaken, listRuns, type 
 import { changeRunOverridingLease } from "../store/sql/cancel.ts";
 import { insertRuns } from "../store/sql/insert-runs.ts";
 import { deliverSignal } from "../store/sql/signal.ts";
-import { liveWorkers, queueByLane, queueStats } from "../store/workers.ts";
+import { type LaneQueue, liveWorkers, queueByLane, queueStats, type WorkerRow } from "../store/workers.ts";
 import type { TickResult } from "./commit.ts";
 import { EventFeed } from "./event-feed.ts";
 import { type FollowDeps, followAll, followRun } from "./follow.ts";
@@ -73,6 +73,10 @@ export interface WorkerStatus {
   lastTickAt: Date | null;
   queueDepth: number;
   oldestQueuedAt: Date | null;
+  /** The queue per lane (lanes with runs due only), by lane name. */
+  lanes: LaneQueue[];
+  /** Workers with a heartbeat within three intervals, freshest first. */
+  workers: WorkerRow[];
 }
 
 /**
@@ -339,8 +343,18 @@ export class Forge {
 
   async workerStatus(): Promise<WorkerStatus> {
     const now = this.clock.now();
-    const queue = await queueStats(this.db, now);
-    const base = { enabled: this.#o.workerEnabled, queueDepth: queue.depth, oldestQueuedAt: queue.oldest };
+    const [queue, lanes, live] = await Promise.all([
+      queueStats(this.db, now),
+      queueByLane(this.db, now),
+      liveWorkers(this.db, new Date(now.getTime() - 3 * this.resources.tunables.heartbeatMs)),
+    ]);
+    const base = {
+      enabled: this.#o.workerEnabled,
+      queueDepth: queue.depth,
+      oldestQueuedAt: queue.oldest,
+      lanes: lanes.sort((a, b) => (a.lane < b.lane ? -1 : a.lane > b.lane ? 1 : 0)),
+      workers: live,
+    };
     if (this.worker) {
       return {
         ...base,
@@ -351,7 +365,7 @@ export class Forge {
       };
     }
     // No worker in this process: report the freshest live one elsewhere, if any.
-    const [other] = await liveWorkers(this.db, new Date(now.getTime() - 3 * this.resources.tunables.heartbeatMs));
+    const [other] = live;
     return {
       ...base,
       running: other !== undefined,

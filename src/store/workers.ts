@@ -26,6 +26,7 @@ export interface WorkerRow {
   ticks: number;
   lastTickAt: Date | null;
   heartbeatAt: Date;
+  startedAt: Date;
 }
 
 /** Workers whose last heartbeat is at or after `since` and that have not stopped. */
@@ -33,7 +34,7 @@ export async function liveWorkers(db: Db, since: Date): Promise<WorkerRow[]> {
   return db.read.worker.findMany({
     where: { stoppedAt: null, heartbeatAt: { gte: since } },
     orderBy: { heartbeatAt: "desc" },
-    select: { id: true, ticks: true, lastTickAt: true, heartbeatAt: true },
+    select: { id: true, ticks: true, lastTickAt: true, heartbeatAt: true, startedAt: true },
   });
 }
 
