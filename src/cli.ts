@@ -5,7 +5,6 @@ import { httpUrl, integer, jsonValue, oneOf, param, RUN_MODES, RUN_STATUSES, who
 import { cancelRun, createRun, listRuns, type Output, showRun, signalRun } from "./cli/runs.ts";
 import { tailRun } from "./cli/tail.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
-import { migrateCommand, serve, worker } from "./process.ts";
 
 /**
  * The `forge` command line (src/main.ts and bin/forge.mjs run it): the server's own commands
@@ -35,7 +34,7 @@ Environment:
 
 /** Runs one command to its end and returns the process's exit code. */
 export async function runCli(argv: string[], options: CliOptions = {}): Promise<number> {
-  if (argv.length === 0) return serve(options);
+  if (argv.length === 0) return (await serverCommands()).serve(options);
   const io: Output = { out: process.stdout };
   let exitCode: number = EXIT.ok;
   const program = buildProgram(options, io, (code) => {
@@ -54,6 +53,9 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     throw error;
   }
 }
+
+/** The server's commands load the whole engine; the client commands start quicker without it. */
+const serverCommands = () => import("./process.ts");
 
 function buildProgram(options: CliOptions, io: Output, exit: (code: number) => void): Command {
   const program = new Command("forge")
@@ -83,15 +85,15 @@ function buildProgram(options: CliOptions, io: Output, exit: (code: number) => v
   program
     .command("serve")
     .description("run the API (and the worker when FORGE_WORKER_ENABLED=true); what npm start runs")
-    .action(run(() => serve(options)));
+    .action(run(async () => (await serverCommands()).serve(options)));
   program
     .command("worker")
     .description("run only the worker, with its health and metrics routes on FORGE_WORKER_PORT")
-    .action(run(() => worker(options)));
+    .action(run(async () => (await serverCommands()).worker(options)));
   program
     .command("migrate")
     .description("apply pending database migrations and exit")
-    .action(run(() => migrateCommand()));
+    .action(run(async () => (await serverCommands()).migrateCommand()));
 
   const runs = program.command("runs").description("list, show, create, follow, cancel and signal runs");
 

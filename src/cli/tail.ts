@@ -206,13 +206,18 @@ function barView(out: NodeJS.WritableStream, total: number): View {
       const line = stepLine(event, output);
       if (line) bars.log(`${line}\n`);
       bar.update(done);
+      // Drawn now, not at the bar's next frame: a line logged just before stop() would be lost.
+      bars.update();
     },
     // A notice goes above the bar too (stderr would tear it when both are the terminal).
     notice: (line) => {
       bars.log(`${line}\n`);
       bars.update();
     },
-    stop: () => bars.stop(),
+    stop: () => {
+      bars.update();
+      bars.stop();
+    },
   };
 }
 
