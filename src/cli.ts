@@ -135,7 +135,9 @@ function buildProgram(options: CliOptions, io: Output, exit: (code: number) => v
       .option("--wait", "then follow the run as tail does, exiting as tail does", false),
   ).action(async (opts, command: Command) => {
     const forge = client(command);
-    const id = await createRun(forge, { ...opts, json: opts.json && !opts.wait }, io);
+    // With --wait --json the events follow, one JSON line each, the first naming the run.
+    const print = opts.wait && opts.json ? "none" : opts.json ? "json" : "id";
+    const id = await createRun(forge, { ...opts, print }, io);
     exit(opts.wait ? await tailRun(forge, id, tailSettings(opts)) : EXIT.ok);
   });
 

@@ -383,39 +383,54 @@ describe("forge runs tail", { timeout: CLI_TIMEOUT_MS }, () => {
     ]);
   });
 
-  it("resumes after the server restarts, from the last event seen: no step line repeated or missed", async () => {
+  it("resumes after the server restarts, from the last event seen: nothing missed while away, no line repeated", async () => {
+    const graph = {
+      steps: {
+        fetch: { type: "noop" },
+        approve: { type: "approval", deps: ["fetch"] },
+        ship: { type: "noop", deps: ["approve"] },
+        confirm: { type: "approval", deps: ["ship"] },
+      },
+    };
+    const signal = (forge: TestForge, id: string, step: string) =>
+      forge.gql("mutation($id: ID!, $step: String!) { signalRun(runId: $id, stepId: $step, payload: { ok: true }) { id } }", { id, step });
     const first = await startForge({ autoStop: false });
     let firstStopped = false;
     try {
       const url = await first.app.start();
       const port = new URL(url).port;
-      const id = await create(first, { graph: APPROVAL_GRAPH });
+      const id = await create(first, { graph });
       await tickOnce(first);
-      const tail = spawnCli(url, ["runs", "tail", id, "--retry-for", "20"]);
+      const tail = spawnCli(url, ["runs", "tail", id, "--retry-for", "30"]);
       await waitFor(() => tail.stdout().includes("waiting    approve"), "the tail to follow the run", 30_000);
 
       await first.stop();
       firstStopped = true;
       await waitFor(() => tail.stderr().includes("connection lost"), "the tail to notice the server went away", 30_000);
-      // The same database and port: what a restarted server looks like to a client.
+      // The same database, and later the same port: a restarted server. The run moves on
+      // before it listens, while the tail cannot connect.
       const second = await startForge({ dbUrl: first.dbUrl, env: { FORGE_PORT: port } });
+      expect((await signal(second, id, "approve")).errors).toBeUndefined();
+      await tickOnce(second);
       await second.app.start();
-      const { errors } = await second.gql('mutation($id: ID!) { signalRun(runId: $id, stepId: "approve", payload: { ok: true }) { id } }', {
-        id,
-      });
-      expect(errors).toBeUndefined();
+      await waitFor(() => tail.stdout().includes("waiting    confirm"), "the tail to resume", 30_000);
+      // And live events after the reconnect.
+      expect((await signal(second, id, "confirm")).errors).toBeUndefined();
       await tickOnce(second);
 
       const out = await tail.done;
       expect(out.code).toBe(0);
       expect(lines(out.stdout)).toEqual([
-        "[1/3] succeeded  fetch (attempt 1)",
-        "[1/3] waiting    approve",
-        '[2/3] succeeded  approve (attempt 1): {"ok":true}',
-        "[3/3] succeeded  ship (attempt 1)",
-        `run ${id} SUCCEEDED: 3/3 steps done`,
+        "[1/4] succeeded  fetch (attempt 1)",
+        "[1/4] waiting    approve",
+        '[2/4] succeeded  approve (attempt 1): {"ok":true}',
+        "[3/4] succeeded  ship (attempt 1)",
+        "[3/4] waiting    confirm",
+        '[4/4] succeeded  confirm (attempt 1): {"ok":true}',
+        `run ${id} SUCCEEDED: 4/4 steps done`,
       ]);
-      // Each drop said where it resumes from: after the step_waiting event (seq 6).
+      // Each try said where it resumes from: after the step_waiting event of approve (seq 6).
+      expect(lines(out.stderr).length).toBeGreaterThan(0);
       for (const line of lines(out.stderr)) expect(line).toMatch(/^forge: connection lost \(.*\); resuming after seq 6$/);
     } finally {
       if (!firstStopped) await first.stop();
@@ -612,6 +627,21 @@ describe("forge, in general", { timeout: CLI_TIMEOUT_MS }, () => {
       expect(out.code, args.join(" ")).toBe(1);
       expect(lines(out.stderr), args.join(" ")).toEqual([`forge: cannot reach ${url}: connection refused`]);
     }
+  });
+
+  it("FORGE_URL and FORGE_TOKEN stand in for --url and --token, and the options win over them", async () => {
+    const { forge, url } = await serving();
+    await create(forge);
+    const env = (extra: Record<string, string>) => startProcess(MAIN, ["tick", "--json"], extra);
+    const fromEnv = env({ FORGE_URL: url, FORGE_TOKEN: ADMIN });
+    expect(await fromEnv.exited).toBe(0);
+    expect(JSON.parse(fromEnv.output())).toMatchObject({ ticked: 1 });
+    const wrongEnv = startProcess(MAIN, ["--url", url, "--token", ADMIN, "tick", "--json"], {
+      FORGE_URL: "http://127.0.0.1:1/graphql",
+      FORGE_TOKEN: "wrong",
+    });
+    expect(await wrongEnv.exited).toBe(0);
+    expect(JSON.parse(wrongEnv.output())).toMatchObject({ ticked: 0 });
   });
 
   it("--help lists the commands and exit codes; an unknown command or option is one line, exit 2", async () => {

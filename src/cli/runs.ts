@@ -168,7 +168,8 @@ export interface CreateOptions {
   requestedBy?: string;
   id?: string;
   idempotencyKey?: string;
-  json: boolean;
+  /** What to print of the new run: its id, the whole run as JSON, or nothing. */
+  print: "id" | "json" | "none";
 }
 
 /** The graph file's content, parsed; refused before any request when it cannot be read or is not JSON. */
@@ -195,7 +196,7 @@ export function readGraph(file: string): unknown {
   }
 }
 
-/** Creates the run; resolves to its id (printed, or the whole run with --json). */
+/** Creates the run and resolves to its id. */
 export async function createRun(client: ForgeClient, options: CreateOptions, io: Output): Promise<string> {
   const graph = readGraph(options.file);
   const input = {
@@ -213,7 +214,8 @@ export async function createRun(client: ForgeClient, options: CreateOptions, io:
     `mutation CreateRun($input: CreateRunInput!) { createRun(input: $input) { ${FULL} } }`,
     { input },
   );
-  io.out.write(options.json ? `${json(data.createRun)}\n` : `${data.createRun.id}\n`);
+  if (options.print === "json") io.out.write(`${json(data.createRun)}\n`);
+  else if (options.print === "id") io.out.write(`${data.createRun.id}\n`);
   return data.createRun.id;
 }
 

@@ -57,7 +57,7 @@ const FATAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4406, 4409, 4499]);
 const RECONNECT_FIRST_MS = 100;
 const RECONNECT_MAX_MS = 2000;
 
-type StepLine = { stepId: string; output: unknown; error: string | null };
+type StepLine = { stepId: string; status: string; output: unknown; error: string | null };
 
 export async function tailRun(client: ForgeClient, runId: string, options: TailOptions): Promise<number> {
   const first = await client.request<{ run: { steps: StepLine[] } | null }>(RUN_STEPS, { id: runId });
@@ -69,18 +69,26 @@ export async function tailRun(client: ForgeClient, runId: string, options: TailO
   let done = 0;
   let outcome: { status: string; exitCode: number } | null = null;
 
-  const handle = async (event: RunEventJson) => {
-    lastSeq = event.seq;
-    const result = STEP_RESULTS[event.type];
-    if (result) done += 1;
-    if (options.json) return view.event(event, done);
-    if (event.type === "step_succeeded" && event.stepId) {
-      // The event says that the step succeeded; its output is on the step itself.
+  // Outputs of the steps that had succeeded at the last look: the events of one tick come in a
+  // burst, and one query answers for all of them.
+  const outputs = new Map<string, unknown>();
+  const outputOf = async (stepId: string): Promise<unknown> => {
+    if (!outputs.has(stepId)) {
       const now = await client.request<{ run: { steps: StepLine[] } | null }>(RUN_STEPS, { id: runId });
-      const step = now.run?.steps.find((s) => s.stepId === event.stepId);
-      return view.event(event, done, step?.output);
+      for (const step of now.run?.steps ?? []) if (step.status === "SUCCEEDED") outputs.set(step.stepId, step.output);
     }
-    view.event(event, done);
+    return outputs.get(stepId);
+  };
+
+  // An event counts as seen once it is shown: if the connection breaks before (while its
+  // output is fetched), the resumed subscription sends it again.
+  const handle = async (event: RunEventJson) => {
+    const counted = done + (STEP_RESULTS[event.type] ? 1 : 0);
+    if (options.json) view.event(event, counted);
+    else if (event.type === "step_succeeded" && event.stepId) view.event(event, counted, await outputOf(event.stepId));
+    else view.event(event, counted);
+    done = counted;
+    lastSeq = event.seq;
   };
 
   let failingSince: number | null = null;
@@ -124,6 +132,8 @@ export async function tailRun(client: ForgeClient, runId: string, options: TailO
 
 /** An error no reconnect can mend: the API refused the subscription, or the server refused this client. */
 function fatalError(error: unknown, url: string): CliError | null {
+  // The step output's query could not reach the server either: resume like the subscription.
+  if (error instanceof NetworkError) return null;
   if (error instanceof CliError) return error;
   // graphql-ws rejects with the server's `error` message: a list of GraphQL errors.
   if (Array.isArray(error)) return apiError(error);
