@@ -158,8 +158,9 @@ export class ForgeClient {
   }
 
   /** A graphql-ws client on the same path, connecting on first use and never retrying by itself. */
-  webSocket(): Client {
+  webSocket(on: { connected?: () => void } = {}): Client {
     return createClient({
+      on: { connected: () => on.connected?.() },
       url: this.url.replace(/^http/, "ws"),
       webSocketImpl: WebSocket,
       connectionParams: this.token ? { authorization: `Bearer ${this.token}` } : {},

@@ -95,7 +95,13 @@ export async function tailRun(client: ForgeClient, runId: string, options: TailO
   let delay = RECONNECT_FIRST_MS;
   try {
     while (!outcome) {
-      const ws = client.webSocket();
+      // A connection the server accepted ends a failure streak, whether or not events follow.
+      const ws = client.webSocket({
+        connected: () => {
+          failingSince = null;
+          delay = RECONNECT_FIRST_MS;
+        },
+      });
       try {
         const events = ws.iterate<{ runEvents: RunEventJson }>({ query: SUBSCRIPTION, variables: { runId, afterSeq: lastSeq } });
         for await (const result of events) {
