@@ -437,6 +437,28 @@ describe("forge runs tail", { timeout: CLI_TIMEOUT_MS }, () => {
     }
   });
 
+  it("gives up with one line naming the server when it stays away longer than --retry-for, exit 1", async () => {
+    const forge = await startForge({ autoStop: false });
+    let stopped = false;
+    try {
+      const url = await forge.app.start();
+      const id = await create(forge, { graph: APPROVAL_GRAPH });
+      await tickOnce(forge);
+      const tail = spawnCli(url, ["runs", "tail", id, "--retry-for", "1"]);
+      await waitFor(() => tail.stdout().includes("waiting    approve"), "the tail to follow the run", 30_000);
+      await forge.stop();
+      stopped = true;
+      const out = await tail.done;
+      expect(out.code).toBe(1);
+      const errors = lines(out.stderr);
+      expect(errors.at(-1)).toBe(`forge: cannot reach ${url.replace(/^http/, "ws")}: connection refused`);
+      for (const line of errors.slice(0, -1)) expect(line).toMatch(/^forge: connection lost \(.*\); resuming after seq 6$/);
+      expect(out.stdout).not.toContain("run ");
+    } finally {
+      if (!stopped) await forge.stop();
+    }
+  });
+
   it.skipIf(!hasScript)("draws a progress bar of steps done when stdout is a terminal, with each step's line above it", async () => {
     const { forge, url } = await serving();
     const id = await create(forge, { graph: APPROVAL_GRAPH });
