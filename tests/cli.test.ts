@@ -4,6 +4,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
+import { brief, duration, span, table, time } from "../src/cli/format.ts";
 import type { TestClock } from "../src/clock.ts";
 import { ADMIN, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { MAIN, startProcess } from "./support/processes.ts";
@@ -687,5 +688,24 @@ describe("forge, in general", { timeout: CLI_TIMEOUT_MS }, () => {
     expect(lines(badUrl.stderr)).toEqual([
       "forge: option '--url <url>' argument 'ftp://example.com' is invalid. must be an http:// or https:// URL.",
     ]);
+  });
+});
+
+describe("forge's table formatting", () => {
+  it("shows durations in their two largest units, UTC times to the second, and long values cut", () => {
+    expect([850, 4200, 59_949, 185_000, 7_800_000, 273_600_000].map(duration)).toEqual([
+      "850ms",
+      "4.2s",
+      "59.9s",
+      "3m 05s",
+      "2h 10m",
+      "3d 4h",
+    ]);
+    expect(span("2026-11-23T22:33:46.123Z", "2026-11-23T22:33:50.323Z")).toBe("4.2s");
+    expect(span("2026-11-23T22:33:46.123Z", null)).toBe("-");
+    expect(time("2026-11-23T22:33:46.123Z")).toBe("2026-11-23 22:33:46");
+    expect(brief({ a: "x".repeat(100) }, 20)).toBe('{"a":"xxxxxxxxxxx...');
+    expect(brief(null)).toBe("-");
+    expect(table(["A", "LONGER"], [["value", null]])).toBe("A      LONGER\nvalue  -");
   });
 });

@@ -136,10 +136,12 @@ export async function tailRun(client: ForgeClient, runId: string, options: TailO
   return outcome.exitCode;
 }
 
-/** An error no reconnect can mend: the API refused the subscription, or the server refused this client. */
+/** An error no reconnect can mend (the API refused the subscription, the server refused this client), or null. */
 function fatalError(error: unknown, url: string): CliError | null {
   // The step output's query could not reach the server either: resume like the subscription.
   if (error instanceof NetworkError) return null;
+  // The server's database is restarting: what the API asks clients to retry.
+  if (error instanceof ApiError && error.code === "SERVICE_UNAVAILABLE") return null;
   if (error instanceof CliError) return error;
   // graphql-ws rejects with the server's `error` message: a list of GraphQL errors.
   if (Array.isArray(error)) return apiError(error);
