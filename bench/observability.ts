@@ -10,11 +10,12 @@ import { fmt, freshDbFile, printTable, startEngine } from "./support.ts";
  * What watching the engine costs: noop runs per second on SQLite (created in batches of 100,
  * ticked to SUCCEEDED, as bench/throughput.ts does) with nothing counted and no tracing (the
  * bound), with metrics counted, and with metrics and tracing both on, exporting every span
- * over OTLP/HTTP to a receiver in a process of its own that reads each export. The
+ * (or the spans of one tick in ten, OTEL_TRACES_SAMPLER=parentbased_traceidratio 0.1) over
+ * OTLP/HTTP to a receiver in a process of its own that reads each export. The
  * variants take turns, round after round, so a noisy neighbour slows them alike.
  */
-type Variant = "off" | "metrics" | "metrics + tracing";
-const VARIANTS: Variant[] = ["off", "metrics", "metrics + tracing"];
+type Variant = "off" | "metrics" | "metrics + tracing" | "metrics + tracing 1 in 10";
+const VARIANTS: Variant[] = ["off", "metrics", "metrics + tracing", "metrics + tracing 1 in 10"];
 
 interface Receiver {
   url: string;
@@ -39,7 +40,8 @@ async function otlpReceiver(): Promise<Receiver> {
 /** Runs per second, and the spans the drain made (a tick's and two attempts' per run). */
 async function drain(variant: Variant, runs: number, otlpUrl: string): Promise<{ rate: number; spans: number }> {
   const db = await Db.open({ url: `file:${freshDbFile()}`, synchronous: "NORMAL" });
-  const tracing = variant === "metrics + tracing" ? new Tracing({ url: otlpUrl, serviceName: "forge-bench" }) : null;
+  const sampler = variant === "metrics + tracing 1 in 10" ? { name: "parentbased_traceidratio" as const, ratio: 0.1 } : undefined;
+  const tracing = variant.includes("tracing") ? new Tracing({ url: otlpUrl, serviceName: "forge-bench", sampler }) : null;
   const forge = await startEngine(db, { metrics: new ForgeMetrics({ counting: variant !== "off" }), tracing });
   const input = {
     mode: "LIVE" as const,
@@ -61,7 +63,7 @@ async function drain(variant: Variant, runs: number, otlpUrl: string): Promise<{
   if (succeeded !== runs) throw new Error(`${variant}: expected ${runs} runs to succeed, got ${succeeded}`);
   await forge.stop(); // flushes the spans still batched
   await db.close();
-  return { rate: runs / seconds, spans: tracing ? ticks + 2 * runs : 0 };
+  return { rate: runs / seconds, spans: tracing && !sampler ? ticks + 2 * runs : 0 };
 }
 
 export async function benchObservability(o: { runs: number; rounds: number }): Promise<void> {
@@ -80,7 +82,7 @@ export async function benchObservability(o: { runs: number; rounds: number }): P
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const off = median(rates.get("off") ?? []);
   printTable(
-    `Noop runs/s with metrics and tracing on against off (SQLite NORMAL, ${fmt(o.runs)} two-step runs, ticks of 100; median of ${o.rounds} rounds; ${fmt(spans)} of the ${fmt(made)} spans made received over OTLP, ${fmt(bytes / 1024 / 1024, 1)} MiB)`,
+    `Noop runs/s with metrics and tracing on against off (SQLite NORMAL, ${fmt(o.runs)} two-step runs, ticks of 100; median of ${o.rounds} rounds; ${fmt(spans)} spans received over OTLP, of the ${fmt(made)} the unsampled variant made, ${fmt(bytes / 1024 / 1024, 1)} MiB)`,
     ["variant", "runs/s", "of off", "rounds"],
     VARIANTS.map((variant) => {
       const samples = rates.get(variant) ?? [];

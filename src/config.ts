@@ -316,9 +316,18 @@ const schema = z.object({
       return headers;
     }),
   OTEL_SERVICE_NAME: z.string().min(1).default("forge"),
+  /** Which ticks are traced (OpenTelemetry's sampler names); an attempt's span follows its tick's. */
+  OTEL_TRACES_SAMPLER: z
+    .enum(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"])
+    .default("parentbased_always_on"),
+  /** The share of ticks traced by the *traceidratio samplers, 0 to 1. */
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).default(1),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   NODE_ENV: z.enum(["development", "production", "test"]).default("production"),
 });
+
+/** OTEL_TRACES_SAMPLER's values. */
+export type TraceSampler = z.infer<typeof schema>["OTEL_TRACES_SAMPLER"];
 
 export type Config = Readonly<{
   databaseUrl: string;
@@ -342,7 +351,12 @@ export type Config = Readonly<{
   corsOrigins: readonly string[];
   limits: RequestLimits;
   /** Where traces go (OTEL_EXPORTER_OTLP_*); null: no tracing. */
-  tracing: Readonly<{ url: string; serviceName: string; headers: Readonly<Record<string, string>> }> | null;
+  tracing: Readonly<{
+    url: string;
+    serviceName: string;
+    headers: Readonly<Record<string, string>>;
+    sampler: Readonly<{ name: TraceSampler; ratio: number }>;
+  }> | null;
 }>;
 
 /** The OTLP traces URL: the signal-specific one as given, else the base endpoint with /v1/traces. */
@@ -400,6 +414,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           url: tracesUrl(e) as string,
           serviceName: e.OTEL_SERVICE_NAME,
           headers: Object.freeze(e.OTEL_EXPORTER_OTLP_HEADERS),
+          sampler: Object.freeze({ name: e.OTEL_TRACES_SAMPLER, ratio: e.OTEL_TRACES_SAMPLER_ARG }),
         })
       : null,
     ...requestConfig(e),

@@ -66,6 +66,8 @@ describe("config", () => {
     ["OTEL_EXPORTER_OTLP_ENDPOINT", { OTEL_EXPORTER_OTLP_ENDPOINT: "collector:4318" }],
     ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "grpc://collector:4317" }],
     ["OTEL_EXPORTER_OTLP_HEADERS", { OTEL_EXPORTER_OTLP_HEADERS: "api-key" }],
+    ["OTEL_TRACES_SAMPLER", { OTEL_TRACES_SAMPLER: "sometimes" }],
+    ["OTEL_TRACES_SAMPLER_ARG", { OTEL_TRACES_SAMPLER_ARG: "1.5" }],
     ["OTEL_EXPORTER_OTLP_HEADERS", { OTEL_EXPORTER_OTLP_HEADERS: "api-key=%E0%A4%A" }],
     ["FORGE_WORKER_ENABLED", { FORGE_WORKER_ENABLED: "yes" }],
     ["FORGE_TICK_LIMIT", { FORGE_TICK_LIMIT: "0" }],
@@ -147,6 +149,7 @@ describe("config", () => {
       url: "http://collector:4318/v1/traces",
       serviceName: "forge",
       headers: {},
+      sampler: { name: "parentbased_always_on", ratio: 1 },
     });
     expect(
       loadConfig({
@@ -154,8 +157,15 @@ describe("config", () => {
         OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://traces.example/otlp",
         OTEL_EXPORTER_OTLP_HEADERS: "api-key=a%20b, tenant=t1",
         OTEL_SERVICE_NAME: "forge-eu",
+        OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
+        OTEL_TRACES_SAMPLER_ARG: "0.1",
       }).tracing,
-    ).toEqual({ url: "https://traces.example/otlp", serviceName: "forge-eu", headers: { "api-key": "a b", tenant: "t1" } });
+    ).toEqual({
+      url: "https://traces.example/otlp",
+      serviceName: "forge-eu",
+      headers: { "api-key": "a b", tenant: "t1" },
+      sampler: { name: "parentbased_traceidratio", ratio: 0.1 },
+    });
   });
 
   it("takes FORGE_DB_STARTUP_TIMEOUT_MS, 0 meaning a single try", () => {

@@ -104,6 +104,18 @@ describe("tracing", () => {
     expect(target.requests[0]?.headers.traceparent).toBeUndefined();
   });
 
+  it("traces only the ticks OTEL_TRACES_SAMPLER picks, an attempt following its tick", async () => {
+    const receiver = await startHttpServer((_req, res) => res.end("{}"));
+    const forge = await startForge({
+      env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_TRACES_SAMPLER: "parentbased_traceidratio", OTEL_TRACES_SAMPLER_ARG: "0" },
+      autoStop: false,
+    });
+    await forge.gql(CreateRun, { input: runInput() });
+    expect((await forge.app.forge.tickOnce(10)).succeeded).toBe(1);
+    await forge.stop();
+    expect(spansOf(receiver.requests.filter((r) => r.url === "/v1/traces").map((r) => r.body))).toEqual([]);
+  });
+
   it("leaves a traceparent the step sets itself as it is", async () => {
     const receiver = await startHttpServer((_req, res) => res.end("{}"));
     const target = await startHttpServer();

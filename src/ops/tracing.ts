@@ -2,8 +2,17 @@ import { type Attributes, type Context, ROOT_CONTEXT, type Span, SpanStatusCode,
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BasicTracerProvider, BatchSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import {
+  AlwaysOffSampler,
+  AlwaysOnSampler,
+  BasicTracerProvider,
+  BatchSpanProcessor,
+  ParentBasedSampler,
+  type Sampler,
+  TraceIdRatioBasedSampler,
+} from "@opentelemetry/sdk-trace-base";
 import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
+import type { TraceSampler } from "../config.ts";
 
 /**
  * OpenTelemetry traces (API.md, "Operations"): one span per tick and one per step attempt,
@@ -20,6 +29,8 @@ export interface TracingOptions {
   url: string;
   serviceName: string;
   headers?: Record<string, string>;
+  /** Which ticks are traced (default: all); an attempt's span follows its tick's decision. */
+  sampler?: { name: TraceSampler; ratio: number };
 }
 
 /** What the engine's spans carry (attribute names are the contract's). */
@@ -41,6 +52,7 @@ export class Tracing {
 
   constructor(options: TracingOptions) {
     this.#provider = new BasicTracerProvider({
+      sampler: samplerOf(options.sampler ?? { name: "parentbased_always_on", ratio: 1 }),
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: options.serviceName }),
       spanProcessors: [
         new BatchSpanProcessor(new OTLPTraceExporter({ url: options.url, headers: options.headers ?? {} }), {
@@ -87,6 +99,16 @@ export class Tracing {
   async shutdown(): Promise<void> {
     await this.#provider.shutdown();
   }
+}
+
+/** OpenTelemetry's standard samplers by their OTEL_TRACES_SAMPLER names. */
+function samplerOf({ name, ratio }: { name: TraceSampler; ratio: number }): Sampler {
+  const root = name.endsWith("always_on")
+    ? new AlwaysOnSampler()
+    : name.endsWith("always_off")
+      ? new AlwaysOffSampler()
+      : new TraceIdRatioBasedSampler(ratio);
+  return name.startsWith("parentbased_") ? new ParentBasedSampler({ root }) : root;
 }
 
 /** Ends an attempt's span with its outcome (`forge.outcome`); a failure is an error status. */
