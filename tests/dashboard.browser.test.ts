@@ -125,7 +125,7 @@ async function useToken(page: Page, token: string): Promise<void> {
 
 // playwright-core has no assertions of its own: these poll the page through vitest's expect.poll.
 const POLL = { timeout: STEP_MS, interval: 20 };
-const textOf = (locator: Locator) => locator.textContent({ timeout: 500 }).catch(() => null);
+const textOf = async (locator: Locator) => (await locator.textContent({ timeout: 500 }).catch(() => null)) ?? "";
 const attributeOf = (locator: Locator, name: string) => locator.getAttribute(name, { timeout: 500 }).catch(() => null);
 const hasAttribute = (locator: Locator, name: string, value: string, timeout = STEP_MS) =>
   expect.poll(() => attributeOf(locator, name), { ...POLL, timeout }).toBe(value);
