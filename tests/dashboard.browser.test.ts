@@ -2,7 +2,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import type { Locator, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import type { TestClock } from "../src/clock.ts";
+import { TestClock } from "../src/clock.ts";
 import { DASHBOARD_DIST } from "../src/ops/dashboard.ts";
 import { browserSkipReason, useChromium } from "./support/browser.ts";
 import { ADMIN, API, dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
@@ -60,7 +60,8 @@ async function openDashboard(
   options: { env?: Record<string, string>; path?: string; watchWebSockets?: boolean } = {},
 ): Promise<Dashboard> {
   if (!existsSync(join(DASHBOARD_DIST, "index.html"))) throw new Error("the dashboard is not built: run npm run build:dashboard");
-  const forge = await startForge({ env: options.env });
+  // A test clock set to now: the page measures how long a running run has run against its own clock.
+  const forge = await startForge({ env: options.env, clock: new TestClock(new Date()) });
   const url = await forge.app.start();
   const origin = new URL(url).origin;
   const page = await newPage();

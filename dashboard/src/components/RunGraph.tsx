@@ -6,6 +6,11 @@ const NODE_WIDTH = 150;
 const NODE_HEIGHT = 34;
 /** Longer ids are cut in the box (the whole id is the node's tooltip). */
 const LABEL_CHARS = 20;
+/**
+ * A graph at most this wide is shrunk to fit its panel; a wider one (hundreds of steps) keeps
+ * its size and scrolls, since shrunk that far its labels could not be read.
+ */
+const FIT_WIDTH = 2400;
 
 export interface GraphStep {
   stepId: string;
@@ -69,6 +74,7 @@ export function RunGraph({
   return (
     <div className="graph">
       <svg
+        className={layout.width <= FIT_WIDTH ? "fit" : undefined}
         width={layout.width}
         height={layout.height}
         viewBox={`0 0 ${layout.width} ${layout.height}`}

@@ -142,7 +142,7 @@ export function RunsPage() {
 /** One row; re-rendered only when the run's own fields change. */
 const RunRowView = memo(function RunRowView({ run }: { run: RunRow }) {
   return (
-    <tr data-run-id={run.id}>
+    <tr data-run-id={run.id} data-status={run.status}>
       <td>
         <Link href={`/runs/${encodeURIComponent(run.id)}`} className="mono">
           {run.id}
