@@ -1,5 +1,6 @@
 import { cacheExchange } from "@urql/exchange-graphcache";
 import { createClient as createWsClient } from "graphql-ws";
+import { createContext, useContext } from "react";
 import { Client, fetchExchange, subscriptionExchange } from "urql";
 
 /**
@@ -10,6 +11,8 @@ import { Client, fetchExchange, subscriptionExchange } from "urql";
  */
 export interface ForgeClient {
   client: Client;
+  /** Calls `listener` whenever the graphql-ws socket (re)connects; returns how to stop. */
+  onConnected(listener: () => void): () => void;
   dispose(): void;
 }
 
@@ -59,5 +62,13 @@ export function createForgeClient(token: string | null): ForgeClient {
       }),
     ],
   });
-  return { client, dispose: () => void ws.dispose() };
+  return { client, onConnected: (listener) => ws.on("connected", listener), dispose: () => void ws.dispose() };
+}
+
+export const ForgeClientContext = createContext<ForgeClient | null>(null);
+
+export function useForgeClient(): ForgeClient {
+  const forge = useContext(ForgeClientContext);
+  if (!forge) throw new Error("useForgeClient outside ForgeClientContext");
+  return forge;
 }

@@ -1,6 +1,7 @@
 import { useEffect, useRef } from "react";
 import { type Client, type OperationContext, useClient } from "urql";
 import { pipe, subscribe } from "wonka";
+import { useForgeClient } from "./client.ts";
 import { errorText } from "./errors.ts";
 import { EVENTS, type RunEvent } from "./operations.ts";
 
@@ -49,16 +50,38 @@ export function refetch<V extends object>(client: Client, doc: Parameters<Client
   return client.query(doc, variables as never, FRESH).toPromise();
 }
 
+/** How long after the socket connects the view reads again, for the subscription to be in place. */
+const RESYNC_AFTER_MS = 250;
+
 /**
  * Follows the `events` subscription (every run's events, from now on) while mounted and hands
  * `onEvents` the events that arrived, a batch per animation frame, so a burst of events costs
  * one render. `onError` gets the API's message when the subscription is refused or ends.
+ *
+ * Without a cursor the subscription starts at events committed after Forge received it, so a
+ * change made between the view's first read and then, or while the socket was down, would be
+ * missed: `onResync` is called when the socket (re)connects, and once more a moment later
+ * when the subscription has surely reached Forge, for the view to read its state again.
  */
-export function useAllEvents(onEvents: (events: RunEvent[]) => void, onError: (message: string | null) => void): void {
+export function useAllEvents(
+  onEvents: (events: RunEvent[]) => void,
+  onError: (message: string | null) => void,
+  onResync: () => void = () => {},
+): void {
   const client = useClient();
-  const handlers = useRef({ onEvents, onError });
-  handlers.current = { onEvents, onError };
+  const forge = useForgeClient();
+  const handlers = useRef({ onEvents, onError, onResync });
+  handlers.current = { onEvents, onError, onResync };
   useEffect(() => {
+    const timers = new Set<ReturnType<typeof setTimeout>>();
+    const stopWatching = forge.onConnected(() => {
+      handlers.current.onResync();
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        handlers.current.onResync();
+      }, RESYNC_AFTER_MS);
+      timers.add(timer);
+    });
     let pending: RunEvent[] = [];
     let frame: number | null = null;
     const flush = () => {
@@ -83,7 +106,9 @@ export function useAllEvents(onEvents: (events: RunEvent[]) => void, onError: (m
     );
     return () => {
       unsubscribe();
+      stopWatching();
+      for (const timer of timers) clearTimeout(timer);
       if (frame !== null) cancelAnimationFrame(frame);
     };
-  }, [client]);
+  }, [client, forge]);
 }

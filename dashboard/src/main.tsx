@@ -2,7 +2,7 @@ import { StrictMode, useEffect, useMemo } from "react";
 import { createRoot } from "react-dom/client";
 import { Provider } from "urql";
 import { Link, Route, Switch } from "wouter";
-import { createForgeClient } from "./client.ts";
+import { createForgeClient, ForgeClientContext } from "./client.ts";
 import { TokenForm } from "./components/TokenForm.tsx";
 import { QueuePage } from "./pages/QueuePage.tsx";
 import { RunPage } from "./pages/RunPage.tsx";
@@ -18,32 +18,34 @@ function App() {
   useEffect(() => () => forge.dispose(), [forge]);
   return (
     <TokenContext.Provider value={tokenState}>
-      <Provider value={forge.client}>
-        <header className="top">
-          <Link href="/" className="brand">
-            Forge
-          </Link>
-          <nav>
-            <Link href="/" className={(active) => (active ? "active" : "")}>
-              Runs
+      <ForgeClientContext.Provider value={forge}>
+        <Provider value={forge.client}>
+          <header className="top">
+            <Link href="/" className="brand">
+              Forge
             </Link>
-            <Link href="/queue" className={(active) => (active ? "active" : "")}>
-              Queue
-            </Link>
-          </nav>
-          <TokenForm />
-        </header>
-        <main>
-          <Switch>
-            <Route path="/" component={RunsPage} />
-            <Route path="/runs/:id">{(params) => <RunPage key={params.id} id={params.id} />}</Route>
-            <Route path="/queue" component={QueuePage} />
-            <Route>
-              <p className="error">No such page.</p>
-            </Route>
-          </Switch>
-        </main>
-      </Provider>
+            <nav>
+              <Link href="/" className={(active) => (active ? "active" : "")}>
+                Runs
+              </Link>
+              <Link href="/queue" className={(active) => (active ? "active" : "")}>
+                Queue
+              </Link>
+            </nav>
+            <TokenForm />
+          </header>
+          <main>
+            <Switch>
+              <Route path="/" component={RunsPage} />
+              <Route path="/runs/:id">{(params) => <RunPage key={params.id} id={params.id} />}</Route>
+              <Route path="/queue" component={QueuePage} />
+              <Route>
+                <p className="error">No such page.</p>
+              </Route>
+            </Switch>
+          </main>
+        </Provider>
+      </ForgeClientContext.Provider>
     </TokenContext.Provider>
   );
 }

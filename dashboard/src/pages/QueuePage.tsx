@@ -49,7 +49,7 @@ export function QueuePage() {
     const timer = setInterval(refresh, POLL_MS);
     return () => clearInterval(timer);
   }, [refresh]);
-  useAllEvents(refresh, () => {});
+  useAllEvents(refresh, () => {}, refresh);
 
   const status = data?.workerStatus;
   return (

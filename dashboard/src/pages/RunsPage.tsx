@@ -78,6 +78,7 @@ export function RunsPage() {
       [refresh, visible, onFirstPage, state.status],
     ),
     setLiveError,
+    refresh,
   );
 
   const go = (next: Partial<ListState>) => navigate(writeState({ ...state, ...next }));
