@@ -1,9 +1,7 @@
-import dagre from "@dagrejs/dagre";
-import { memo, useMemo } from "react";
+import { memo, useEffect, useRef, useState } from "react";
+import { type GraphStep, type Layout, layOut, NODE_HEIGHT, NODE_WIDTH, shapeKey } from "../layout.ts";
 import type { StepStatus } from "../operations.ts";
 
-const NODE_WIDTH = 150;
-const NODE_HEIGHT = 34;
 /** Longer ids are cut in the box (the whole id is the node's tooltip). */
 const LABEL_CHARS = 20;
 /**
@@ -12,45 +10,38 @@ const LABEL_CHARS = 20;
  */
 const FIT_WIDTH = 2400;
 
-export interface GraphStep {
-  stepId: string;
-  deps: readonly string[];
-}
-
-interface Layout {
-  width: number;
-  height: number;
-  nodes: Array<{ stepId: string; x: number; y: number }>;
-  /** One SVG path per edge, dep to dependent. */
-  edges: string[];
-}
+/** Up to this many steps dagre runs at once, in the page; a larger graph is laid out in a worker. */
+const SYNC_LAYOUT_STEPS = 200;
 
 /**
- * Laid out by dagre once per graph shape (the step ids and their deps), never per event:
- * a run's graph does not change while it runs, only its steps' statuses do.
+ * The graph's layout, computed once per graph shape (the step ids and their deps), never per
+ * event: a run's graph does not change while it runs, only its steps' statuses do. dagre takes
+ * about a second for 1,000 steps, so a large graph is laid out in a Web Worker and the page
+ * keeps answering meanwhile; null until then.
  */
-function layOut(steps: readonly GraphStep[]): Layout {
-  const g = new dagre.graphlib.Graph();
-  g.setGraph({ rankdir: "LR", nodesep: 14, ranksep: 46, marginx: 12, marginy: 12 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const step of steps) g.setNode(step.stepId, { width: NODE_WIDTH, height: NODE_HEIGHT });
-  for (const step of steps) for (const dep of step.deps) g.setEdge(dep, step.stepId);
-  dagre.layout(g);
-  const nodes = steps.map((step) => {
-    const node = g.node(step.stepId);
-    return { stepId: step.stepId, x: node.x - NODE_WIDTH / 2, y: node.y - NODE_HEIGHT / 2 };
-  });
-  const edges = g.edges().map((e) => {
-    const points: Array<{ x: number; y: number }> = g.edge(e)?.points ?? [];
-    return points.map((p, i) => `${i === 0 ? "M" : "L"}${p.x.toFixed(1)},${p.y.toFixed(1)}`).join(" ");
-  });
-  const label = g.graph();
-  return { width: label.width ?? 0, height: label.height ?? 0, nodes, edges };
-}
-
-/** A key that changes only when the graph's shape does. */
-export function shapeKey(steps: readonly GraphStep[]): string {
-  return steps.map((s) => `${s.stepId}<${s.deps.join(",")}`).join(";");
+function useLayout(steps: readonly GraphStep[]): Layout | null {
+  const key = shapeKey(steps);
+  const [done, setDone] = useState<{ key: string; layout: Layout } | null>(() =>
+    steps.length <= SYNC_LAYOUT_STEPS ? { key, layout: layOut(steps) } : null,
+  );
+  const current = done?.key === key ? done.layout : null;
+  const small = steps.length <= SYNC_LAYOUT_STEPS;
+  const stepsRef = useRef(steps);
+  stepsRef.current = steps;
+  useEffect(() => {
+    if (small) {
+      setDone((prev) => (prev?.key === key ? prev : { key, layout: layOut(stepsRef.current) }));
+      return;
+    }
+    const worker = new Worker(new URL("../layout.worker.ts", import.meta.url), { type: "module" });
+    worker.onmessage = (event: MessageEvent<Layout>) => {
+      setDone({ key, layout: event.data });
+      worker.terminate();
+    };
+    worker.postMessage(stepsRef.current.map((s) => ({ stepId: s.stepId, deps: s.deps })));
+    return () => worker.terminate();
+  }, [key, small]);
+  return current;
 }
 
 /**
@@ -68,9 +59,8 @@ export function RunGraph({
   selected: string | null;
   onSelect: (stepId: string) => void;
 }) {
-  const key = shapeKey(steps);
-  // biome-ignore lint/correctness/useExhaustiveDependencies: the layout depends on the shape only, which `key` spells out
-  const layout = useMemo(() => layOut(steps), [key]);
+  const layout = useLayout(steps);
+  if (!layout) return <p className="muted">Laying out {steps.length} steps…</p>;
   return (
     <div className="graph">
       <svg
