@@ -104,11 +104,6 @@ export const RUNS: TypedDocumentNode<
   }
 `;
 
-/** Reads one run's row: the runs list asks for it when an event says the run changed. */
-export const RUN_ROW_QUERY: TypedDocumentNode<{ run: RunRow | null }, { id: string }> = gql`
-  query DashboardRunRow($id: ID!) { run(id: $id) { ${RUN_ROW} } }
-`;
-
 export const RUN: TypedDocumentNode<{ run: RunDetail | null }, { id: string }> = gql`
   query DashboardRun($id: ID!) {
     run(id: $id) {
