@@ -1,3 +1,4 @@
+import { benchDashboard } from "./dashboard.ts";
 import { benchDeliveryLoop, benchEventLoop } from "./event-loop.ts";
 import { benchFanout } from "./fanout.ts";
 import { benchHttp } from "./http.ts";
@@ -10,7 +11,7 @@ import { benchSteps } from "./steps.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|poison|latency|fanout|http|eventloop|steps|observability|scale|pg] [-- --soak]`: Forge's
+ * `npm run bench [-- --quick] [-- --only throughput|poison|latency|fanout|http|eventloop|steps|observability|scale|dashboard|pg] [-- --soak]`: Forge's
  * benchmarks, each printed as a table next to a bound measured in the same run. Figures
  * vary with the machine; the ratios are what to compare between runs. `pg` needs a
  * PostgreSQL server (BENCH_DATABASE_URL, default the local one); `--pg` runs only it.
@@ -45,6 +46,9 @@ if (wants("eventloop")) {
 if (wants("steps")) await benchSteps({ runs: quick ? 400 : 2000 });
 if (wants("observability")) await benchObservability({ runs: quick ? 2000 : 10_000, rounds: quick ? 3 : 5 });
 if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1_000_000 });
+if (wants("dashboard")) {
+  await benchDashboard({ loads: quick ? 5 : 20, repetitions: quick ? 10 : 50, graphSteps: 1000, graphLoads: quick ? 2 : 5 });
+}
 if (wants("pg")) {
   await benchPostgresThroughput({ runs: quick ? 1000 : 6000 });
   await benchPostgresLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });

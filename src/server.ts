@@ -32,6 +32,7 @@ import { loadEngineSetup, openDatabase } from "./engine/setup.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 import { Forbidden } from "./errors.ts";
 import type { Logger } from "./log.ts";
+import { serveDashboard } from "./ops/dashboard.ts";
 import { operationsRoutes, serveOperations } from "./ops/routes.ts";
 import type { Db } from "./store/db.ts";
 
@@ -139,6 +140,7 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const operations = operationsRoutes(config, forge);
   const server: Server = createServer((req, res) => {
     if (serveOperations(req, res, operations)) return;
+    if (serveDashboard(req, res)) return;
     void yoga(req, res);
   });
   const wss = new WebSocketServer({
