@@ -4,6 +4,7 @@ import type { Locator, Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import { DASHBOARD_DIST } from "../src/ops/dashboard.ts";
+import { registerWorker } from "../src/store/workers.ts";
 import { browserSkipReason, useChromium } from "./support/browser.ts";
 import { ADMIN, API, dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
 
@@ -394,6 +395,10 @@ describe("the dashboard in Chromium, offline", () => {
       const depth = page.locator('[data-field="queueDepth"]');
       await hasText(depth, "0");
       await containsText(page.locator("[data-worker]"), "no live worker");
+      await visible(page.getByText("No worker has a recent heartbeat."));
+      // A worker process elsewhere registers: it is listed once the page reads again.
+      await registerWorker(forge.app.forge.db, "worker-host:4242:0a1b2c3d", forge.clock.now());
+      await visible(page.locator('tr[data-worker-row="worker-host:4242:0a1b2c3d"]'));
       await createRun(forge, { lane: "fast" });
       await createRun(forge, { lane: "fast" });
       await createRun(forge, { lane: "default" });

@@ -46,6 +46,7 @@ export function createForgeClient(token: string | null): ForgeClient {
           Lease: () => null,
           TickResult: () => null,
           WorkerStatus: () => null,
+          LaneQueue: () => null,
         },
       }),
       fetchExchange,

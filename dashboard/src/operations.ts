@@ -73,6 +73,8 @@ export interface WorkerStatus {
   lastTickAt: string | null;
   queueDepth: number;
   oldestQueuedAt: string | null;
+  lanes: Array<{ lane: string; depth: number; oldestQueuedAt: string | null }>;
+  workers: Array<{ id: string; startedAt: string; heartbeatAt: string; ticks: number; lastTickAt: string | null }>;
 }
 
 const RUN_ROW = `
@@ -134,7 +136,13 @@ export const RUN_EVENTS: TypedDocumentNode<{ runEvents: RunEvent }, { runId: str
 `;
 
 export const WORKER_STATUS: TypedDocumentNode<{ workerStatus: WorkerStatus }, Record<string, never>> = gql`
-  query DashboardWorkerStatus { workerStatus { enabled running workerId ticks lastTickAt queueDepth oldestQueuedAt } }
+  query DashboardWorkerStatus {
+    workerStatus {
+      enabled running workerId ticks lastTickAt queueDepth oldestQueuedAt
+      lanes { lane depth oldestQueuedAt }
+      workers { id startedAt heartbeatAt ticks lastTickAt }
+    }
+  }
 `;
 
 export const CANCEL_RUN: TypedDocumentNode<{ cancelRun: RunRow }, { id: string }> = gql`

@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo } from "react";
 import { useClient, useQuery } from "urql";
 import { ErrorText } from "../components/ErrorText.tsx";
 import { Time } from "../components/Status.tsx";
@@ -10,40 +10,16 @@ import { useToken } from "../token.ts";
 /** A worker's heartbeat and the queue move without events of their own: read again this often. */
 const POLL_MS = 2000;
 
-interface LaneDepth {
-  lane: string;
-  depth: number;
-  oldestAgeSeconds: number;
-}
-
 /**
- * The worker and the queue: `workerStatus` (admin), and the depth of each lane from the
- * `forge_queue_depth` and `forge_queue_oldest_age_seconds` gauges of GET /metrics, which the
- * GraphQL schema does not break down by lane. Both are read again on every run event and
- * every POLL_MS.
+ * The worker and the queue, all from `workerStatus` (admin): the worker this process reports,
+ * the due runs of each lane and every live worker. Read again on every run event and every
+ * POLL_MS (heartbeats move without events).
  */
 export function QueuePage() {
   const client = useClient();
   const { token } = useToken();
   const [{ data, error }] = useQuery({ query: WORKER_STATUS, variables: {}, pause: !token });
-  const [lanes, setLanes] = useState<LaneDepth[] | null>(null);
-  const [lanesError, setLanesError] = useState<string | null>(null);
-
-  const readLanes = useCallback(async () => {
-    const response = await fetch("/metrics", { headers: token ? { authorization: `Bearer ${token}` } : {} });
-    const text = await response.text();
-    if (!response.ok) {
-      setLanesError(reasonOf(text) ?? `${response.status} ${response.statusText}`);
-      return;
-    }
-    setLanesError(null);
-    setLanes(parseLanes(text));
-  }, [token]);
-
-  const refresh = useMemo(
-    () => serialized(() => Promise.all([token ? refetch(client, WORKER_STATUS, {}) : null, readLanes().catch(() => {})])),
-    [client, token, readLanes],
-  );
+  const refresh = useMemo(() => serialized(() => (token ? refetch(client, WORKER_STATUS, {}) : Promise.resolve(null))), [client, token]);
   useEffect(() => {
     refresh();
     const timer = setInterval(refresh, POLL_MS);
@@ -92,27 +68,60 @@ export function QueuePage() {
         </div>
         <div className="panel">
           <h2>Lanes</h2>
-          {lanesError && (
-            <p className="error" role="alert">
-              /metrics refused: {lanesError}
-            </p>
-          )}
-          {lanes && lanes.length === 0 && <p className="muted">No run is due in any lane.</p>}
-          {lanes && lanes.length > 0 && (
+          {status && status.lanes.length === 0 && <p className="muted">No run is due in any lane.</p>}
+          {status && status.lanes.length > 0 && (
             <table className="lanes">
               <thead>
                 <tr>
                   <th>Lane</th>
                   <th>Due runs</th>
-                  <th>Oldest waits</th>
+                  <th>Oldest due since</th>
                 </tr>
               </thead>
               <tbody>
-                {lanes.map((lane) => (
-                  <tr key={lane.lane} data-lane={lane.lane}>
-                    <td>{lane.lane}</td>
-                    <td>{lane.depth}</td>
-                    <td>{lane.oldestAgeSeconds.toFixed(1)} s</td>
+                {[...status.lanes]
+                  .sort((a, b) => b.depth - a.depth || a.lane.localeCompare(b.lane))
+                  .map((lane) => (
+                    <tr key={lane.lane} data-lane={lane.lane}>
+                      <td>{lane.lane}</td>
+                      <td>{lane.depth}</td>
+                      <td>
+                        <Time at={lane.oldestQueuedAt} />
+                      </td>
+                    </tr>
+                  ))}
+              </tbody>
+            </table>
+          )}
+        </div>
+        <div className="panel">
+          <h2>Live workers</h2>
+          {status && status.workers.length === 0 && <p className="muted">No worker has a recent heartbeat.</p>}
+          {status && status.workers.length > 0 && (
+            <table className="workers">
+              <thead>
+                <tr>
+                  <th>Worker</th>
+                  <th>Started</th>
+                  <th>Heartbeat</th>
+                  <th>Ticks</th>
+                  <th>Last tick</th>
+                </tr>
+              </thead>
+              <tbody>
+                {status.workers.map((worker) => (
+                  <tr key={worker.id} data-worker-row={worker.id}>
+                    <td className="mono">{worker.id}</td>
+                    <td>
+                      <Time at={worker.startedAt} />
+                    </td>
+                    <td>
+                      <Time at={worker.heartbeatAt} />
+                    </td>
+                    <td>{worker.ticks}</td>
+                    <td>
+                      <Time at={worker.lastTickAt} />
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -122,32 +131,4 @@ export function QueuePage() {
       </div>
     </section>
   );
-}
-
-/** The reason of a JSON refusal from an operations route ({"status":"forbidden","reason":...}). */
-function reasonOf(body: string): string | null {
-  try {
-    const parsed = JSON.parse(body) as { reason?: unknown };
-    return typeof parsed.reason === "string" ? parsed.reason : null;
-  } catch {
-    return null;
-  }
-}
-
-const SAMPLE = /^(forge_queue_depth|forge_queue_oldest_age_seconds)\{lane="((?:[^"\\]|\\.)*)"\} (\S+)$/;
-
-/** The per-lane queue gauges of a Prometheus text exposition, deepest lane first. */
-export function parseLanes(exposition: string): LaneDepth[] {
-  const lanes = new Map<string, LaneDepth>();
-  for (const line of exposition.split("\n")) {
-    const match = SAMPLE.exec(line);
-    if (!match) continue;
-    const [, name, quoted, value] = match as unknown as [string, string, string, string];
-    const lane = quoted.replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c));
-    const entry = lanes.get(lane) ?? { lane, depth: 0, oldestAgeSeconds: 0 };
-    if (name === "forge_queue_depth") entry.depth = Number(value);
-    else entry.oldestAgeSeconds = Number(value);
-    lanes.set(lane, entry);
-  }
-  return [...lanes.values()].filter((l) => l.depth > 0).sort((a, b) => b.depth - a.depth || a.lane.localeCompare(b.lane));
 }
