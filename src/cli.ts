@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { CliError, EXIT, ForgeClient } from "./cli/client.ts";
 import { status, tick } from "./cli/operations.ts";
@@ -18,6 +19,7 @@ export interface CliOptions {
 }
 
 const DEFAULT_URL = "http://127.0.0.1:4000/graphql";
+const VERSION = (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 const EXIT_CODES = `
 Exit codes:
@@ -41,6 +43,11 @@ export async function runCli(argv: string[], options: CliOptions = {}): Promise<
     exitCode = code;
   });
   try {
+    // A reader that goes away (`forge runs list | head -1`) ends the command quietly, as in any Unix tool.
+    process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "EPIPE") process.exit(EXIT.ok);
+      throw error;
+    });
     await program.parseAsync(argv, { from: "user" });
     return exitCode;
   } catch (error) {
@@ -59,6 +66,7 @@ const serverCommands = () => import("./process.ts");
 
 function buildProgram(options: CliOptions, io: Output, exit: (code: number) => void): Command {
   const program = new Command("forge")
+    .version(VERSION, "-V, --version", "print the version of Forge")
     .description("Forge, a durable run-graph engine: its server and a client of its GraphQL API.")
     .addOption(new Option("--url <url>", "the GraphQL endpoint").env("FORGE_URL").default(DEFAULT_URL).argParser(httpUrl))
     .addOption(new Option("--token <token>", "bearer token (the admin token for admin commands)").env("FORGE_TOKEN"))

@@ -70,3 +70,17 @@ export class TestClock implements Clock {
     }
   }
 }
+
+/**
+ * `work`, or a rejection with `message` once `ms` of real time have passed: for a caller that
+ * must answer even when the database does not (readiness, a scrape). The work goes on; its
+ * outcome no longer matters.
+ */
+export function withinMs<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  work.catch(() => {});
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
+}

@@ -39,7 +39,12 @@ export async function serve(options: ProcessOptions = {}): Promise<number> {
   const shutdown = untilSignal(log);
   const app = await startupStep(() => buildApp(config, { log, registry: options.registry, stop: shutdown.signal }));
   if (!app) return 1;
-  const url = await app.start();
+  const url = await app.start().catch(async (error: unknown) => {
+    await app.stop();
+    console.error(`FORGE_PORT: cannot listen on ${config.host}:${config.port}: ${(error as Error).message}`);
+    return null;
+  });
+  if (!url) return 1;
   log.info({ url, worker: config.workerEnabled }, "forge serving");
   await shutdown.requested;
   await app.stop();
@@ -92,7 +97,8 @@ export async function migrateCommand(): Promise<number> {
 
 /** A worker process's /healthz, /readyz and /metrics, on FORGE_WORKER_PORT. */
 async function listenForOperations(config: Config, forge: Forge): Promise<{ server: Server; url: string }> {
-  const routes = operationsRoutes(config, forge);
+  // This process exists to run the worker: it is not ready while the worker's heartbeat is stale.
+  const routes = operationsRoutes(config, forge, { heartbeat: true });
   const server = createServer((req, res) => {
     if (serveOperations(req, res, routes)) return;
     res.writeHead(404, { "content-type": "application/json" });

@@ -61,6 +61,14 @@ describe.runIf(dialect === "postgres")("/readyz with the database down", () => {
     // In the database's words, not the client library's.
     expect((down.body as { reason: string }).reason).not.toMatch(/prisma|invocation/i);
     expect((await get(origin, "/healthz")).status).toBe(200);
+    // /metrics still answers, without the queue gauges the database would give.
+    const scraped = Date.now();
+    const metrics = await fetch(`${origin}/metrics`);
+    expect(Date.now() - scraped).toBeLessThan(10_000);
+    expect(metrics.status).toBe(200);
+    const families = parsePrometheus(await metrics.text());
+    expect(families.get("forge_runs_created_total")?.type).toBe("counter");
+    expect(families.get("forge_queue_depth")?.samples).toEqual([]);
     await server.resume();
     await waitFor(async () => (await get(origin, "/readyz")).status === 200, "readiness to come back with the database", 30_000);
   }, 60_000);
@@ -85,6 +93,14 @@ describe("a worker process's operations port", () => {
     expect((await fetch(`${origin}/graphql`)).status).toBe(404);
     worker.child.kill("SIGTERM");
     expect(await worker.exited).toBe(0);
+  }, 60_000);
+
+  it("the API process refuses to start, in one line, when FORGE_PORT is taken", async () => {
+    const forge = await startForge();
+    const port = new URL(await forge.app.start()).port;
+    const api = startProcess(MAIN, ["serve"], { DATABASE_URL: freshDbUrl(), FORGE_PORT: port });
+    expect(await api.exited).toBe(1);
+    expect(api.stderr().trim()).toMatch(new RegExp(`^FORGE_PORT: cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE[^\\n]*$`));
   }, 60_000);
 
   it("refuses to start, in one line, when FORGE_WORKER_PORT is taken", async () => {

@@ -177,11 +177,13 @@ describe("/metrics", () => {
     expect(samples(m, "forge_queue_oldest_age_seconds")).toEqual([]);
   });
 
-  it("counts open subscriptions and the delivery time of live events", async () => {
-    const forge = await startForge();
+  it("counts open subscriptions and the delivery time of live events, from their commit", async () => {
+    const pause: StepHandler = { type: "pause", run: () => new Promise((resolve) => setTimeout(() => resolve(null), 400)) };
+    const forge = await startForge({ registry: defaultRegistry([pause]) });
     const url = await forge.app.start();
     const origin = new URL(url).origin;
-    const id = (await forge.gql(CreateRun, { input: runInput() })).data?.createRun.id as string;
+    const id = (await forge.gql(CreateRun, { input: runInput({ graph: { steps: { p: { type: "pause" } } } }) })).data?.createRun
+      .id as string;
     const client = wsClient(url);
     const sub = subscribe(client, RunEventsSubscription, { runId: id, afterSeq: 0 });
     await waitFor(async () => value(await scrape(origin), "forge_subscribers") === 1, "the subscription to be counted");
@@ -193,6 +195,9 @@ describe("/metrics", () => {
     expect(value(m, "forge_subscribers")).toBe(0);
     // run_started, step_started, step_succeeded, run_succeeded came live; the replayed run_created is not a delivery time.
     expect(value(m, "forge_event_delivery_seconds_count")).toBe(4);
+    // run_started and step_started were made 400 ms before their commit (the step ran in between):
+    // delivery counts from the commit, not from then.
+    expect(value(m, "forge_event_delivery_seconds_bucket", { le: "0.25" })).toBe(4);
   });
 
   it("keeps client-chosen label values bounded: job types past the limit are counted as one", async () => {

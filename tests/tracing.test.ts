@@ -42,7 +42,7 @@ function spansOf(bodies: string[]): Array<OtlpSpan & { attrs: Record<string, str
 const HEX = (n: number) => new RegExp(`^[0-9a-f]{${n}}$`);
 
 describe("tracing", () => {
-  it("exports a span per tick and per attempt over OTLP, and sends traceparent with an http step's request", async () => {
+  it("exports a span per tick, per run in it and per attempt over OTLP, and sends traceparent with an http step's request", async () => {
     const receiver = await startHttpServer((_req, res) => {
       res.setHeader("content-type", "application/json");
       res.end("{}");
@@ -77,6 +77,12 @@ describe("tracing", () => {
     expect(ticks).toHaveLength(1);
     const tick = ticks[0] as (typeof spans)[number];
     expect(tick.attrs).toMatchObject({ "forge.runs": 1, "forge.ticked": 1, "forge.failed": 1 });
+    // One span for the run's part of the tick, a child of the tick's.
+    const runTicks = spans.filter((s) => s.name === "forge.run_tick");
+    expect(runTicks.map((s) => s.attrs)).toEqual([{ "forge.run_id": runId, "forge.outcome": "failed" }]);
+    const runTick = runTicks[0] as (typeof spans)[number];
+    expect(runTick.parentSpanId).toBe(tick.spanId);
+    expect(runTick.traceId).toBe(tick.traceId);
     const attempts = spans.filter((s) => s.name.startsWith("forge.step "));
     expect(attempts.map((s) => s.attrs).sort((a, b) => String(a["forge.step_id"]).localeCompare(String(b["forge.step_id"])))).toEqual([
       { "forge.run_id": runId, "forge.step_id": "after", "forge.step_type": "fail", "forge.attempt": 1, "forge.outcome": "failed" },
@@ -84,7 +90,7 @@ describe("tracing", () => {
     ]);
     for (const span of attempts) {
       expect(span.traceId).toBe(tick.traceId);
-      expect(span.parentSpanId).toBe(tick.spanId);
+      expect(span.parentSpanId).toBe(runTick.spanId);
     }
     expect(attempts.find((s) => s.attrs["forge.step_id"] === "after")?.status?.code).toBe(2); // ERROR
     expect(tick.traceId).toMatch(HEX(32));

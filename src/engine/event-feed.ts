@@ -38,6 +38,10 @@ export class EventFeed {
   #again = false;
   #behind = false;
   #stopped = false;
+  /** When this process first heard of commits not read yet (its own, or another's notification). */
+  #heardAt: number | null = null;
+  /** When this process knew each event handed out was committed (ms since the epoch): what delivery times count from. */
+  readonly #knownAt = new WeakMap<StoredEvent, number>();
 
   constructor(db: Db, log: Logger) {
     this.#db = db;
@@ -66,6 +70,11 @@ export class EventFeed {
     return this.#lastId;
   }
 
+  /** When this process knew `event` (one this feed handed out) was committed; undefined for an event read elsewhere. */
+  knownAt(event: StoredEvent): number | undefined {
+    return this.#knownAt.get(event);
+  }
+
   /** Listeners attached now (subscriptions plus the worker): lets tests prove followers let go. */
   get listenerCount(): number {
     return this.#listeners.size;
@@ -92,6 +101,7 @@ export class EventFeed {
   }
 
   #heard(kind: CommitKind): void {
+    this.#heardAt ??= Date.now();
     if (kind === "created") for (const listener of this.#createdListeners) listener();
     this.#wake();
   }
@@ -128,9 +138,13 @@ export class EventFeed {
   async #pump(): Promise<void> {
     try {
       for (;;) {
+        // Commits heard of before this read are in it; without a notification (a poll), the read itself is when they became known.
+        const knownAt = this.#heardAt ?? Date.now();
+        this.#heardAt = null;
         const events = await listEventsAfter(this.#db, this.#lastId, PAGE);
         if (events.length === 0) return;
         this.#lastId = (events[events.length - 1] as StoredEvent).id;
+        for (const event of events) this.#knownAt.set(event, knownAt);
         for (const listener of this.#listeners) listener(events);
         if (events.length < PAGE) return;
       }

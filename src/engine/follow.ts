@@ -87,9 +87,11 @@ async function* follow<K extends "seq" | "id">(deps: FollowDeps, cursor: Cursor<
         }
       }
       if (out.length > 0) {
-        // Delivery time is measured on live events only: a backlog replayed from the store
-        // (a resume an hour later) says nothing about how fast events reach subscribers.
-        if (live) metrics.delivered(out, Date.now());
+        // Delivery time is measured on live events only, from when this process knew each was
+        // committed: a backlog replayed from the store (a resume an hour later) says nothing
+        // about how fast events reach subscribers, and an event's createdAt is when its change
+        // was made in memory, before the rest of its tick (a slow step) and the commit.
+        if (live) metrics.delivered(out, Date.now(), (event) => feed.knownAt(event));
         yield out;
         cursor.at = (out[out.length - 1] as StoredEvent)[cursor.key];
       }

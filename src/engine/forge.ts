@@ -136,7 +136,7 @@ export class Forge {
   async stop(): Promise<void> {
     await this.worker?.stop();
     await this.feed.stop();
-    await this.resources.tracing?.shutdown();
+    await this.resources.tracing?.shutdown(this.resources.log);
   }
 
   /** Validates one input and builds the run as it will be stored, with the rows that create it. */

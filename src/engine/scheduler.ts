@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { setMaxListeners } from "node:events";
 import { type Span, SpanStatusCode } from "@opentelemetry/api";
-import type { Tracing } from "../ops/tracing.ts";
+import { endSpan, type Tracing } from "../ops/tracing.ts";
 import type { ClaimedRun } from "../store/sql/claim.ts";
 import { releaseLeases } from "../store/sql/release.ts";
 import { ClaimSystem } from "./claim.ts";
@@ -247,8 +247,39 @@ export class TickBatch {
       () => this.claimed.flatMap((_, i) => (committed.has(i) ? [] : [i])),
       (i, reason) => controllers[i]?.abort(reason),
     );
+    const traced = this.trace;
+    const runs = this.claimed.map((claim, i) => {
+      const trace = traced && { tracing: traced.tracing, runTick: traced.tracing.startRunTick(traced.tick, claim.runId) };
+      const advancing = this.#advanceOne(claim, i, controllers, trace);
+      if (trace) {
+        advancing.then(
+          (advanced) => endSpan(trace.runTick, advanced.outcome),
+          (error: unknown) => endSpan(trace.runTick, "failed", error instanceof Error ? error.message : String(error)),
+        );
+      }
+      return advancing;
+    });
+    return {
+      runs,
+      done: () => {
+        keeper.stop();
+        signal.removeEventListener("abort", stopAll);
+        this.claimed.forEach(({ runId }, i) => {
+          if (this.inFlight.get(runId) === controllers[i]) this.inFlight.delete(runId);
+        });
+      },
+    };
+  }
+
+  /** One claimed run's advance (engine/tick.ts), or the refusal that sends it to be given up on. */
+  #advanceOne(
+    claim: ClaimedRun,
+    i: number,
+    controllers: AbortController[],
+    trace: { tracing: Tracing; runTick: Span } | null,
+  ): Promise<AdvancedRun> {
     const { clock, registry, tunables, metrics } = this.o.resources;
-    const runs = this.claimed.map((claim, i) =>
+    return (
       // A run whose changes were refused as often as the budget allows is not advanced again
       // (its steps would run once more): it goes to the commit to be given up on.
       claim.run.commitFailures >= tunables.commitBudget
@@ -263,19 +294,9 @@ export class TickBatch {
             artifactMaxBytes: tunables.artifactMaxBytes,
             signal: (controllers[i] as AbortController).signal,
             metrics,
-            trace: this.trace,
-          }),
+            trace,
+          })
     );
-    return {
-      runs,
-      done: () => {
-        keeper.stop();
-        signal.removeEventListener("abort", stopAll);
-        this.claimed.forEach(({ runId }, i) => {
-          if (this.inFlight.get(runId) === controllers[i]) this.inFlight.delete(runId);
-        });
-      },
-    };
   }
 
   /**

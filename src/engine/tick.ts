@@ -12,7 +12,7 @@ import {
   stepTransition,
 } from "../domain/status.ts";
 import type { ForgeMetrics, StepOutcome } from "../ops/metrics.ts";
-import { endAttemptSpan, type Tracing } from "../ops/tracing.ts";
+import { endSpan, type Tracing } from "../ops/tracing.ts";
 import type { RunRecord, StepRecord } from "../store/records.ts";
 import { type AttemptContext, type AttemptResult, runAttempt } from "./attempt.ts";
 
@@ -32,8 +32,8 @@ export interface TickContext extends AttemptContext {
   stepConcurrency: number;
   /** Where attempts are counted (forge_step_attempts_total, forge_step_duration_seconds). */
   metrics: ForgeMetrics;
-  /** With tracing on: the tracer and the tick's span, the parent of each attempt's. */
-  trace: { tracing: Tracing; tick: Span } | null;
+  /** With tracing on: the tracer and this run's tick span, the parent of each attempt's. */
+  trace: { tracing: Tracing; runTick: Span } | null;
 }
 
 export type TickOutcome = "succeeded" | "failed" | "progressed";
@@ -120,7 +120,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
     const results = await mapWithLimit(wave, ctx.stepConcurrency, (step) => {
       const traced = ctx.trace;
       if (!traced) return runAttempt(run, step, depOutputsOf(step, steps), resumed.get(step) ?? null, ctx);
-      const span = traced.tracing.startAttempt(traced.tick, {
+      const span = traced.tracing.startAttempt(traced.runTick, {
         runId: run.id,
         stepId: step.id,
         stepType: step.type,
@@ -133,7 +133,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
     const ended = (step: MutableStep, result: AttemptResult, outcome: StepOutcome) => {
       ctx.metrics.stepAttempt(step.type, outcome, result.seconds);
       const span = spans.get(step);
-      if (span) endAttemptSpan(span, outcome, result.status === "failed" ? result.error : undefined);
+      if (span) endSpan(span, outcome, result.status === "failed" ? result.error : undefined);
     };
     const signalled = new Set(wave.filter((s) => s.signalledAt !== null));
     const unlocked: MutableStep[] = [];

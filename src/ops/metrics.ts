@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import { withinMs } from "../clock.ts";
 
 /**
  * Forge's Prometheus metrics (API.md, "Operations"), one registry per engine so that several
@@ -25,6 +26,9 @@ export const OVERFLOW_LABEL = "_other";
 
 /** Seconds: from a quick noop to a long http step or tick. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** How long a scrape waits for the queue gauges' read. */
+const QUEUE_READ_MS = 2000;
+
 const TICK_RUNS_BUCKETS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000];
 
 class BoundedValues {
@@ -91,7 +95,7 @@ export class ForgeMetrics {
   });
   readonly #eventDelivery = new Histogram({
     name: "forge_event_delivery_seconds",
-    help: "From an event's commit to its hand-over to a subscriber's connection.",
+    help: "From when this process knew an event was committed (its own commit, another's notification, or a poll) to its hand-over to a subscriber's connection.",
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
   });
@@ -110,14 +114,21 @@ export class ForgeMetrics {
     this.#counting = options.counting ?? true;
     const metrics = this;
     // Both queue gauges come from one read per scrape: the first collect starts it, the other awaits it.
+    // A database that does not answer leaves the queue gauges out of that scrape (within
+    // QUEUE_READ_MS) and the rest of the exposition intact: an outage is when counters matter most.
     let reading: Promise<QueueByLane[]> | null = null;
-    const queue = () => {
-      reading ??= (metrics.#queue?.() ?? Promise.resolve([])).finally(() => {
-        setImmediate(() => {
-          reading = null;
-        });
-      });
-      return reading;
+    const queue = (): Promise<QueueByLane[]> => {
+      const current =
+        reading ??
+        withinMs(metrics.#queue?.() ?? Promise.resolve([]), QUEUE_READ_MS, "the queue read took too long")
+          .catch((): QueueByLane[] => [])
+          .finally(() => {
+            setImmediate(() => {
+              reading = null;
+            });
+          });
+      reading = current;
+      return current;
     };
     new Gauge({
       name: "forge_queue_depth",
@@ -190,10 +201,13 @@ export class ForgeMetrics {
     if (this.#counting) this.#leaseLost.inc();
   }
 
-  /** Live events handed to a subscriber's connection at `now` (ms since the epoch). */
-  delivered(events: ReadonlyArray<{ createdAt: Date }>, now: number): void {
+  /** Live events handed to a subscriber's connection at `now` (ms since the epoch), each known committed at `committedAt(event)`. */
+  delivered<E>(events: readonly E[], now: number, committedAt: (event: E) => number | undefined): void {
     if (!this.#counting) return;
-    for (const event of events) this.#eventDelivery.observe(Math.max(0, now - event.createdAt.getTime()) / 1000);
+    for (const event of events) {
+      const at = committedAt(event);
+      if (at !== undefined) this.#eventDelivery.observe(Math.max(0, now - at) / 1000);
+    }
   }
 
   subscriptionOpened(): void {

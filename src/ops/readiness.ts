@@ -1,4 +1,4 @@
-import type { Clock } from "../clock.ts";
+import { type Clock, withinMs } from "../clock.ts";
 import { type Db, driverCause } from "../store/db.ts";
 import { migrationFiles } from "../store/migrate.ts";
 
@@ -15,6 +15,17 @@ export interface ReadinessOptions {
 
 const DEFAULT_TIMEOUT_MS = 2000;
 
+/** The migrations this code knows, read from their files once per dialect (a probe comes every few seconds). */
+const known = new Map<Db["dialect"], string[]>();
+function migrationNames(dialect: Db["dialect"]): string[] {
+  let names = known.get(dialect);
+  if (!names) {
+    names = migrationFiles(dialect).map((file) => file.name);
+    known.set(dialect, names);
+  }
+  return names;
+}
+
 /**
  * `/readyz` (API.md, "Operations"): ready when the database answers and every migration this
  * code knows is recorded as applied, and, for a worker, its heartbeat is fresh. Asked anew on
@@ -26,7 +37,7 @@ export async function checkReadiness(options: ReadinessOptions): Promise<Readine
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   let applied: Set<string>;
   try {
-    const rows = await withTimeout(
+    const rows = await withinMs(
       db.read.$queryRawUnsafe<Array<{ name: string }>>("SELECT name FROM forge_migrations"),
       timeoutMs,
       `the database did not answer within ${timeoutMs} ms`,
@@ -35,9 +46,7 @@ export async function checkReadiness(options: ReadinessOptions): Promise<Readine
   } catch (error) {
     return { ready: false, reason: `database unavailable: ${oneLine(error)}` };
   }
-  const pending = migrationFiles(db.dialect)
-    .map((file) => file.name)
-    .filter((name) => !applied.has(name));
+  const pending = migrationNames(db.dialect).filter((name) => !applied.has(name));
   if (pending.length > 0) return { ready: false, reason: `migrations pending: ${pending.join(", ")}` };
   if (heartbeat) {
     const last = heartbeat.lastAt();
@@ -50,16 +59,6 @@ export async function checkReadiness(options: ReadinessOptions): Promise<Readine
     }
   }
   return { ready: true };
-}
-
-function withTimeout<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-  });
-  // The query goes on after a timeout; its outcome no longer matters.
-  work.catch(() => {});
-  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 /** The driver's own words for an error (Prisma wraps them in lines of its own), on one line. */

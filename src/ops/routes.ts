@@ -17,9 +17,17 @@ export interface OperationsRoutes {
   mayReadMetrics: (authorization: string | undefined) => boolean;
 }
 
-/** The operations routes of a process running `forge`: its readiness (with the worker's heartbeat when it has one) and its metrics. */
-export function operationsRoutes(config: Pick<Config, "adminToken" | "apiToken">, forge: Forge): OperationsRoutes {
-  const worker = forge.worker;
+/**
+ * The operations routes of a process running `forge`: its readiness and its metrics. With
+ * `heartbeat` (a worker process), readiness also needs the worker's heartbeat to be fresh; an
+ * API process with an embedded worker stays ready to serve requests however its worker fares.
+ */
+export function operationsRoutes(
+  config: Pick<Config, "adminToken" | "apiToken">,
+  forge: Forge,
+  options: { heartbeat?: boolean } = {},
+): OperationsRoutes {
+  const worker = options.heartbeat ? forge.worker : null;
   const maxAgeMs = 3 * forge.resources.tunables.heartbeatMs;
   return {
     readiness: () =>

@@ -15,7 +15,8 @@ import { ATTR_SERVICE_NAME } from "@opentelemetry/semantic-conventions";
 import type { TraceSampler } from "../config.ts";
 
 /**
- * OpenTelemetry traces (API.md, "Operations"): one span per tick and one per step attempt,
+ * OpenTelemetry traces (API.md, "Operations"): a span per tick, one per run in it, and one
+ * per step attempt (the run's a child of the tick's, the attempt's of its run's),
  * exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT is set. Without it the engine has
  * no Tracing at all (null), so a tick and an attempt cost nothing for tracing, not even a
  * no-op span.
@@ -45,6 +46,8 @@ const propagator = new W3CTraceContextPropagator();
 const MAX_QUEUED_SPANS = 32_768;
 const EXPORT_BATCH = 4096;
 const EXPORT_DELAY_MS = 1000;
+/** How long stopping waits for the last spans to be sent. */
+const SHUTDOWN_MS = 2000;
 
 export class Tracing {
   readonly #provider: BasicTracerProvider;
@@ -72,15 +75,20 @@ export class Tracing {
     return this.#tracer.startSpan("forge.tick", { attributes: { "forge.owner": owner }, startTime });
   }
 
-  /** An attempt's span, a child of its tick's. */
-  startAttempt(tick: Span, a: AttemptSpanAttributes): Span {
+  /** One run's part of a tick (its advance, claim to commit of the batch), a child of the tick's span. */
+  startRunTick(tick: Span, runId: string): Span {
+    return this.#tracer.startSpan("forge.run_tick", { attributes: { "forge.run_id": runId } }, trace.setSpan(ROOT_CONTEXT, tick));
+  }
+
+  /** An attempt's span, a child of its run's tick span. */
+  startAttempt(runTick: Span, a: AttemptSpanAttributes): Span {
     const attributes: Attributes = {
       "forge.run_id": a.runId,
       "forge.step_id": a.stepId,
       "forge.step_type": a.stepType,
       "forge.attempt": a.attempt,
     };
-    return this.#tracer.startSpan(`forge.step ${a.stepType}`, { attributes }, trace.setSpan(ROOT_CONTEXT, tick));
+    return this.#tracer.startSpan(`forge.step ${a.stepType}`, { attributes }, trace.setSpan(ROOT_CONTEXT, runTick));
   }
 
   /** `traceparent` (and `tracestate`) naming `span`, for a request made inside it. */
@@ -95,9 +103,25 @@ export class Tracing {
     return headers;
   }
 
-  /** Sends the spans still buffered and stops exporting. */
-  async shutdown(): Promise<void> {
-    await this.#provider.shutdown();
+  /**
+   * Sends the spans still buffered and stops exporting, within SHUTDOWN_MS: a collector that is
+   * down or does not answer loses those spans (the OTLP exporter retries for longer) rather
+   * than holding up the process's stop.
+   */
+  async shutdown(log?: { warn(obj: object, msg: string): void }): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), SHUTDOWN_MS);
+    });
+    try {
+      const outcome = await Promise.race([this.#provider.shutdown().then(() => "sent" as const), late]);
+      if (outcome === "late")
+        log?.warn({ timeoutMs: SHUTDOWN_MS }, "traces: the collector did not take the last spans in time; they are dropped");
+    } catch (error) {
+      log?.warn({ err: error }, "traces: the last spans could not be sent; they are dropped");
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }
 
@@ -111,8 +135,8 @@ function samplerOf({ name, ratio }: { name: TraceSampler; ratio: number }): Samp
   return name.startsWith("parentbased_") ? new ParentBasedSampler({ root }) : root;
 }
 
-/** Ends an attempt's span with its outcome (`forge.outcome`); a failure is an error status. */
-export function endAttemptSpan(span: Span, outcome: string, error?: string): void {
+/** Ends a run's or an attempt's span with its outcome (`forge.outcome`); an error makes it an error status. */
+export function endSpan(span: Span, outcome: string, error?: string): void {
   span.setAttribute("forge.outcome", outcome);
   if (error !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: error });
   span.end();
