@@ -1,12 +1,13 @@
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { brief, duration, span, table, time } from "../src/cli/format.ts";
 import type { TestClock } from "../src/clock.ts";
-import { ADMIN, runInput, startForge, type TestForge } from "./support/forge.ts";
+import { ADMIN, dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
+import { startPrivatePostgres } from "./support/private-postgres.ts";
 import { MAIN, startProcess } from "./support/processes.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -459,6 +460,48 @@ describe("forge runs tail", { timeout: CLI_TIMEOUT_MS }, () => {
       if (!stopped) await forge.stop();
     }
   });
+
+  it.runIf(dialect === "postgres")(
+    "gives up after --retry-for when the server answers but its database does not (each refused subscription counts)",
+    async () => {
+      const server = await startPrivatePostgres();
+      onTestFinished(() => server.stop());
+      const forge = await startForge({ dbUrl: server.url, env: { FORGE_PG_CONNECT_TIMEOUT_MS: "500" } });
+      const url = await forge.app.start();
+      const id = await create(forge, { graph: APPROVAL_GRAPH });
+      await tickOnce(forge);
+      // The tail goes through a TCP proxy, so the test can drop its connection.
+      const target = new URL(url);
+      const sockets = new Set<Socket>();
+      const proxy = createServer((client) => {
+        const upstream = connect(Number(target.port), target.hostname);
+        sockets.add(client).add(upstream);
+        client.pipe(upstream).pipe(client);
+        const close = () => {
+          client.destroy();
+          upstream.destroy();
+        };
+        client.on("error", close).on("close", close);
+        upstream.on("error", close).on("close", close);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", () => resolve()));
+      onTestFinished(() => new Promise<void>((resolve) => proxy.close(() => resolve())));
+      const proxied = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/graphql`;
+      const tail = spawnCli(proxied, ["runs", "tail", id, "--retry-for", "3"]);
+      await waitFor(() => tail.stdout().includes("waiting    approve"), "the tail to follow the run", 30_000);
+      server.halt();
+      // Dropped: the server accepts each new connection, then refuses its subscription (no database).
+      for (const socket of sockets) socket.destroy();
+      const out = await tail.done;
+      expect(out.code).toBe(1);
+      const errors = lines(out.stderr);
+      expect(errors.at(-1)).toMatch(/^forge: cannot reach ws:\/\/127\.0\.0\.1:\d+\/graphql: /);
+      // Backed off, not a reconnection every few milliseconds.
+      expect(errors.length).toBeLessThan(12);
+      await server.resume();
+    },
+    90_000,
+  );
 
   it.skipIf(!hasScript)("draws a progress bar of steps done when stdout is a terminal, with each step's line above it", async () => {
     const { forge, url } = await serving();

@@ -6,7 +6,7 @@ import { TestClock } from "../src/clock.ts";
 import { DASHBOARD_DIST } from "../src/ops/dashboard.ts";
 import { registerWorker } from "../src/store/workers.ts";
 import { browserSkipReason, useChromium } from "./support/browser.ts";
-import { ADMIN, API, dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
+import { ADMIN, API, chain, dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
 
 // The dashboard at GET /, in a real Chromium, against a real Forge on a real port, with
 // nothing reachable but Forge itself: every request for another origin is aborted and
@@ -455,6 +455,19 @@ describe("the dashboard in Chromium, offline", () => {
       await hasCount(page.locator('g.node[data-status="SUCCEEDED"]'), 1000, 30_000);
       // Every event of the run reached the log: two per step and three of the run's own.
       await hasText(page.locator(".panel.wide h2 .muted"), "(2003)");
+      await finish(dashboard);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "a chain of 1,000 steps, a thousand ranks deep, is drawn too",
+    async () => {
+      const dashboard = await openDashboard(newPage, { watchWebSockets: true });
+      const { page, forge } = dashboard;
+      const id = await createRun(forge, { graph: chain(1000) });
+      await page.goto(`${dashboard.origin}/runs/${id}`);
+      await hasCount(page.locator("g.node"), 1000, 60_000);
       await finish(dashboard);
     },
     TEST_MS,

@@ -9,6 +9,9 @@ import { Client, fetchExchange, subscriptionExchange } from "urql";
  * of each run and step, so a run seen on the list and on its own page is one record: steps
  * are keyed by `Step.id` ("<runId>/<stepId>"), which keeps two runs' steps apart.
  */
+/** The longest wait between two tries to reconnect graphql-ws. */
+const RETRY_MAX_MS = 10_000;
+
 export interface ForgeClient {
   client: Client;
   /** Calls `listener` whenever the graphql-ws socket (re)connects; returns how to stop. */
@@ -23,8 +26,10 @@ export function createForgeClient(token: string | null): ForgeClient {
     connectionParams: authorization ? { authorization } : {},
     // Opens on the first subscription, closes shortly after the last one ends.
     lazy: true,
-    // A restarting Forge comes back; every subscriber resumes from its own cursor.
-    retryAttempts: 20,
+    // A restarting Forge comes back; every subscriber resumes from its own cursor. A page may
+    // stay open through a long outage: it keeps trying, at most RETRY_MAX_MS apart.
+    retryAttempts: Number.POSITIVE_INFINITY,
+    retryWait: (retries) => new Promise((resolve) => setTimeout(resolve, Math.min(RETRY_MAX_MS, 500 * 2 ** retries) + Math.random() * 500)),
     shouldRetry: (event) => !(event instanceof CloseEvent && event.code === 4403),
   });
   const client = new Client({
@@ -47,6 +52,9 @@ export function createForgeClient(token: string | null): ForgeClient {
           TickResult: () => null,
           WorkerStatus: () => null,
           LaneQueue: () => null,
+          // Events are read as they stream and never looked up again: kept as records, every
+          // event a long-open page saw would stay in the cache.
+          RunEvent: () => null,
         },
       }),
       fetchExchange,

@@ -55,6 +55,8 @@ const FATAL_CLOSE_CODES = new Set([4400, 4401, 4403, 4406, 4409, 4499]);
 
 /** The first reconnect waits this long, doubling up to RECONNECT_MAX_MS: quick after a blip, gentle on a server that is down. */
 const RECONNECT_FIRST_MS = 100;
+/** A connection up this long without failing ends a failure streak. */
+const STABLE_MS = 10_000;
 const RECONNECT_MAX_MS = 2000;
 
 type StepLine = { stepId: string; status: string; output: unknown; error: string | null };
@@ -95,11 +97,13 @@ export async function tailRun(client: ForgeClient, runId: string, options: TailO
   let delay = RECONNECT_FIRST_MS;
   try {
     while (!outcome) {
-      // A connection the server accepted ends a failure streak, whether or not events follow.
+      // A failure streak ends with an event, or with a connection that stayed up for
+      // STABLE_MS: one the server accepts and then fails at once (its database is down) is
+      // part of the streak, so --retry-for and the backoff still hold.
+      let connectedAt: number | null = null;
       const ws = client.webSocket({
         connected: () => {
-          failingSince = null;
-          delay = RECONNECT_FIRST_MS;
+          connectedAt = Date.now();
         },
       });
       try {
@@ -120,6 +124,10 @@ export async function tailRun(client: ForgeClient, runId: string, options: TailO
         const fatal = fatalError(error, client.url);
         if (fatal) throw fatal;
         const reason = disconnectReason(error);
+        if (connectedAt !== null && Date.now() - connectedAt >= STABLE_MS) {
+          failingSince = null;
+          delay = RECONNECT_FIRST_MS;
+        }
         failingSince ??= Date.now();
         if (Date.now() - failingSince > options.retryForMs) throw new NetworkError(client.url.replace(/^http/, "ws"), reason);
         view.notice(`forge: connection lost (${reason}); resuming after seq ${lastSeq}`, options.err);

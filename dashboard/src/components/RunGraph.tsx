@@ -19,29 +19,52 @@ const SYNC_LAYOUT_STEPS = 200;
  * about a second for 1,000 steps, so a large graph is laid out in a Web Worker and the page
  * keeps answering meanwhile; null until then.
  */
-function useLayout(steps: readonly GraphStep[]): Layout | null {
+type LayoutState = { layout: Layout } | { error: string };
+
+function useLayout(steps: readonly GraphStep[]): LayoutState | null {
   const key = shapeKey(steps);
-  const [done, setDone] = useState<{ key: string; layout: Layout } | null>(() =>
-    steps.length <= SYNC_LAYOUT_STEPS ? { key, layout: layOut(steps) } : null,
+  const [done, setDone] = useState<{ key: string; state: LayoutState } | null>(() =>
+    steps.length <= SYNC_LAYOUT_STEPS ? { key, state: layOutHere(steps) } : null,
   );
-  const current = done?.key === key ? done.layout : null;
+  const current = done?.key === key ? done.state : null;
   const small = steps.length <= SYNC_LAYOUT_STEPS;
   const stepsRef = useRef(steps);
   stepsRef.current = steps;
   useEffect(() => {
     if (small) {
-      setDone((prev) => (prev?.key === key ? prev : { key, layout: layOut(stepsRef.current) }));
+      setDone((prev) => (prev?.key === key ? prev : { key, state: layOutHere(stepsRef.current) }));
       return;
     }
     const worker = new Worker(new URL("../layout.worker.ts", import.meta.url), { type: "module" });
-    worker.onmessage = (event: MessageEvent<Layout>) => {
-      setDone({ key, layout: event.data });
+    // The worker failed (its stack is smaller than the page's; its file is gone after a
+    // rebuild): lay the graph out here instead, once, and say why if that fails too.
+    const fallBack = () => {
       worker.terminate();
+      setDone({ key, state: layOutHere(stepsRef.current) });
+    };
+    worker.onmessage = (event: MessageEvent<{ layout: Layout } | { error: string }>) => {
+      if ("layout" in event.data) {
+        setDone({ key, state: { layout: event.data.layout } });
+        worker.terminate();
+      } else fallBack();
+    };
+    worker.onerror = (event) => {
+      event.preventDefault();
+      fallBack();
     };
     worker.postMessage(stepsRef.current.map((s) => ({ stepId: s.stepId, deps: s.deps })));
     return () => worker.terminate();
   }, [key, small]);
   return current;
+}
+
+/** The layout computed on this thread, or why it could not be. */
+function layOutHere(steps: readonly GraphStep[]): LayoutState {
+  try {
+    return { layout: layOut(steps) };
+  } catch (error) {
+    return { error: error instanceof Error ? error.message : String(error) };
+  }
 }
 
 /**
@@ -59,8 +82,16 @@ export function RunGraph({
   selected: string | null;
   onSelect: (stepId: string) => void;
 }) {
-  const layout = useLayout(steps);
-  if (!layout) return <p className="muted">Laying out {steps.length} steps…</p>;
+  const state = useLayout(steps);
+  if (!state) return <p className="muted">Laying out {steps.length} steps…</p>;
+  if ("error" in state) {
+    return (
+      <p className="error" role="alert">
+        The graph of {steps.length} steps could not be laid out ({state.error}); the timeline and the steps below list every one.
+      </p>
+    );
+  }
+  const { layout } = state;
   return (
     <div className="graph">
       <svg

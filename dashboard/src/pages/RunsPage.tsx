@@ -1,4 +1,8 @@
 import { memo, useCallback, useMemo, useState } from "react";
+
+/** Pages "Newer" can step back through: the URL holds their cursors, and stays well under a server's header limit (past them, "Newer" is the newest page). */
+const MAX_BACK = 50;
+
 import { useClient, useQuery } from "urql";
 import { Link, useLocation, useSearch } from "wouter";
 import { ErrorText } from "../components/ErrorText.tsx";
@@ -131,7 +135,9 @@ export function RunsPage() {
         <button
           type="button"
           disabled={!pageInfo?.hasNextPage}
-          onClick={() => go({ after: pageInfo?.endCursor ?? null, back: state.after === null ? [] : [...state.back, state.after] })}
+          onClick={() =>
+            go({ after: pageInfo?.endCursor ?? null, back: state.after === null ? [] : [...state.back, state.after].slice(-MAX_BACK) })
+          }
         >
           Older →
         </button>
