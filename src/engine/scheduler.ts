@@ -65,7 +65,8 @@ export class Scheduler {
     // A tick that claimed nothing is the idle worker looking: not a tick to count or trace.
     if (batch.size === 0) return batch.finish(abandon);
     const span = tracing?.startTick(owner, startedAt) ?? null;
-    if (tracing && span) batch.trace = { tracing, tick: span };
+    // A tick the sampler left out is not traced at all: none of its runs' or attempts' spans is made.
+    if (tracing && span?.isRecording()) batch.trace = { tracing, tick: span };
     try {
       const result = await batch.finish(abandon);
       span?.setAttributes({
