@@ -5,7 +5,7 @@ import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import { DASHBOARD_DIST } from "../src/ops/dashboard.ts";
 import { registerWorker } from "../src/store/workers.ts";
-import { browserSkipReason, useChromium } from "./support/browser.ts";
+import { browserSkipReason, offline, useChromium } from "./support/browser.ts";
 import { ADMIN, API, chain, dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
 
 // The dashboard at GET /, in a real Chromium, against a real Forge on a real port, with
@@ -66,32 +66,7 @@ async function openDashboard(
   const url = await forge.app.start();
   const origin = new URL(url).origin;
   const page = await newPage();
-  const foreign: string[] = [];
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(`console error: ${message.text()}`);
-  });
-  await page.route(
-    (target) => target.origin !== origin && target.protocol !== "data:",
-    (route) => {
-      foreign.push(route.request().url());
-      return route.abort("blockedbyclient");
-    },
-  );
-  const wsOrigin = origin.replace(/^http/, "ws");
-  if (options.watchWebSockets) {
-    page.on("websocket", (socket) => {
-      if (new URL(socket.url()).origin !== wsOrigin) foreign.push(socket.url());
-    });
-  } else
-    await page.routeWebSocket(
-      (target) => target.origin !== wsOrigin,
-      (socket) => {
-        foreign.push(socket.url());
-        return socket.close();
-      },
-    );
+  const { foreign, errors } = await offline(page, origin, { watchWebSockets: options.watchWebSockets });
   await page.goto(`${origin}${options.path ?? "/"}`);
   return { page, forge, origin, foreign, errors };
 }

@@ -1,6 +1,6 @@
 import type { Page } from "playwright-core";
 import { describe, expect, it } from "vitest";
-import { browserSkipReason, useChromium } from "./support/browser.ts";
+import { browserSkipReason, offline, useChromium } from "./support/browser.ts";
 import { dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { waitFor } from "./support/wait.ts";
 
@@ -30,27 +30,7 @@ async function openGraphiQL(newPage: () => Promise<Page>): Promise<GraphiQL> {
   const url = await forge.app.start();
   const origin = new URL(url).origin;
   const page = await newPage();
-  const foreign: string[] = [];
-  const errors: string[] = [];
-  page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
-  page.on("console", (message) => {
-    if (message.type() === "error") errors.push(`console error: ${message.text()}`);
-  });
-  // Left alone: Forge's own origin (the page, its POSTs, its blob: workers, whose origin is the
-  // page's) and data: URLs, which go nowhere.
-  const elsewhere = (target: URL) => target.origin !== origin && target.protocol !== "data:";
-  await page.route(elsewhere, (route) => {
-    foreign.push(route.request().url());
-    return route.abort("blockedbyclient");
-  });
-  const wsOrigin = origin.replace(/^http/, "ws");
-  await page.routeWebSocket(
-    (target) => target.origin !== wsOrigin,
-    (socket) => {
-      foreign.push(socket.url());
-      return socket.close();
-    },
-  );
+  const { foreign, errors } = await offline(page, origin);
   await page.goto(url);
   try {
     await page.locator(".graphiql-execute-button").waitFor({ timeout: PAGE_LOAD_MS });

@@ -51,3 +51,47 @@ export function useChromium(): { page(options?: BrowserContextOptions): Promise<
     },
   };
 }
+
+/**
+ * Holds `page` to Forge's own origin, as it would be without internet access: every request for
+ * another origin is aborted and recorded in `foreign` (left alone: the origin itself, its blob:
+ * workers, whose origin is the page's, and data: URLs, which go nowhere), and every uncaught
+ * page error and console error is recorded in `errors`. WebSockets to elsewhere are refused
+ * too; with `watchWebSockets` they are only recorded as they open, because a WebSocket route
+ * relays every message of every socket through the test process, whatever its URL filter, and
+ * a page receiving thousands of events would then be measured through the relay.
+ */
+export async function offline(
+  page: Page,
+  origin: string,
+  options: { watchWebSockets?: boolean } = {},
+): Promise<{ foreign: string[]; errors: string[] }> {
+  const foreign: string[] = [];
+  const errors: string[] = [];
+  page.on("pageerror", (error) => errors.push(`page error: ${error.message}`));
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(`console error: ${message.text()}`);
+  });
+  await page.route(
+    (target) => target.origin !== origin && target.protocol !== "data:",
+    (route) => {
+      foreign.push(route.request().url());
+      return route.abort("blockedbyclient");
+    },
+  );
+  const wsOrigin = origin.replace(/^http/, "ws");
+  if (options.watchWebSockets) {
+    page.on("websocket", (socket) => {
+      if (new URL(socket.url()).origin !== wsOrigin) foreign.push(socket.url());
+    });
+  } else {
+    await page.routeWebSocket(
+      (target) => target.origin !== wsOrigin,
+      (socket) => {
+        foreign.push(socket.url());
+        return socket.close();
+      },
+    );
+  }
+  return { foreign, errors };
+}
