@@ -14,6 +14,10 @@ import { fileURLToPath } from "node:url";
  * - `/assets/<name>` answers a built file. Vite puts a content hash in every name, so each is
  *   cached for a year as immutable.
  * - Anything else is not the dashboard's: the caller's next handler (yoga) answers it.
+ *
+ * Written here rather than with a static-file middleware (serve-static, sirv): what Forge needs
+ * is three exact client routes, one folder of hashed files and everything else handed on to
+ * yoga, which is less than such a middleware's configuration of fallbacks and exclusions.
  */
 export const DASHBOARD_DIST = fileURLToPath(new URL("../../dashboard/dist/", import.meta.url));
 
