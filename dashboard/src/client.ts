@@ -52,6 +52,13 @@ export function createForgeClient(token: string | null): ForgeClient {
           TickResult: () => null,
           WorkerStatus: () => null,
           LaneQueue: () => null,
+          Waiting: () => null,
+          // Answers of one call each, read where they are shown.
+          BulkResult: () => null,
+          PruneResult: () => null,
+          // A pause is named by its lane and job type, either of which may be null; the
+          // `pauses` list is read again after every pause and resume.
+          Pause: () => null,
           // Events are read as they stream and never looked up again: kept as records, every
           // event a long-open page saw would stay in the cache.
           RunEvent: () => null,

@@ -8,6 +8,29 @@ import { gql, type TypedDocumentNode } from "@urql/core";
 export type RunStatus = "PENDING" | "RUNNING" | "SUCCEEDED" | "FAILED" | "CANCELLED";
 export type StepStatus = "PENDING" | "RUNNING" | "WAITING" | "SUCCEEDED" | "FAILED" | "SKIPPED" | "CANCELLED";
 export const RUN_STATUSES: readonly RunStatus[] = ["PENDING", "RUNNING", "SUCCEEDED", "FAILED", "CANCELLED"];
+/** The statuses a run ends in: the only ones re-run and retention act on. */
+export const TERMINAL_STATUSES: readonly RunStatus[] = ["SUCCEEDED", "FAILED", "CANCELLED"];
+
+export type WaitReason =
+  | "QUEUED"
+  | "LEASED"
+  | "LANE_CAP"
+  | "CONCURRENCY_KEY"
+  | "RATE_LIMIT"
+  | "PAUSED"
+  | "TIMER"
+  | "RETRY_BACKOFF"
+  | "SIGNAL"
+  | "TASK"
+  | "CHILD_RUN";
+
+/** Why a run that has not ended is not moving: `detail` is one sentence for a person, `until` when it will move by itself. */
+export interface Waiting {
+  __typename?: "Waiting";
+  reason: WaitReason;
+  until: string | null;
+  detail: string;
+}
 
 export interface RunRow {
   __typename?: "Run";
@@ -19,6 +42,8 @@ export interface RunRow {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Null once the run ended, or while a tick advances it. */
+  waiting: Waiting | null;
 }
 
 export interface StepState {
@@ -47,6 +72,10 @@ export interface Artifact {
 
 export interface RunDetail extends RunRow {
   mode: "LIVE" | "DRY_RUN";
+  /** The run this one re-runs. */
+  rerunOf: string | null;
+  /** The runs made from this one by rerunRun, oldest first. */
+  reruns: string[];
   priority: number;
   params: unknown;
   eventCount: number;
@@ -79,6 +108,7 @@ export interface WorkerStatus {
 
 const RUN_ROW = `
   id status jobType lane requestedBy createdAt startedAt finishedAt
+  waiting { reason until detail }
 `;
 
 export interface RunsVariables {
@@ -110,7 +140,7 @@ export const RUN: TypedDocumentNode<{ run: RunDetail | null }, { id: string }> =
   query DashboardRun($id: ID!) {
     run(id: $id) {
       ${RUN_ROW}
-      mode priority params eventCount
+      mode priority params eventCount rerunOf reruns
       lease { owner epoch expiresAt }
       steps { id stepId type deps status attempts startedAt finishedAt output error }
       artifacts { id stepId name contentType size sha256 createdAt }
@@ -160,6 +190,79 @@ export const TICK_ONCE: TypedDocumentNode<
   { limit: number }
 > = gql`
   mutation DashboardTickOnce($limit: Int!) { tickOnce(limit: $limit) { ticked succeeded failed skippedLeased runIds } }
+`;
+
+export const RERUN_RUN: TypedDocumentNode<{ rerunRun: RunRow }, { id: string; fromStep: string | null }> = gql`
+  mutation DashboardRerunRun($id: ID!, $fromStep: String) { rerunRun(id: $id, fromStep: $fromStep) { ${RUN_ROW} } }
+`;
+
+/** Which runs a bulk action acts on; at least one field must be set (the API refuses an empty filter). */
+export interface RunFilter {
+  ids?: string[];
+  status?: RunStatus[];
+  jobType?: string;
+  lane?: string;
+  createdAfter?: string;
+  createdBefore?: string;
+}
+
+/** `matched`: runs matching the filter at the call; `affected`: those changed (or that would be, on a dry run). */
+export interface BulkResult {
+  __typename?: "BulkResult";
+  matched: number;
+  affected: number;
+  runIds: string[];
+  dryRun: boolean;
+}
+
+const BULK_RESULT = "matched affected runIds dryRun";
+
+export const CANCEL_RUNS: TypedDocumentNode<{ cancelRuns: BulkResult }, { filter: RunFilter; dryRun: boolean }> = gql`
+  mutation DashboardCancelRuns($filter: RunFilter!, $dryRun: Boolean) { cancelRuns(filter: $filter, dryRun: $dryRun) { ${BULK_RESULT} } }
+`;
+
+export const RERUN_RUNS: TypedDocumentNode<{ rerunRuns: BulkResult }, { filter: RunFilter; dryRun: boolean }> = gql`
+  mutation DashboardRerunRuns($filter: RunFilter!, $dryRun: Boolean) { rerunRuns(filter: $filter, dryRun: $dryRun) { ${BULK_RESULT} } }
+`;
+
+/** A lane, a job type, or both (runs in that lane and of that job type), whose runs are not claimed. */
+export interface Pause {
+  __typename?: "Pause";
+  lane: string | null;
+  jobType: string | null;
+  pausedAt: string;
+  reason: string | null;
+}
+
+const PAUSE_FIELDS = "lane jobType pausedAt reason";
+
+export const PAUSES: TypedDocumentNode<{ pauses: Pause[] }, Record<string, never>> = gql`
+  query DashboardPauses { pauses { ${PAUSE_FIELDS} } }
+`;
+
+export const PAUSE: TypedDocumentNode<{ pause: Pause }, { lane: string | null; jobType: string | null; reason: string | null }> = gql`
+  mutation DashboardPause($lane: String, $jobType: String, $reason: String) {
+    pause(lane: $lane, jobType: $jobType, reason: $reason) { ${PAUSE_FIELDS} }
+  }
+`;
+
+export const RESUME: TypedDocumentNode<{ resume: boolean }, { lane: string | null; jobType: string | null }> = gql`
+  mutation DashboardResume($lane: String, $jobType: String) { resume(lane: $lane, jobType: $jobType) }
+`;
+
+export interface PruneResult {
+  __typename?: "PruneResult";
+  runs: number;
+  events: number;
+  artifacts: number;
+  dryRun: boolean;
+}
+
+export const PRUNE_RUNS: TypedDocumentNode<{ pruneRuns: PruneResult }, { finishedBefore: string; status: RunStatus[]; dryRun: boolean }> =
+  gql`
+  mutation DashboardPruneRuns($finishedBefore: DateTime!, $status: [RunStatus!], $dryRun: Boolean) {
+    pruneRuns(finishedBefore: $finishedBefore, status: $status, dryRun: $dryRun) { runs events artifacts dryRun }
+  }
 `;
 
 /** The status a step event moves its step to (runEvents replays them in seq order). */

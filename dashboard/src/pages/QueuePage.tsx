@@ -1,25 +1,33 @@
 import { useEffect, useMemo } from "react";
 import { useClient, useQuery } from "urql";
 import { ErrorText } from "../components/ErrorText.tsx";
+import { PausesPanel } from "../components/PausesPanel.tsx";
+import { RetentionForm } from "../components/RetentionForm.tsx";
 import { Time } from "../components/Status.tsx";
 import { TickButton } from "../components/TickButton.tsx";
 import { refetch, serialized, useAllEvents } from "../live.ts";
-import { WORKER_STATUS } from "../operations.ts";
+import { PAUSES, WORKER_STATUS } from "../operations.ts";
 import { useToken } from "../token.ts";
 
 /** A worker's heartbeat and the queue move without events of their own: read again this often. */
 const POLL_MS = 2000;
 
 /**
- * The worker and the queue, all from `workerStatus` (admin): the worker this process reports,
- * the due runs of each lane and every live worker. Read again on every run event and every
- * POLL_MS (heartbeats move without events).
+ * The worker and the queue, from `workerStatus` (admin): the worker this process reports, the
+ * due runs of each lane and every live worker; then the pauses in force (`pauses`, admin) and
+ * the retention form. Read again on every run event and every POLL_MS (heartbeats, and pauses
+ * made elsewhere, move without events).
  */
 export function QueuePage() {
   const client = useClient();
   const { token } = useToken();
   const [{ data, error }] = useQuery({ query: WORKER_STATUS, variables: {}, pause: !token });
-  const refresh = useMemo(() => serialized(() => (token ? refetch(client, WORKER_STATUS, {}) : Promise.resolve(null))), [client, token]);
+  const [pauses] = useQuery({ query: PAUSES, variables: {}, pause: !token });
+  const refresh = useMemo(
+    () =>
+      serialized(() => (token ? Promise.all([refetch(client, WORKER_STATUS, {}), refetch(client, PAUSES, {})]) : Promise.resolve(null))),
+    [client, token],
+  );
   useEffect(() => {
     refresh();
     const timer = setInterval(refresh, POLL_MS);
@@ -128,6 +136,8 @@ export function QueuePage() {
             </table>
           )}
         </div>
+        {token && <PausesPanel pauses={pauses} reload={refresh} />}
+        {token && <RetentionForm />}
       </div>
     </section>
   );

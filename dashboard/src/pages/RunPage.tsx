@@ -1,12 +1,15 @@
 import { useCallback, useMemo, useState } from "react";
 import { useClient, useMutation, useQuery } from "urql";
+import { Link } from "wouter";
 import { ErrorText } from "../components/ErrorText.tsx";
 import { EventLog } from "../components/EventLog.tsx";
+import { RerunForm } from "../components/RerunForm.tsx";
 import { RunGraph } from "../components/RunGraph.tsx";
 import { Duration, StatusBadge, Time } from "../components/Status.tsx";
 import { StepPanel } from "../components/StepPanel.tsx";
 import { TickButton } from "../components/TickButton.tsx";
 import { Timeline } from "../components/Timeline.tsx";
+import { WaitingFacts } from "../components/Waiting.tsx";
 import { errorText } from "../errors.ts";
 import { refetch, serialized } from "../live.ts";
 import { CANCEL_RUN, RUN, type RunDetail, type StepState } from "../operations.ts";
@@ -115,6 +118,32 @@ function defaultStep(steps: readonly StepState[]): string | null {
 function RunFacts({ run }: { run: RunDetail }) {
   return (
     <dl className="facts run-facts">
+      {run.waiting && (
+        <>
+          <dt>Waiting</dt>
+          <dd className="span-all">
+            <WaitingFacts waiting={run.waiting} />
+          </dd>
+        </>
+      )}
+      {run.rerunOf && (
+        <>
+          <dt>Re-run of</dt>
+          <dd className="span-all" data-field="rerunOf">
+            <RunLink id={run.rerunOf} />
+          </dd>
+        </>
+      )}
+      {run.reruns.length > 0 && (
+        <>
+          <dt>Re-runs</dt>
+          <dd className="span-all run-links" data-field="reruns">
+            {run.reruns.map((id) => (
+              <RunLink key={id} id={id} />
+            ))}
+          </dd>
+        </>
+      )}
       <dt>Job type</dt>
       <dd>{run.jobType}</dd>
       <dt>Lane</dt>
@@ -151,12 +180,20 @@ function RunFacts({ run }: { run: RunDetail }) {
   );
 }
 
-/** Admin: cancel the run (while it is not finished) and tick; a refusal in the API's words. */
+function RunLink({ id }: { id: string }) {
+  return (
+    <Link href={`/runs/${encodeURIComponent(id)}`} className="mono">
+      {id}
+    </Link>
+  );
+}
+
+/** Admin: cancel the run (while it is not finished) or re-run it (once it ended), and tick; a refusal in the API's words. */
 function RunActions({ run }: { run: RunDetail }) {
   const { token } = useToken();
   const [{ fetching }, cancel] = useMutation(CANCEL_RUN);
   const [message, setMessage] = useState<string | null>(null);
-  if (!token) return <p className="muted">Enter the admin token to cancel, signal or tick.</p>;
+  if (!token) return <p className="muted">Enter the admin token to cancel, re-run, signal or tick.</p>;
   const onCancel = async () => {
     const result = await cancel({ id: run.id });
     setMessage(result.error ? `cancel refused: ${errorText(result.error)}` : null);
@@ -168,6 +205,7 @@ function RunActions({ run }: { run: RunDetail }) {
           Cancel run
         </button>
       )}
+      {TERMINAL.has(run.status) && <RerunForm run={run} />}
       <TickButton />
       {message && (
         <p className="error" role="alert">

@@ -5,17 +5,19 @@ const MAX_BACK = 50;
 
 import { useClient, useQuery } from "urql";
 import { Link, useLocation, useSearch } from "wouter";
+import { BulkActions } from "../components/BulkActions.tsx";
 import { ErrorText } from "../components/ErrorText.tsx";
 import { Duration, StatusBadge, Time } from "../components/Status.tsx";
 import { TickButton } from "../components/TickButton.tsx";
+import { WaitingCell } from "../components/Waiting.tsx";
 import { refetch, serialized, useAllEvents } from "../live.ts";
-import { RUN_STATUSES, RUNS, type RunRow, type RunStatus, type RunsVariables } from "../operations.ts";
+import { RUN_STATUSES, RUNS, type RunFilter, type RunRow, type RunStatus, type RunsVariables } from "../operations.ts";
 
 /** Runs per page: the API's default page. */
 const PAGE_SIZE = 50;
 
-/** Events that change what a runs row shows. */
-const ROW_EVENTS = new Set(["run_created", "run_started", "run_succeeded", "run_failed", "run_cancelled"]);
+/** Events that change what a runs row shows: its status, or why it waits (an approval, a timer, a retry's backoff). */
+const ROW_EVENTS = new Set(["run_created", "run_started", "run_succeeded", "run_failed", "run_cancelled", "step_waiting", "step_retrying"]);
 
 /**
  * The URL holds the whole view: filters, the cursor of this page (`after`) and the cursors of
@@ -85,6 +87,16 @@ export function RunsPage() {
     refresh,
   );
 
+  // The bulk actions act on what the filters match, on every page.
+  const bulkFilter: RunFilter = useMemo(
+    () => ({
+      ...(state.status ? { status: [state.status] } : {}),
+      ...(state.jobType ? { jobType: state.jobType } : {}),
+      ...(state.lane ? { lane: state.lane } : {}),
+    }),
+    [state.status, state.jobType, state.lane],
+  );
+
   const go = (next: Partial<ListState>) => navigate(writeState({ ...state, ...next }));
   // A filter change starts again at the newest run.
   const filter = (next: Partial<ListState>) => go({ ...next, after: null, back: [] });
@@ -96,6 +108,7 @@ export function RunsPage() {
         <TickButton />
       </div>
       <Filters state={state} onChange={filter} />
+      <BulkActions filter={bulkFilter} />
       <ErrorText error={error} what="runs could not be read" />
       {liveError && (
         <p className="error" role="alert">
@@ -109,6 +122,7 @@ export function RunsPage() {
             <th>Status</th>
             <th>Job type</th>
             <th>Lane</th>
+            <th>Waiting</th>
             <th>Requested by</th>
             <th>Created</th>
             <th>Duration</th>
@@ -160,6 +174,9 @@ const RunRowView = memo(function RunRowView({ run }: { run: RunRow }) {
       </td>
       <td>{run.jobType}</td>
       <td>{run.lane}</td>
+      <td>
+        <WaitingCell waiting={run.waiting} />
+      </td>
       <td>{run.requestedBy}</td>
       <td>
         <Time at={run.createdAt} />
