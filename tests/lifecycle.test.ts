@@ -1,8 +1,13 @@
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
+import type { AdminAction } from "../src/engine/audit.ts";
 import { defaultRegistry } from "../src/engine/steps/index.ts";
 import { RunEventsSubscription } from "./support/documents.ts";
 import { API, runInput, startForge } from "./support/forge.ts";
+import { waitFor } from "./support/wait.ts";
 import { subscribe, wsClient } from "./support/ws.ts";
 
 /**
@@ -351,5 +356,148 @@ describe("waiting", () => {
     expect(retry).toMatchObject({ reason: "RETRY_BACKOFF", until: "2026-06-01T00:00:30.000Z" });
     expect(retry.detail).toContain("boom");
     expect(await ask(approver.id)).toMatchObject({ reason: "SIGNAL", until: null, detail: expect.stringContaining('"ok"') });
+  });
+});
+
+describe("waiting, continued", () => {
+  it("says LANE_CAP for a pending run of a full capped lane, naming the cap", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "forge-cap-"));
+    const policyFile = join(dir, "forge.policy.json");
+    writeFileSync(policyFile, JSON.stringify({ "*": { laneConcurrency: { narrow: 1 } } }));
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const forge = await startForge({ clock, env: { FORGE_POLICY_FILE: policyFile } });
+    const sleepy = { steps: { nap: { type: "sleep", params: { ms: 60_000 } } } };
+    const first = await forge.app.forge.createRun(runInput({ lane: "narrow", graph: sleepy }));
+    clock.advance(1); // the older one is taken first
+    const second = await forge.app.forge.createRun(runInput({ lane: "narrow", graph: sleepy }));
+    expect((await forge.app.forge.tickOnce(10)).runIds).toEqual([first.id]);
+    const res = await forge.gql(
+      `query($a: ID!, $b: ID!) { a: run(id: $a) { waiting { reason } } b: run(id: $b) { waiting { reason until detail } } }`,
+      {
+        a: first.id,
+        b: second.id,
+      },
+    );
+    expect(res.data.a.waiting.reason).toBe("TIMER");
+    expect(res.data.b.waiting).toMatchObject({ reason: "LANE_CAP", until: null });
+    expect(res.data.b.waiting.detail).toContain('Lane "narrow" is full: 1 of its cap of 1 running run');
+  });
+
+  it("is null while this process advances the run, and LEASED (until the expiry) while a holder nobody hears from keeps its lease", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const registry = defaultRegistry();
+    let release = () => {};
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let started = false;
+    registry.register({
+      type: "block",
+      run: async () => {
+        started = true;
+        await blocked;
+        return null;
+      },
+    });
+    const forge = await startForge({ clock, registry });
+    const ask = async (id: string) =>
+      (await forge.gql(`query($id: ID!) { run(id: $id) { waiting { reason until detail } } }`, { id })).data.run.waiting;
+    const busy = await forge.app.forge.createRun(runInput({ graph: { steps: { b: { type: "block" } } } }));
+    const ticking = forge.app.forge.tickOnce(10);
+    await waitFor(() => started, "the step to start");
+    expect(await ask(busy.id)).toBeNull();
+    release();
+    await ticking;
+
+    const run = await forge.app.forge.createRun(runInput());
+    await forge.app.forge.db.read.$executeRawUnsafe(
+      `UPDATE runs SET lease_owner = 'crashed-host:123', lease_expires_at = ${forge.app.forge.db.dialect === "postgres" ? "'2026-06-01 00:00:30'" : Date.parse("2026-06-01T00:00:30.000Z")} WHERE id = '${run.id}'`,
+    );
+    const leased = await ask(run.id);
+    expect(leased).toMatchObject({ reason: "LEASED", until: "2026-06-01T00:00:30.000Z" });
+    expect(leased.detail).toContain("crashed-host:123");
+    clock.advance(31_000);
+    expect((await ask(run.id)).reason).toBe("QUEUED");
+  });
+
+  it("answers for 500 runs in one request, each from its own state", async () => {
+    const forge = await startForge();
+    await forge.gql(`mutation { pause(lane: "held") { lane } }`);
+    const inputs = Array.from({ length: 500 }, (_, i) => runInput({ lane: i % 2 === 0 ? "held" : "open" }));
+    await forge.app.forge.createRuns(inputs);
+    const res = await forge.gql(`{ runs(first: 500) { edges { node { lane waiting { reason } } } } }`);
+    expect(res.errors).toBeUndefined();
+    const reasons = res.data.runs.edges.map(
+      (e: { node: { lane: string; waiting: { reason: string } } }) => `${e.node.lane}:${e.node.waiting.reason}`,
+    );
+    expect(reasons.filter((r: string) => r === "held:PAUSED")).toHaveLength(250);
+    expect(reasons.filter((r: string) => r === "open:QUEUED")).toHaveLength(250);
+  });
+});
+
+describe("admin actions", () => {
+  it("each lifecycle mutation that takes effect is recorded once, with actor, action, target and detail; refusals are not", async () => {
+    const recorded: AdminAction[] = [];
+    const forge = await startForge({ audit: { record: (a) => recorded.push(a) } });
+    const run = await forge.app.forge.createRun(runInput({ lane: "audited" }));
+    await forge.gql(`mutation { pause(lane: "audited", reason: "why") { lane } }`);
+    await forge.gql(`mutation { resume(lane: "audited") }`);
+    await forge.gql(`mutation { cancelRuns(filter: { lane: "audited" }) { affected } }`);
+    await forge.gql(`mutation($id: ID!) { rerunRun(id: $id) { id } }`, { id: run.id });
+    await forge.gql(`mutation { pruneRuns(finishedBefore: "2000-01-01T00:00:00.000Z", dryRun: true) { runs } }`);
+    await forge.gql(`mutation { cancelRuns(filter: {}) { affected } }`); // refused: not recorded
+    await forge.gql(`mutation { pause(lane: "x") { lane } }`, {}, API); // forbidden: not recorded
+    expect(recorded.map((a) => [a.actor, a.action, a.target])).toEqual([
+      ["admin-token", "pause", "lane:audited"],
+      ["admin-token", "resume", "lane:audited"],
+      ["admin-token", "cancelRuns", JSON.stringify({ lane: "audited" })],
+      ["admin-token", "rerunRun", run.id],
+      ["admin-token", "pruneRuns(dryRun)", null],
+    ]);
+    expect(recorded[2]?.detail).toEqual({ matched: 1, affected: 1 });
+    expect(recorded[3]?.detail).toMatchObject({ fromStep: null, rerunId: expect.any(String) });
+  });
+});
+
+describe("rerunRun, continued", () => {
+  it("a re-run of a run that succeeded reuses every step and succeeds without running any", async () => {
+    const { registry, ran, broken } = countingRegistry();
+    broken.on = false;
+    const forge = await startForge({ registry });
+    const original = await forge.app.forge.createRun(
+      runInput({ graph: { steps: { a: { type: "count" }, b: { type: "count", deps: ["a"] } } } }),
+    );
+    await settle(forge);
+    const before = ran.length;
+    const rerun = await forge.app.forge.lifecycle.rerun(original.id, null);
+    await settle(forge);
+    expect((await forge.app.forge.getRun(rerun.id))?.status).toBe("SUCCEEDED");
+    expect(ran.length).toBe(before);
+    expect((await forge.app.forge.runEvents(rerun.id, 0, 20)).map((e) => e.type)).toEqual([
+      "run_created",
+      "step_reused",
+      "step_reused",
+      "run_started",
+      "run_succeeded",
+    ]);
+  });
+
+  it("applies the policy in force now: a graph the policy no longer allows is refused by name, and nothing is created", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "forge-policy-"));
+    const policyFile = join(dir, "forge.policy.json");
+    writeFileSync(policyFile, JSON.stringify({ build: { allowedStepTypes: ["noop", "fail"] } }));
+    const forge = await startForge({ env: { FORGE_POLICY_FILE: policyFile } });
+    const run = await forge.app.forge.createRun(runInput({ graph: { steps: { x: { type: "fail", retry: { maxAttempts: 1 } } } } }));
+    await settle(forge);
+    const db = forge.dbUrl;
+    await forge.stop();
+    writeFileSync(policyFile, JSON.stringify({ build: { allowedStepTypes: ["noop"] } }));
+    const again = await startForge({ dbUrl: db, env: { FORGE_POLICY_FILE: policyFile } });
+    const res = await again.gql(`mutation($id: ID!) { rerunRun(id: $id) { id } }`, { id: run.id });
+    expect(res.errors?.[0]).toMatchObject({ extensions: { code: "BAD_USER_INPUT" } });
+    expect(res.errors?.[0]?.message).toMatch(
+      /^id: run ".*" cannot be re-run under its job type's policy now: .*step type "fail" is not allowed/,
+    );
+    expect(await again.app.forge.db.read.run.count()).toBe(1);
   });
 });
