@@ -27,6 +27,7 @@ import { useWellFormedInput } from "./api/well-formed.ts";
 import { answerSink, serveGraphQLWs } from "./api/ws-server.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import type { Config } from "./config.ts";
+import type { AuditTrail } from "./engine/audit.ts";
 import { Forge } from "./engine/forge.ts";
 import { loadEngineSetup, openDatabase } from "./engine/setup.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
@@ -45,6 +46,8 @@ export interface AppOptions {
   feedPollMs?: number;
   /** A shutdown requested during startup: stops waiting for a database that is not reachable yet. */
   stop?: AbortSignal;
+  /** Where admin actions are recorded (default: the log). */
+  audit?: AuditTrail;
 }
 
 export interface App {
@@ -96,7 +99,14 @@ export async function buildApp(config: Config, options: AppOptions): Promise<App
   const db = options.db ?? (await openDatabase(config, log, undefined, options.stop));
   let forge: Forge;
   try {
-    forge = await Forge.start({ ...setup, db, clock: options.clock ?? systemClock, log, feedPollMs: options.feedPollMs });
+    forge = await Forge.start({
+      ...setup,
+      db,
+      clock: options.clock ?? systemClock,
+      log,
+      feedPollMs: options.feedPollMs,
+      audit: options.audit,
+    });
   } catch (error) {
     if (ownsDb) await db.close().catch(() => {});
     throw error;

@@ -6,6 +6,7 @@ import { pino } from "pino";
 import { onTestFinished } from "vitest";
 import { type Clock, TestClock } from "../../src/clock.ts";
 import { loadConfig } from "../../src/config.ts";
+import type { AuditTrail } from "../../src/engine/audit.ts";
 import type { StepRegistry } from "../../src/engine/steps/registry.ts";
 import { type App, buildApp } from "../../src/server.ts";
 import type { CreateRunInput } from "../gql/graphql.ts";
@@ -78,6 +79,8 @@ export async function startForge(
     autoStop?: boolean;
     /** The event feed's poll interval (default 50 ms, to keep tests quick). */
     feedPollMs?: number;
+    /** Where admin actions are recorded (default: the silent log). */
+    audit?: AuditTrail;
   } = {},
 ): Promise<TestForge> {
   const dbUrl = options.dbUrl ?? freshDbUrl();
@@ -94,6 +97,7 @@ export async function startForge(
     clock,
     registry: options.registry,
     feedPollMs: options.feedPollMs ?? 50,
+    audit: options.audit,
   });
   openApps.add(app);
   let stopped = false;
