@@ -13,7 +13,7 @@ import { Time } from "./Status.tsx";
 export function PausesPanel({ pauses, reload }: { pauses: UseQueryState<{ pauses: Pause[] }>; reload(): void }) {
   const list = pauses.data?.pauses;
   return (
-    <div className="panel" data-panel="pauses">
+    <div className="panel wide" data-panel="pauses">
       <h2>Pauses</h2>
       <ErrorText error={pauses.error} what="pauses refused" />
       {list && list.length === 0 && <p className="muted">Nothing is paused.</p>}

@@ -55,7 +55,7 @@ export function RetentionForm() {
   };
 
   return (
-    <div className="panel" data-panel="retention">
+    <div className="panel wide" data-panel="retention">
       <h2>Retention</h2>
       <form className="retention" onSubmit={count}>
         <label>
