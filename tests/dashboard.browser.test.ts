@@ -125,6 +125,15 @@ async function createRun(forge: TestForge, input: Parameters<typeof runInput>[0]
   return created.data.createRun.id as string;
 }
 
+/** Waits for the page to move from run `from` to another run's page, and returns that run's id. */
+async function newRunOpened(page: Page, from: string): Promise<string> {
+  const runPath = () => new URL(page.url()).pathname;
+  await expect.poll(() => runPath().startsWith("/runs/") && runPath() !== `/runs/${from}`, POLL).toBe(true);
+  const id = decodeURIComponent(runPath().slice("/runs/".length));
+  await hasText(page.locator("section.run h1 .mono"), id);
+  return id;
+}
+
 async function screenshot(page: Page, name: string): Promise<void> {
   if (SCREENSHOTS) await page.screenshot({ path: `docs/screenshots/${name}.png`, fullPage: false });
 }
@@ -202,9 +211,10 @@ describe("the dashboard in Chromium, offline", () => {
       const firstPage = await rows.first().getAttribute("data-run-id");
 
       await page.getByRole("button", { name: "Older →" }).click();
+      // The first page stays on screen until the second one is read: its first row is the sign it was.
+      await expect.poll(() => attributeOf(rows.first(), "data-run-id"), POLL).not.toBe(firstPage);
       await hasCount(rows, 50);
       const secondPage = await rows.first().getAttribute("data-run-id");
-      expect(secondPage).not.toBe(firstPage);
       expect(page.url()).toContain("after=");
       await page.getByRole("button", { name: "Older →" }).click();
       await hasCount(rows, 20);
@@ -384,6 +394,290 @@ describe("the dashboard in Chromium, offline", () => {
       await forge.gql(TICK);
       await hasText(depth, "0");
       await visible(page.getByText("No run is due in any lane."));
+      await finish(dashboard);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "re-run from a failed run's page: the new run's page opens, says what it re-runs and reuses what succeeded; from a chosen step; the original lists its re-runs; a refusal in the API's words",
+    async () => {
+      const dashboard = await openDashboard(newPage);
+      const { page, forge } = dashboard;
+      const graph = {
+        steps: {
+          fetch: { type: "noop" },
+          build: { type: "fail", deps: ["fetch"], params: { message: "compiler crashed" } },
+          docs: { type: "noop" },
+        },
+      };
+      const original = await createRun(forge, { jobType: "release", graph });
+      await forge.gql(TICK);
+      await page.goto(`${dashboard.origin}/runs/${original}`);
+      await hasAttribute(page.locator("section.run"), "data-run-status", "FAILED");
+      await visible(page.getByText("Enter the admin token to cancel, re-run, signal or tick."));
+      await hasCount(page.getByRole("button", { name: "Re-run" }), 0);
+      await useToken(page, ADMIN);
+      // A run that ended does not wait for anything; it may be re-run, not cancelled.
+      await hasCount(page.locator(".run-facts [data-waiting]"), 0);
+      await hasCount(page.getByRole("button", { name: "Cancel run" }), 0);
+      const fromStep = page.locator('select[name="fromStep"]');
+      // The default first, then every step of the run.
+      const choices = await fromStep.locator("option").evaluateAll((options) => options.map((o) => (o as HTMLOptionElement).value));
+      expect(choices[0]).toBe("");
+      expect(choices.slice(1).sort()).toEqual(["build", "docs", "fetch"]);
+      await markDocument(page);
+
+      // Without a step: what did not succeed runs again, the rest is reused.
+      await page.getByRole("button", { name: "Re-run" }).click();
+      const firstRerun = await newRunOpened(page, original);
+      await hasAttribute(page.locator("section.run"), "data-run-status", "PENDING");
+      await hasText(page.locator('[data-field="rerunOf"]'), original);
+      await hasAttribute(page.locator(".run-facts [data-waiting]"), "data-waiting", "QUEUED");
+      await expectStatus(node(page, "fetch"), "SUCCEEDED");
+      await expectStatus(node(page, "docs"), "SUCCEEDED");
+      await expectStatus(node(page, "build"), "PENDING");
+      await node(page, "fetch").click();
+      await hasText(page.locator('[data-step-panel="fetch"] [data-field="attempts"]'), "0");
+      const api = (await forge.gql(`{ run(id: "${firstRerun}") { rerunOf jobType steps { stepId status attempts } } }`)).data.run;
+      expect(api.rerunOf).toBe(original);
+      expect(api.jobType).toBe("release");
+      expect(
+        Object.fromEntries(api.steps.map((s: { stepId: string; status: string; attempts: number }) => [s.stepId, [s.status, s.attempts]])),
+      ).toEqual({
+        fetch: ["SUCCEEDED", 0],
+        build: ["PENDING", 0],
+        docs: ["SUCCEEDED", 0],
+      });
+      await page.getByRole("button", { name: "Tick once" }).click();
+      await hasAttribute(page.locator("section.run"), "data-run-status", "FAILED");
+      await expectStatus(node(page, "build"), "FAILED");
+
+      // The link back to the original, which now lists the re-run; from a chosen step, it and what depends on it run again.
+      await page.locator('[data-field="rerunOf"] a').click();
+      await hasAttribute(page.locator("section.run"), "data-run-status", "FAILED");
+      await hasText(page.locator('[data-field="reruns"]'), firstRerun);
+      await page.locator('select[name="fromStep"]').selectOption("fetch");
+      // Re-runs are listed oldest first by creation time (ties in the same millisecond fall to the ids' random bits).
+      (forge.clock as TestClock).advance(1);
+      await page.getByRole("button", { name: "Re-run" }).click();
+      const secondRerun = await newRunOpened(page, original);
+      expect(secondRerun).not.toBe(firstRerun);
+      await hasText(page.locator('[data-field="rerunOf"]'), original);
+      await expectStatus(node(page, "fetch"), "PENDING");
+      await expectStatus(node(page, "build"), "PENDING");
+      await expectStatus(node(page, "docs"), "SUCCEEDED");
+      await page.locator('[data-field="rerunOf"] a').click();
+      await hasCount(page.locator('[data-field="reruns"] a'), 2);
+      expect(await page.locator('[data-field="reruns"] a').allTextContents()).toEqual([firstRerun, secondRerun]);
+      await page.locator('[data-field="reruns"] a').last().click();
+      await expect.poll(() => new URL(page.url()).pathname, POLL).toBe(`/runs/${secondRerun}`);
+      await hasText(page.locator('[data-field="rerunOf"]'), original);
+      expect(await stillSameDocument(page)).toBe(true);
+
+      // A wrong token: the API refuses the re-run, the page says so and stays where it is.
+      await page.goto(`${dashboard.origin}/runs/${original}`);
+      await useToken(page, "not-the-admin-token");
+      await page.getByRole("button", { name: "Re-run" }).click();
+      await containsText(page.getByRole("alert").filter({ hasText: "re-run refused" }), "FORBIDDEN");
+      expect(new URL(page.url()).pathname).toBe(`/runs/${original}`);
+      expect((await forge.gql(`{ run(id: "${original}") { reruns } }`)).data.run.reruns).toEqual([firstRerun, secondRerun]);
+      await finish(dashboard);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "bulk actions over the list's filters: a dry run says how many match and would change, the confirmation acts and says how many did; an empty filter is refused in the API's words",
+    async () => {
+      const dashboard = await openDashboard(newPage);
+      const { page, forge } = dashboard;
+      const done = await createRun(forge, { jobType: "nightly" });
+      const gated = await createRun(forge, { jobType: "nightly", graph: { steps: { gate: { type: "approval" } } } });
+      await forge.gql(TICK);
+      const queued = await createRun(forge, { jobType: "nightly" });
+      const queuedToo = await createRun(forge, { jobType: "nightly" });
+      const other = await createRun(forge, { jobType: "hourly" });
+      await useToken(page, ADMIN);
+      await page.goto(`${dashboard.origin}/?jobType=nightly`);
+      const rows = page.locator("tbody tr");
+      await hasCount(rows, 4);
+      // Why each waits, one query for the whole list: the approval, the queue, nothing for a run that ended.
+      await hasAttribute(row(page, gated).locator("[data-waiting]"), "data-waiting", "SIGNAL");
+      await hasAttribute(row(page, queued).locator("[data-waiting]"), "data-waiting", "QUEUED");
+      await hasCount(row(page, done).locator("[data-waiting]"), 0);
+      const gatedWaiting = (await forge.gql(`{ run(id: "${gated}") { waiting { detail } } }`)).data.run.waiting;
+      await hasAttribute(row(page, gated).locator("[data-waiting]"), "title", gatedWaiting.detail);
+
+      await page.getByRole("button", { name: "Cancel matching" }).click();
+      await containsText(page.locator('[data-field="bulk-preview"]'), "4 match, 3 would be cancelled");
+      // The dry run changed nothing.
+      for (const id of [queued, gated, queuedToo])
+        expect((await forge.gql(`{ run(id: "${id}") { status } }`)).data.run.status).not.toBe("CANCELLED");
+      await page.getByRole("button", { name: "Confirm cancel" }).click();
+      await containsText(page.locator('[data-field="bulk-outcome"]'), "4 matched, 3 cancelled");
+      for (const id of [queued, gated, queuedToo]) await expectStatus(row(page, id), "CANCELLED");
+      await expectStatus(row(page, done), "SUCCEEDED");
+      await hasCount(row(page, gated).locator("[data-waiting]"), 0);
+      expect((await forge.gql(`{ run(id: "${other}") { status } }`)).data.run.status).toBe("PENDING");
+
+      // Re-run what was cancelled: the status filter narrows it to those three.
+      await page.locator('select[name="status"]').selectOption("CANCELLED");
+      await hasCount(rows, 3);
+      await page.getByRole("button", { name: "Re-run matching" }).click();
+      await containsText(page.locator('[data-field="bulk-preview"]'), "3 match, 3 would be re-run");
+      await page.getByRole("button", { name: "Confirm re-run" }).click();
+      await containsText(page.locator('[data-field="bulk-outcome"]'), "3 matched, 3 re-run");
+      for (const id of [queued, gated, queuedToo])
+        expect((await forge.gql(`{ run(id: "${id}") { reruns } }`)).data.run.reruns).toHaveLength(1);
+
+      // No filter: the API refuses (nothing acts on every run by accident), and the page says what it said.
+      const refusal = await forge.gql("mutation { cancelRuns(filter: {}, dryRun: true) { matched } }");
+      expect(refusal.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      await page.getByRole("link", { name: "Runs" }).click();
+      await expect.poll(() => page.url(), POLL).toBe(`${dashboard.origin}/`);
+      await page.getByRole("button", { name: "Cancel matching" }).click();
+      const alert = page.getByRole("alert").filter({ hasText: "cancel matching refused" });
+      await containsText(alert, `BAD_USER_INPUT: ${refusal.errors?.[0]?.message}`);
+      await containsText(alert, "Set a status, job type or lane filter");
+      await hasCount(page.getByRole("button", { name: "Confirm cancel" }), 0);
+      expect((await forge.gql(`{ run(id: "${other}") { status } }`)).data.run.status).toBe("PENDING");
+      await finish(dashboard);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "pauses on the queue page: a paused lane's run waits PAUSED in the list and on its page and is not ticked; resumed, it runs; a step in backoff waits until its retry",
+    async () => {
+      const dashboard = await openDashboard(newPage, { path: "/queue" });
+      const { page, forge } = dashboard;
+      await useToken(page, ADMIN);
+      const pausesPanel = page.locator('[data-panel="pauses"]');
+      await visible(pausesPanel.getByText("Nothing is paused."));
+      // Neither a lane nor a job type: the API refuses, in its words.
+      await pausesPanel.getByRole("button", { name: "Pause" }).click();
+      await containsText(pausesPanel.getByRole("alert").filter({ hasText: "pause refused" }), "BAD_USER_INPUT");
+      await pausesPanel.locator('input[name="lane"]').fill("slow");
+      await pausesPanel.locator('input[name="reason"]').fill("database maintenance");
+      await pausesPanel.getByRole("button", { name: "Pause" }).click();
+      const pauseRow = pausesPanel.locator('tr[data-pause-lane="slow"]');
+      await containsText(pauseRow, "database maintenance");
+      await containsText(pauseRow, "any job type");
+      await hasCount(pausesPanel.getByRole("alert"), 0);
+      const pauses = (await forge.gql("{ pauses { lane jobType reason pausedAt } }")).data.pauses;
+      expect(pauses).toEqual([{ lane: "slow", jobType: null, reason: "database maintenance", pausedAt: expect.any(String) }]);
+      await hasAttribute(pauseRow.locator("time"), "datetime", pauses[0].pausedAt);
+      await markDocument(page);
+
+      const held = await createRun(forge, { lane: "slow" });
+      const free = await createRun(forge, { lane: "fast" });
+      const flaky = await createRun(forge, {
+        lane: "fast",
+        graph: { steps: { flaky: { type: "fail", params: { message: "503" }, retry: { maxAttempts: 3, backoffMs: 60_000 } } } },
+      });
+      await page.getByRole("link", { name: "Runs" }).click();
+      await hasAttribute(row(page, held).locator("[data-waiting]"), "data-waiting", "PAUSED");
+      await hasAttribute(row(page, free).locator("[data-waiting]"), "data-waiting", "QUEUED");
+      const heldWaiting = (await forge.gql(`{ run(id: "${held}") { waiting { reason detail } } }`)).data.run.waiting;
+      expect(heldWaiting.reason).toBe("PAUSED");
+      await hasAttribute(row(page, held).locator("[data-waiting]"), "title", heldWaiting.detail);
+
+      // A tick runs the other lane and leaves the paused one alone.
+      await page.getByRole("button", { name: "Tick once" }).click();
+      await expectStatus(row(page, free), "SUCCEEDED");
+      await hasAttribute(row(page, flaky).locator("[data-waiting]"), "data-waiting", "RETRY_BACKOFF");
+      await expectStatus(row(page, held), "PENDING");
+      await hasAttribute(row(page, held).locator("[data-waiting]"), "data-waiting", "PAUSED");
+
+      // On the run's own page: the reason, the API's sentence and, for a backoff, until when.
+      await row(page, held).getByRole("link").click();
+      await hasAttribute(page.locator(".run-facts [data-waiting]"), "data-waiting", "PAUSED");
+      await hasText(page.locator('.run-facts [data-field="waiting-detail"]'), heldWaiting.detail);
+      await hasCount(page.locator(".run-facts [data-waiting] time"), 0);
+      await page.goto(`${dashboard.origin}/runs/${flaky}`);
+      await hasAttribute(page.locator(".run-facts [data-waiting]"), "data-waiting", "RETRY_BACKOFF");
+      const flakyWaiting = (await forge.gql(`{ run(id: "${flaky}") { waiting { until detail } } }`)).data.run.waiting;
+      expect(flakyWaiting.until).toBeTruthy();
+      await hasAttribute(page.locator(".run-facts [data-waiting] time"), "datetime", flakyWaiting.until);
+      await hasText(page.locator('.run-facts [data-field="waiting-detail"]'), flakyWaiting.detail);
+
+      // Resumed: the pause is gone from the list, and the next tick runs the held run.
+      await page.getByRole("link", { name: "Queue" }).click();
+      await page.locator('[data-panel="pauses"] tr[data-pause-lane="slow"]').getByRole("button", { name: "Resume" }).click();
+      await visible(page.locator('[data-panel="pauses"]').getByText("Nothing is paused."));
+      expect((await forge.gql("{ pauses { lane } }")).data.pauses).toEqual([]);
+      await page.getByRole("link", { name: "Runs" }).click();
+      await hasAttribute(row(page, held).locator("[data-waiting]"), "data-waiting", "QUEUED");
+      await page.getByRole("button", { name: "Tick once" }).click();
+      await expectStatus(row(page, held), "SUCCEEDED");
+      await hasCount(row(page, held).locator("[data-waiting]"), 0);
+      await finish(dashboard);
+    },
+    TEST_MS,
+  );
+
+  it(
+    "retention on the queue page: a dry run counts the runs, events and artifacts that finished before the instant in the chosen statuses; confirmed, exactly those are deleted",
+    async () => {
+      const dashboard = await openDashboard(newPage, { path: "/queue" });
+      const { page, forge } = dashboard;
+      const clock = forge.clock as TestClock;
+      const start = clock.now().getTime();
+      const report = await createRun(forge, {
+        graph: { steps: { report: { type: "artifact", params: { name: "report.txt", content: "ok" } } } },
+      });
+      const broken = await createRun(forge, { graph: { steps: { f: { type: "fail", params: { message: "no" } } } } });
+      await forge.gql(TICK);
+      const stillGoing = await createRun(forge, { graph: { steps: { gate: { type: "approval" } } } });
+      await forge.gql(TICK);
+      clock.advance(10 * 86_400_000);
+      const recent = await createRun(forge);
+      await forge.gql(TICK);
+      const eventsOf = async (id: string) => (await forge.gql(`{ run(id: "${id}") { eventCount } }`)).data.run.eventCount as number;
+      const reportEvents = await eventsOf(report);
+      const brokenEvents = await eventsOf(broken);
+
+      await useToken(page, ADMIN);
+      const panel = page.locator('[data-panel="retention"]');
+      await visible(panel);
+      // Five days after the first runs, in the reader's time zone, as a datetime-local input takes it.
+      const before = await page.evaluate(
+        (ms) => {
+          const at = new Date(ms);
+          const pad = (n: number) => String(n).padStart(2, "0");
+          return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+        },
+        start + 5 * 86_400_000,
+      );
+      await panel.locator('input[name="finishedBefore"]').fill(before);
+      await panel.locator('input[value="FAILED"]').uncheck();
+      await panel.getByRole("button", { name: "Count runs to prune" }).click();
+      await hasText(
+        panel.locator('[data-field="prune-preview"]'),
+        `Would delete 1 run(s), ${reportEvents} event(s), 1 artifact(s). Delete them`,
+      );
+      await panel.locator('input[value="FAILED"]').check();
+      // Another choice of statuses is counted again before anything can be deleted.
+      await hasCount(panel.getByRole("button", { name: "Delete them" }), 0);
+      await panel.getByRole("button", { name: "Count runs to prune" }).click();
+      await containsText(
+        panel.locator('[data-field="prune-preview"]'),
+        `Would delete 2 run(s), ${reportEvents + brokenEvents} event(s), 1 artifact(s).`,
+      );
+      // Counting deleted nothing.
+      expect((await forge.gql(`{ run(id: "${report}") { id } }`)).data.run).not.toBeNull();
+      await panel.getByRole("button", { name: "Delete them" }).click();
+      await hasText(
+        panel.locator('[data-field="prune-outcome"]'),
+        `deleted 2 run(s), ${reportEvents + brokenEvents} event(s), 1 artifact(s)`,
+      );
+      for (const id of [report, broken]) expect((await forge.gql(`{ run(id: "${id}") { id } }`)).data.run).toBeNull();
+      for (const id of [stillGoing, recent]) expect((await forge.gql(`{ run(id: "${id}") { id } }`)).data.run).not.toBeNull();
+      // Counted again, nothing is left to prune before that instant.
+      await panel.getByRole("button", { name: "Count runs to prune" }).click();
+      await containsText(panel.locator('[data-field="prune-preview"]'), "Would delete 0 run(s), 0 event(s), 0 artifact(s).");
+      await hasCount(panel.getByRole("button", { name: "Delete them" }), 0);
       await finish(dashboard);
     },
     TEST_MS,
