@@ -190,6 +190,18 @@ describe("bulk actions", () => {
     expect((await forge.app.forge.runEvents(one, 0, 10)).map((e) => e.type)).toEqual(["run_created", "step_cancelled", "run_cancelled"]);
   });
 
+  it("splits a page of runs with large graphs into transactions of at most 2,000 steps", async () => {
+    const forge = await startForge();
+    const steps = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`s${i}`, { type: "noop" }]));
+    await forge.app.forge.createRuns(Array.from({ length: 10 }, () => runInput({ lane: "big", graph: { steps } })));
+    const before = forge.app.forge.db.commits;
+    const res = await forge.gql(`mutation { cancelRuns(filter: { lane: "big" }) { matched affected } }`);
+    expect(res.data.cancelRuns).toEqual({ matched: 10, affected: 10 });
+    // 5,000 steps: four runs (2,000 steps), four, then two.
+    expect(forge.app.forge.db.commits - before).toBe(3);
+    expect(await forge.app.forge.db.read.step.count({ where: { status: "CANCELLED" } })).toBe(5000);
+  });
+
   it("rerunRuns re-runs only FAILED and CANCELLED matches, once each, and says so in matched/affected", async () => {
     const forge = await startForge();
     const failing = { steps: { x: { type: "fail", retry: { maxAttempts: 1 } } } };
