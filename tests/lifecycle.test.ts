@@ -332,6 +332,19 @@ describe("retention", () => {
     expect((await forge.app.forge.getRun(open.id))?.status).toBe("PENDING");
   });
 
+  it("prunes runs with large histories in transactions of at most 20,000 events", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const forge = await startForge({ clock });
+    const steps = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`s${i}`, { type: "noop" }]));
+    for (let i = 0; i < 5; i++) await forge.app.forge.createRuns(Array.from({ length: 10 }, () => runInput({ graph: { steps } })));
+    await settle(forge, 20);
+    clock.advance(1000);
+    const before = forge.app.forge.db.commits;
+    // 50 runs of 1,003 events each: 19 per transaction (19,057 events), then 19, then 12, then one finding none left.
+    expect((await forge.app.forge.lifecycle.prune(clock.now(), null, false)).runs).toBe(50);
+    expect(forge.app.forge.db.commits - before).toBe(4);
+  }, 60_000);
+
   it("pruneRuns refuses statuses that are not finished, by name", async () => {
     const forge = await startForge();
     const res = await forge.gql(

@@ -29,8 +29,10 @@ export const BULK_BATCH = 200;
  * transaction nor, on SQLite, a statement holding the event loop grows with graph size.
  */
 export const BULK_STEPS = 2000;
-/** Runs one prune transaction deletes, with their steps, events and artifacts. */
+/** Runs one prune transaction deletes, with their steps, events and artifacts... */
 export const PRUNE_BATCH = 500;
+/** ...and at most this many events among them (a run larger than this goes alone). */
+export const PRUNE_EVENTS = 20_000;
 /** Ids a BulkResult lists at most. */
 export const BULK_IDS = 1000;
 
@@ -172,7 +174,7 @@ export class Lifecycle {
   async pruneScope(scope: PruneScope, keepGoing: () => Promise<boolean> = async () => true): Promise<PruneCounts> {
     const total: PruneCounts = { runs: 0, events: 0, artifacts: 0 };
     while (await keepGoing()) {
-      const batch = await pruneBatch(this.d.resources.db, scope, PRUNE_BATCH);
+      const batch = await pruneBatch(this.d.resources.db, scope, PRUNE_BATCH, PRUNE_EVENTS);
       if (batch.runs === 0) break;
       total.runs += batch.runs;
       total.events += batch.events;
