@@ -345,6 +345,22 @@ describe("retention", () => {
     expect(forge.app.forge.db.commits - before).toBe(4);
   }, 60_000);
 
+  it("a follower of a run that is pruned while it replays the run's events ends NOT_FOUND instead of waiting forever", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const forge = await startForge({ clock });
+    const steps = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`s${i}`, { type: "noop" }]));
+    const run = await forge.app.forge.createRun(runInput({ graph: { steps } }));
+    await settle(forge);
+    const abort = new AbortController();
+    const follower = await forge.app.forge.followRun(run.id, 0, abort.signal);
+    const first = await follower.next(); // the first page of its 803 events
+    expect(first.value?.length).toBe(500);
+    clock.advance(1000);
+    await forge.app.forge.lifecycle.prune(clock.now(), null, false);
+    await expect(follower.next()).rejects.toMatchObject({ code: "NOT_FOUND" });
+    abort.abort();
+  });
+
   it("pruneRuns refuses statuses that are not finished, by name", async () => {
     const forge = await startForge();
     const res = await forge.gql(
