@@ -350,7 +350,12 @@ describe("retention", () => {
     const forge = await startForge({ clock });
     const steps = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`s${i}`, { type: "noop" }]));
     const run = await forge.app.forge.createRun(runInput({ graph: { steps } }));
+    // Another follower keeps the event feed moving, so the events are passed on (to it) as they
+    // commit: the follower below reads them from the store alone, and what it has not read yet
+    // is gone once the run is pruned.
+    const other = forge.app.forge.feed.subscribe(() => {});
     await settle(forge);
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const abort = new AbortController();
     const follower = await forge.app.forge.followRun(run.id, 0, abort.signal);
     const first = await follower.next(); // the first page of its 803 events
@@ -359,6 +364,7 @@ describe("retention", () => {
     await forge.app.forge.lifecycle.prune(clock.now(), null, false);
     await expect(follower.next()).rejects.toMatchObject({ code: "NOT_FOUND" });
     abort.abort();
+    other();
   });
 
   it("pruneRuns refuses statuses that are not finished, by name", async () => {
