@@ -70,6 +70,11 @@ export interface EngineTunables {
   /** Bounds how late the event feed sees an event committed elsewhere (or whose notification
    * was lost). Half a second costs one indexed query per interval. */
   feedPollMs: number;
+  /** FORGE_RETENTION_DAYS: finished runs of job types whose policy sets no retentionDays are
+   * pruned this many days after they finish; 0 keeps them forever. */
+  retentionDays: number;
+  /** FORGE_PRUNE_INTERVAL_MS: how often a worker process prunes by the retention policy. */
+  pruneIntervalMs: number;
 }
 
 /** The engine's tunables by default (the FORGE_* variables' defaults among them, each explained there). */
@@ -88,6 +93,8 @@ export const ENGINE_DEFAULTS: Readonly<EngineTunables> = Object.freeze({
   heartbeatMs: 5 * SECOND,
   stopGraceMs: 10 * SECOND,
   feedPollMs: 500,
+  retentionDays: 0,
+  pruneIntervalMs: 60 * 60 * SECOND,
 });
 
 /** An origin exactly as a browser sends it in `Origin`: scheme://host[:port], nothing after. */
@@ -262,6 +269,16 @@ const schema = z.object({
     .string()
     .optional()
     .transform((v) => (v === undefined || v === "" ? null : v)),
+  /** Days after which finished runs are pruned when their job type's policy sets no
+   * retentionDays (API.md, "Retention"); 0, the default, keeps them forever. */
+  FORGE_RETENTION_DAYS: z.coerce.number().int().min(0).max(36_500).default(ENGINE_DEFAULTS.retentionDays),
+  /** How often a worker process prunes by the retention policy: once an hour by default. */
+  FORGE_PRUNE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(SECOND)
+    .max(7 * 24 * 60 * 60 * SECOND)
+    .default(ENGINE_DEFAULTS.pruneIntervalMs),
   /** The largest artifact a step may write. */
   FORGE_ARTIFACT_MAX_BYTES: positiveInt(ENGINE_DEFAULTS.artifactMaxBytes, 64 * 1024 * 1024),
   /** Modules that register more step types: comma-separated paths (relative to the working
@@ -396,6 +413,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       tickIntervalMs: e.FORGE_TICK_INTERVAL_MS,
       workerConcurrency: e.FORGE_WORKER_CONCURRENCY,
       artifactMaxBytes: e.FORGE_ARTIFACT_MAX_BYTES,
+      retentionDays: e.FORGE_RETENTION_DAYS,
+      pruneIntervalMs: e.FORGE_PRUNE_INTERVAL_MS,
     }),
     sqliteSynchronous: e.FORGE_SQLITE_SYNCHRONOUS,
     postgres: Object.freeze({

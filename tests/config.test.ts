@@ -26,6 +26,8 @@ describe("config", () => {
         heartbeatMs: 5000,
         stopGraceMs: 10_000,
         feedPollMs: 500,
+        retentionDays: 0,
+        pruneIntervalMs: 3600000,
       },
       sqliteSynchronous: "FULL",
       postgres: { poolSize: 10, statementTimeoutMs: 30000, connectTimeoutMs: 5000 },

@@ -19,7 +19,7 @@ import { schema } from "../src/api/schema/index.ts";
  * The contract's SDL files (../shared/contract/README.md), each extending the ones before
  * it. Only the parts Forge implements are listed: a later file joins once its part exists.
  */
-const CONTRACT_FILES = ["core.graphql", "steps.graphql"];
+const CONTRACT_FILES = ["core.graphql", "steps.graphql", "lifecycle.graphql"];
 const local = (file: string) => readFileSync(new URL(`./contract/${file}`, import.meta.url), "utf8");
 
 /** The contract up to and including `files.length` files: core built, each later one extending it. */

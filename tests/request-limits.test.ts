@@ -39,6 +39,7 @@ function rawRunRow() {
     policy: "{}",
     laneCap: null,
     commitFailures: 0,
+    rerunOf: null,
   };
 }
 const BAD_USER_INPUT = { extensions: { code: "BAD_USER_INPUT" } };

@@ -206,6 +206,11 @@ describe("status machines", () => {
       { file: "engine/forge.ts", line: /status: "PENDING"/ },
       // A filter of the runs listing, not a change.
       { file: "store/runs.ts", line: /where\.status = filter\.status/ },
+      // A re-run's steps start PENDING, or SUCCEEDED when reused from the original: states, not moves.
+      { file: "engine/lifecycle.ts", line: /status: "(PENDING|SUCCEEDED)" as const/ },
+      { file: "store/sql/rerun.ts", line: /status: "PENDING" \| "SUCCEEDED";/ },
+      // The bulk actions' filter, not a change.
+      { file: "domain/run-filter.ts", line: /filter\.status = \[/ },
     ];
     const root = new URL("../src/", import.meta.url).pathname;
     const found: string[] = [];

@@ -182,7 +182,16 @@ describe("the forge process", () => {
         ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
         : "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY table_name",
     );
-    expect(tables.map((t) => t.name)).toEqual(["artifacts", "events", "forge_migrations", "runs", "steps", "workers"]);
+    expect(tables.map((t) => t.name)).toEqual([
+      "artifacts",
+      "events",
+      "forge_migrations",
+      "pauses",
+      "runs",
+      "steps",
+      "system_leases",
+      "workers",
+    ]);
     await expect(db.read.$queryRawUnsafe("SELECT commit_failures FROM runs WHERE id = 'none'")).resolves.toEqual([]);
   });
 });

@@ -1,6 +1,7 @@
+import type { Waiting } from "../domain/waiting.ts";
 import type { Forge } from "../engine/forge.ts";
 import type { ArtifactRecord } from "../store/artifacts.ts";
-import type { StepRecord } from "../store/records.ts";
+import type { RunRecord, StepRecord } from "../store/records.ts";
 import { AnswerBudget } from "./answer-budget.ts";
 import type { Access } from "./auth.ts";
 import { batchLoader } from "./batch.ts";
@@ -16,6 +17,10 @@ export interface Context {
   loadArtifacts: (runId: string) => Promise<ArtifactRecord[]>;
   /** An artifact's content, loaded together for every artifact of the operation. */
   loadArtifactContent: (id: number) => Promise<string | null>;
+  /** A run's re-runs, oldest first, loaded together for every run of the operation. */
+  loadReruns: (runId: string) => Promise<string[]>;
+  /** Why a run does not move, worked out together for every run of the operation. */
+  loadWaiting: (run: RunRecord) => Promise<Waiting | null>;
   /** What the operation's large values may still take of its answer. */
   answer: AnswerBudget;
   /** A graphql-ws subscription's socket, where shared answers are written straight away (api/fanout.ts). */
@@ -37,5 +42,16 @@ export function createContext(forge: Forge, access: Access, maxAnswerBytes: numb
   const loadSteps = batchLoader<string, StepRecord[]>(async (runIds) => byRun(await forge.steps(runIds)), []);
   const loadArtifacts = batchLoader<string, ArtifactRecord[]>(async (runIds) => byRun(await forge.artifacts(runIds)), []);
   const loadArtifactContent = batchLoader<number, string | null>((ids) => forge.artifactContents(ids), null);
-  return { forge, access, loadSteps, loadArtifacts, loadArtifactContent, answer: new AnswerBudget(maxAnswerBytes) };
+  const loadReruns = batchLoader<string, string[]>((runIds) => forge.rerunsOf(runIds), []);
+  const loadWaiting = batchLoader<RunRecord, Waiting | null>((runs) => forge.waitingOf(runs, loadSteps), null);
+  return {
+    forge,
+    access,
+    loadSteps,
+    loadArtifacts,
+    loadArtifactContent,
+    loadReruns,
+    loadWaiting,
+    answer: new AnswerBudget(maxAnswerBytes),
+  };
 }

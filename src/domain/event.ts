@@ -12,6 +12,8 @@ export const EVENT_TYPES = [
   "step_skipped",
   "step_waiting",
   "step_cancelled",
+  // A re-run took the step's output from the run it re-runs (data.fromRunId) instead of running it.
+  "step_reused",
 ] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 

@@ -26,6 +26,8 @@ export interface Policy {
   defaultRetry?: Partial<RetryPolicy>;
   /** Timeout for steps whose graph entry has no `timeoutMs`. */
   defaultTimeoutMs?: number;
+  /** Days after which finished runs of this job type are pruned (0: kept forever); absent: FORGE_RETENTION_DAYS. */
+  retentionDays?: number;
 }
 
 /** Steps a graph may have while no policy says otherwise. */
@@ -59,6 +61,7 @@ const policySchema = z.strictObject({
     })
     .optional(),
   defaultTimeoutMs: z.number().int().min(1).max(DAY_MS).optional(),
+  retentionDays: z.number().int().min(0).max(36_500).optional(),
 });
 
 const fileSchema = z.record(
@@ -93,6 +96,21 @@ export class PolicySet {
   static laneCap(policy: Policy, lane: string): number | null {
     const caps = policy.laneConcurrency;
     return caps && Object.hasOwn(caps, lane) ? (caps[lane] as number) : null;
+  }
+
+  /**
+   * What retention prunes (API.md, "Retention"): each job type the file names, after its own
+   * retentionDays or else `defaultDays` (FORGE_RETENTION_DAYS); every other job type after the
+   * `"*"` entry's retentionDays or else `defaultDays`. Scopes kept forever (0 days) are left out.
+   */
+  retention(defaultDays: number): Array<{ days: number; jobType?: string; exceptJobTypes?: string[] }> {
+    const named = [...this.#byJobType.keys()].filter((k) => k !== "*").sort();
+    const scopes: Array<{ days: number; jobType?: string; exceptJobTypes?: string[] }> = named.map((jobType) => ({
+      jobType,
+      days: this.#byJobType.get(jobType)?.retentionDays ?? defaultDays,
+    }));
+    scopes.push({ exceptJobTypes: named, days: this.#byJobType.get("*")?.retentionDays ?? defaultDays });
+    return scopes.filter((s) => s.days > 0);
   }
 
   /**

@@ -41,7 +41,7 @@ const NAME_RULE = "must be 1-128 characters of [A-Za-z0-9._:-]";
 export const PRIORITY_MIN = -1000;
 export const PRIORITY_MAX = 1000;
 
-function checkName(field: string, value: unknown): string {
+export function checkName(field: string, value: unknown): string {
   if (typeof value !== "string" || !NAME.test(value)) throw new InvalidInput(field, NAME_RULE);
   return value;
 }

@@ -9,6 +9,7 @@ import { newRunId } from "../domain/ids.ts";
 import { PolicySet } from "../domain/policy.ts";
 import { type CreateRunInput, checkJson, checkText, type ValidRunInput, validateRunInput } from "../domain/run-input.ts";
 import { isTerminalRun } from "../domain/status.ts";
+import { type Waiting, whyWaiting } from "../domain/waiting.ts";
 import { Conflict, InvalidInput, RunNotFound } from "../errors.ts";
 import { ForgeMetrics } from "../ops/metrics.ts";
 import type { Tracing } from "../ops/tracing.ts";
@@ -18,14 +19,20 @@ import { listRunEvents } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
 import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
 import { findRun, findRunByIdempotencyKey, findSteps, findTaken, listRuns, type RunCursor, type RunFilter } from "../store/runs.ts";
+import { rerunsOf } from "../store/sql/bulk.ts";
 import { changeRunOverridingLease } from "../store/sql/cancel.ts";
+import { laneLoads } from "../store/sql/claim.ts";
 import { insertRuns } from "../store/sql/insert-runs.ts";
+import { listPauses } from "../store/sql/pauses.ts";
 import { deliverSignal } from "../store/sql/signal.ts";
 import { type LaneQueue, liveWorkers, queueByLane, queueStats, type WorkerRow } from "../store/workers.ts";
+import { type AuditTrail, LogAuditTrail } from "./audit.ts";
 import type { TickResult } from "./commit.ts";
 import { EventFeed } from "./event-feed.ts";
 import { type FollowDeps, followAll, followRun } from "./follow.ts";
 import { InsertQueue } from "./insert-queue.ts";
+import { Lifecycle } from "./lifecycle.ts";
+import { Pruner } from "./pruner.ts";
 import { type EngineResources, engineTunables } from "./resources.ts";
 import { Scheduler } from "./scheduler.ts";
 import { defaultRegistry } from "./steps/index.ts";
@@ -56,6 +63,8 @@ export interface ForgeOptions extends Partial<EngineTunables> {
   metrics?: ForgeMetrics;
   /** Where ticks and attempts are traced (default: nowhere). Shut down with the engine. */
   tracing?: Tracing | null;
+  /** Where admin actions are recorded (default: the log). */
+  audit?: AuditTrail;
 }
 
 /** A createRun input as it will be stored: validated, and the rows that create it. */
@@ -91,6 +100,10 @@ export class Forge {
   readonly feed: EventFeed;
   readonly scheduler: Scheduler;
   readonly worker: Worker | null;
+  /** Re-runs, bulk actions, pauses and retention (engine/lifecycle.ts). */
+  readonly lifecycle: Lifecycle;
+  /** Background retention; only where the worker runs. */
+  readonly pruner: Pruner | null;
   /** What the engine's systems share (engine/resources.ts). */
   readonly resources: EngineResources;
   readonly #o: ForgeOptions;
@@ -108,7 +121,18 @@ export class Forge {
     this.policies = o.policies ?? new PolicySet({});
     this.feed = new EventFeed(o.db, o.log);
     this.#inserts = new InsertQueue(o.db);
-    const { db, clock, log, registry, policies: _policies, workerEnabled: _enabled, metrics: given, tracing = null, ...tunables } = o;
+    const {
+      db,
+      clock,
+      log,
+      registry,
+      policies: _policies,
+      workerEnabled: _enabled,
+      metrics: given,
+      tracing = null,
+      audit = new LogAuditTrail(o.log),
+      ...tunables
+    } = o;
     const metrics = given ?? new ForgeMetrics();
     metrics.readQueueWith(async () => {
       const now = clock.now();
@@ -118,9 +142,23 @@ export class Forge {
         oldestAgeSeconds: oldestDueAt ? Math.max(0, (now.getTime() - oldestDueAt.getTime()) / 1000) : 0,
       }));
     });
-    this.resources = { db, clock, log, registry: this.registry, feed: this.feed, tunables: engineTunables(tunables), metrics, tracing };
+    this.resources = {
+      db,
+      clock,
+      log,
+      registry: this.registry,
+      feed: this.feed,
+      tunables: engineTunables(tunables),
+      metrics,
+      tracing,
+      audit,
+    };
     this.scheduler = new Scheduler(this.resources);
     this.worker = o.workerEnabled ? new Worker({ resources: this.resources, scheduler: this.scheduler }) : null;
+    this.lifecycle = new Lifecycle({ resources: this.resources, scheduler: this.scheduler, plan: (input, now) => this.#plan(input, now) });
+    this.pruner = o.workerEnabled
+      ? new Pruner({ resources: this.resources, lifecycle: this.lifecycle, policies: this.policies, audit })
+      : null;
   }
 
   /** Migrates the database, starts the feed and, when enabled, the worker. */
@@ -130,10 +168,12 @@ export class Forge {
     const forge = new Forge(options);
     await forge.feed.start(forge.resources.tunables.feedPollMs);
     await forge.worker?.start();
+    forge.pruner?.start();
     return forge;
   }
 
   async stop(): Promise<void> {
+    await this.pruner?.stop();
     await this.worker?.stop();
     await this.feed.stop();
     await this.resources.tracing?.shutdown(this.resources.log);
@@ -175,6 +215,7 @@ export class Forge {
       policy,
       laneCap: PolicySet.laneCap(policy, valid.lane),
       commitFailures: 0,
+      rerunOf: null,
     };
     const steps = topologicalOrder(valid.graph).map((id, position) => {
       const step = valid.graph.steps[id] as { type: string; deps: string[] };
@@ -373,6 +414,40 @@ export class Forge {
       ticks: other?.ticks ?? 0,
       lastTickAt: other?.lastTickAt ?? null,
     };
+  }
+
+  /**
+   * Why each run does not move (API.md, "waiting"), derived from the runs and their steps
+   * with one read each of the pauses, the live workers and the loads of the capped lanes
+   * concerned, however many runs are asked about.
+   */
+  async waitingOf(runs: readonly RunRecord[], stepsOf: (runId: string) => Promise<StepRecord[]>): Promise<Map<RunRecord, Waiting | null>> {
+    const now = this.clock.now();
+    const open = runs.filter((r) => !isTerminalRun(r.status));
+    const result = new Map<RunRecord, Waiting | null>(runs.map((r) => [r, null]));
+    if (open.length === 0) return result;
+    const cappedLanes = [...new Set(open.filter((r) => r.status === "PENDING" && r.laneCap !== null).map((r) => r.lane))];
+    const [pauses, live, loads, steps] = await Promise.all([
+      listPauses(this.db),
+      liveWorkers(this.db, new Date(now.getTime() - 3 * this.resources.tunables.heartbeatMs)),
+      laneLoads(this.db, cappedLanes, now),
+      Promise.all(open.map((r) => stepsOf(r.id))),
+    ]);
+    const liveIds = new Set(live.map((w) => w.id));
+    const anyWorker = live.length > 0 || (this.worker?.running ?? false);
+    open.forEach((run, i) => {
+      const holderAlive = this.scheduler.isAdvancing(run.id) || (run.leaseOwner !== null && liveIds.has(run.leaseOwner));
+      result.set(
+        run,
+        whyWaiting(run, steps[i] as StepRecord[], { now, pauses, laneLoad: loads.get(run.lane) ?? 0, holderAlive, anyWorker }),
+      );
+    });
+    return result;
+  }
+
+  /** The re-runs of each run, oldest first. */
+  rerunsOf(runIds: string[]): Promise<Map<string, string[]>> {
+    return rerunsOf(this.db, runIds);
   }
 
   /** Stored then live events of a run; NOT_FOUND for an unknown run. */

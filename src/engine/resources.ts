@@ -4,6 +4,7 @@ import { ENGINE_DEFAULTS, type EngineTunables } from "../config.ts";
 import type { ForgeMetrics } from "../ops/metrics.ts";
 import type { Tracing } from "../ops/tracing.ts";
 import type { Db } from "../store/db.ts";
+import type { AuditTrail } from "./audit.ts";
 import type { EventFeed } from "./event-feed.ts";
 import type { StepRegistry } from "./steps/registry.ts";
 
@@ -24,6 +25,8 @@ export interface EngineResources {
   readonly metrics: ForgeMetrics;
   /** Where ticks and attempts are traced; null without OTEL_EXPORTER_OTLP_ENDPOINT (ops/tracing.ts). */
   readonly tracing: Tracing | null;
+  /** Where admin actions are recorded (engine/audit.ts). */
+  readonly audit: AuditTrail;
 }
 
 /** The tunables `given` names, the rest at their defaults (config.ts). */

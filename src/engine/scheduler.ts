@@ -40,6 +40,11 @@ export class Scheduler {
     return this.#inFlight.size;
   }
 
+  /** This process is advancing the run right now (it holds it claimed, from claim to commit). */
+  isAdvancing(runId: string): boolean {
+    return this.#inFlight.has(runId);
+  }
+
   /** Stops the attempts this process has in flight for a run (it was cancelled). False when it has none. */
   abortRun(runId: string, reason: Error): boolean {
     const controller = this.#inFlight.get(runId);

@@ -36,6 +36,8 @@ export interface RunRecord {
   laneCap: number | null;
   /** Commits of the run's changes the database refused in a row (src/engine/commit.ts). */
   commitFailures: number;
+  /** The run this one re-runs (rerunRun); null for runs created by createRun(s). */
+  rerunOf: string | null;
 }
 
 /** A step as stored: its written state (StepUpdate) plus where it sits in the graph. */
@@ -191,7 +193,8 @@ export const RUN_COLUMNS =
   Prisma.raw(`id, mode, job_type AS "jobType", lane, requested_by AS "requestedBy", priority, status, graph, params,
   idempotency_key AS "idempotencyKey", input_hash AS "inputHash", created_at AS "createdAt", updated_at AS "updatedAt",
   started_at AS "startedAt", finished_at AS "finishedAt", seq, lease_owner AS "leaseOwner", lease_epoch AS "leaseEpoch",
-  lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt", policy, lane_cap AS "laneCap", commit_failures AS "commitFailures"`);
+  lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt", policy, lane_cap AS "laneCap", commit_failures AS "commitFailures",
+  rerun_of AS "rerunOf"`);
 
 export const STEP_COLUMNS = Prisma.raw(`run_id AS "runId", id, position, type, deps, status, attempts,
   started_at AS "startedAt", finished_at AS "finishedAt", output, error, wake_at AS "wakeAt", signal,
@@ -216,6 +219,7 @@ export function rawRun(row: Record<string, unknown>): Run {
     leaseEpoch: Number(row.leaseEpoch),
     laneCap: row.laneCap === null || row.laneCap === undefined ? null : Number(row.laneCap),
     commitFailures: Number(row.commitFailures ?? 0),
+    rerunOf: (row.rerunOf as string | null | undefined) ?? null,
     createdAt: toDate(row.createdAt),
     updatedAt: toDate(row.updatedAt),
     startedAt: toDateOrNull(row.startedAt),

@@ -2,6 +2,7 @@ import { builder } from "../builder.ts";
 import "./artifact.ts";
 import "./event.ts";
 import "./run.ts";
+import "./lifecycle.ts";
 import "./step.ts";
 import "./tick.ts";
 import "./worker.ts";

@@ -3,15 +3,15 @@ import type { RunMode, RunStatus } from "../../domain/status.ts";
 import { InvalidInput } from "../../errors.ts";
 import type { RunRecord } from "../../store/records.ts";
 import type { RunCursor } from "../../store/runs.ts";
+import { adminAction } from "../admin.ts";
 import { intInRange } from "../args.ts";
-import { requireAdmin } from "../auth.ts";
 import { builder } from "../builder.ts";
 import { ArtifactRef } from "./artifact.ts";
 import { eventPage, RunEventRef } from "./event.ts";
 import { StepRef } from "./step.ts";
 
 // `satisfies` keeps the enums in step with the domain's lists: a status added there fails to compile here.
-const RunStatusEnum = builder.enumType("RunStatus", {
+export const RunStatusEnum = builder.enumType("RunStatus", {
   description: "Where a run is in its lifecycle: PENDING, then RUNNING, then one of the terminal SUCCEEDED, FAILED or CANCELLED.",
   values: {
     PENDING: { description: "Created and not started: no tick has advanced it yet." },
@@ -320,10 +320,7 @@ builder.mutationField("cancelRun", (t) =>
       "Admin. Cancels a run that is not finished (its unfinished steps become CANCELLED, in-flight attempts are aborted, run_cancelled " +
       "is appended); a finished run is returned unchanged.",
     args: { id: t.arg.id({ required: true, description: "The run to cancel; an unknown id is NOT_FOUND." }) },
-    resolve: async (_root, args, ctx) => {
-      requireAdmin(ctx.access);
-      return ctx.forge.cancelRun(args.id);
-    },
+    resolve: (_root, args, ctx) => adminAction(ctx, "cancelRun", args.id, () => ctx.forge.cancelRun(args.id)),
   }),
 );
 
@@ -338,9 +335,13 @@ builder.mutationField("signalRun", (t) =>
       stepId: t.arg.string({ required: true, description: "The waiting step's key in graph.steps." }),
       payload: t.arg({ type: "JSON", description: "The step's output once it succeeds; absent means null." }),
     },
-    resolve: async (_root, args, ctx) => {
-      requireAdmin(ctx.access);
-      return ctx.forge.signalRun(args.runId, args.stepId, args.payload ?? null);
-    },
+    resolve: (_root, args, ctx) =>
+      adminAction(
+        ctx,
+        "signalRun",
+        args.runId,
+        () => ctx.forge.signalRun(args.runId, args.stepId, args.payload ?? null),
+        () => ({ stepId: args.stepId }),
+      ),
   }),
 );

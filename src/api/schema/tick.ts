@@ -1,6 +1,6 @@
 import type { TickResult } from "../../engine/commit.ts";
+import { adminAction } from "../admin.ts";
 import { intInRange } from "../args.ts";
-import { requireAdmin } from "../auth.ts";
 import { builder } from "../builder.ts";
 
 const TickResultRef = builder.objectRef<TickResult>("TickResult").implement({
@@ -20,9 +20,13 @@ builder.mutationField("tickOnce", (t) =>
     description:
       "Admin. Advances at most `limit` runs that have work to do, highest priority first, then oldest, each as far as it can go without waiting.",
     args: { limit: t.arg.int({ defaultValue: 10, description: "Most runs to advance, 1..1000 (default 10)." }) },
-    resolve: (_root, args, ctx) => {
-      requireAdmin(ctx.access);
-      return ctx.forge.tickOnce(intInRange("limit", args.limit, 1, 1000, 10));
-    },
+    resolve: (_root, args, ctx) =>
+      adminAction(
+        ctx,
+        "tickOnce",
+        null,
+        () => ctx.forge.tickOnce(intInRange("limit", args.limit, 1, 1000, 10)),
+        (r) => ({ limit: args.limit, ticked: r.ticked }),
+      ),
   }),
 );

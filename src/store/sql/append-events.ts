@@ -28,7 +28,7 @@ export function eventsLock(db: Db): Prisma.Sql | null {
 }
 
 /** Appends the events of changes whose run row is already written, each run's after the seq the change was planned from. */
-export async function appendEvents(db: Db, tx: Tx, changes: RunChange[]): Promise<void> {
+export async function appendEvents(db: Db, tx: Tx, changes: ReadonlyArray<Pick<RunChange, "runId" | "baseSeq" | "events">>): Promise<void> {
   const { rows, text, int, time } = db.sql;
   const events = changes.flatMap((c) =>
     c.events.map((e, i) => ({

@@ -4,10 +4,10 @@
  * One file, because the read, the plan and the overriding write must share that lock.
  */
 import type { RunChange } from "../../domain/change.ts";
-import type { Db } from "../db.ts";
+import { type Db, Prisma } from "../db.ts";
 import { RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "../records.ts";
 import { findSteps } from "../runs.ts";
-import { writeOverriding } from "./commit-changes.ts";
+import { writeOverriding, writeOverridingMany } from "./commit-changes.ts";
 
 /**
  * Reads a run and its steps inside a write transaction, lets `plan` decide the change,
@@ -29,5 +29,40 @@ export async function changeRunOverridingLease(
     if (!change) return null;
     await writeOverriding(db, tx, change);
     return change;
+  });
+}
+
+/**
+ * changeRunOverridingLease for a batch of runs (a bulk cancellation): the runs among `runIds`
+ * that are not finished are read and locked together (in id order, so two batches over the
+ * same runs queue instead of deadlocking), `plan` decides each one's change, and all of them
+ * are written in one transaction. Returns the changes written.
+ */
+export async function changeRunsOverridingLeases(
+  db: Db,
+  runIds: readonly string[],
+  plan: (run: RunRecord, steps: StepRecord[]) => RunChange | null,
+): Promise<RunChange[]> {
+  if (runIds.length === 0) return [];
+  return db.write(async (tx) => {
+    const rows = await tx.$queryRaw<Record<string, unknown>[]>`
+      SELECT ${RUN_COLUMNS} FROM runs
+      WHERE id IN (${Prisma.join(runIds)}) AND status NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED')
+      ORDER BY id ${db.sql.forUpdate}`;
+    if (rows.length === 0) return [];
+    const runs = rows.map((row) => toRunRecord(rawRun(row), "now"));
+    const stepsByRun = new Map<string, StepRecord[]>();
+    for (const step of await findSteps(
+      tx,
+      runs.map((r) => r.id),
+      "now",
+    )) {
+      const list = stepsByRun.get(step.runId);
+      if (list) list.push(step);
+      else stepsByRun.set(step.runId, [step]);
+    }
+    const changes = runs.flatMap((run) => plan(run, stepsByRun.get(run.id) ?? []) ?? []);
+    await writeOverridingMany(db, tx, changes);
+    return changes;
   });
 }

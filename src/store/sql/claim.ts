@@ -9,13 +9,13 @@ import type { Dialect } from "../dialect.ts";
 import type { PrismaClient } from "../generated/client.ts";
 import { type Claimed, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toDateOrNull, toRunRecord } from "../records.ts";
 import { findSteps } from "../runs.ts";
-import { aheadOf, byPickOrder, dueAndFree, pickOrder } from "./pick-order.ts";
+import { aheadOf, byPickOrder, dueAndFree, notPaused, pickOrder } from "./pick-order.ts";
 
 /**
  * The claim: which due runs a tick takes, and taking their leases, in one statement.
  *
  * Runs are taken in the pick order (pick-order.ts: highest priority first, then oldest,
- * then by id, whatever the run's lane). A run in a lane its policy caps (`laneConcurrency`)
+ * then by id, whatever the run's lane), passing over runs a pause holds back (notPaused). A run in a lane its policy caps (`laneConcurrency`)
  * joins the same order when its lane has a free slot: the slots are counted in the same
  * statement from the runs themselves (those RUNNING, and those PENDING under a live lease:
  * claimed, their start not yet committed), so there is no counter to leak, and a capped
@@ -110,7 +110,7 @@ export function pickIds(db: Db, req: ClaimRequest, capped: boolean): Prisma.Sql 
   const { skipLocked, firstOfEachLane } = claimSql[db.dialect];
   const open = Prisma.sql`
     SELECT id, priority, created_at FROM runs ${db.sql.indexedBy("runs_open_due_idx")}
-    WHERE ${dueAndFree(null, req.now)} AND (lane_cap IS NULL OR status <> 'PENDING')
+    WHERE ${dueAndFree(null, req.now)} AND (lane_cap IS NULL OR status <> 'PENDING') AND ${notPaused("runs")}
     ORDER BY ${pickOrder()} LIMIT ${req.limit} ${skipLocked}`;
   if (!capped) return Prisma.sql`SELECT id FROM (${open}) AS uncapped`;
   const cappedIdx = db.sql.indexedBy("runs_capped_pending_idx");
@@ -134,6 +134,7 @@ export function pickIds(db: Db, req: ClaimRequest, capped: boolean): Prisma.Sql 
       FROM ${firstOfEachLane(Prisma.sql`
         SELECT x.id, x.lane, x.priority, x.created_at, x.lane_cap FROM runs x ${cappedIdx}
         WHERE x.lane = loads.lane AND x.lane_cap IS NOT NULL AND x.status = 'PENDING' AND ${dueAndFree("x", req.now)}
+          AND ${notPaused("x")}
         ORDER BY ${pickOrder("x")} LIMIT ${req.limit}`)}
     ),
     walk(lane, place, taken, admitted) AS (
@@ -204,7 +205,7 @@ export async function claimDueRuns(db: Db, req: ClaimRequest): Promise<ClaimedRu
 async function cappedRunsWaiting(db: Db, now: Date): Promise<boolean> {
   const rows = await db.read.$queryRaw<unknown[]>`
     SELECT x.id FROM runs x ${db.sql.indexedBy("runs_capped_pending_idx")}
-    WHERE x.lane_cap IS NOT NULL AND x.status = 'PENDING' AND ${dueAndFree("x", now)} LIMIT 1`;
+    WHERE x.lane_cap IS NOT NULL AND x.status = 'PENDING' AND ${dueAndFree("x", now)} AND ${notPaused("x")} LIMIT 1`;
   return rows.length > 0;
 }
 
@@ -239,4 +240,20 @@ export async function countLeasedByOthers(db: Db, owner: string, now: Date, last
       AND r.lease_owner IS NOT NULL AND r.lease_owner <> ${owner} AND r.lease_expires_at > ${now}
       ${lastClaimed ? Prisma.sql`AND ${aheadOf("r", "c")}` : Prisma.empty}`;
   return Number(rows[0]?.n ?? 0);
+}
+
+/**
+ * Each lane's load as the claim counts it against the lane's cap: its RUNNING runs and its
+ * PENDING runs under a live lease (claimed, their start not yet committed).
+ */
+export async function laneLoads(db: Db, lanes: readonly string[], now: Date): Promise<Map<string, number>> {
+  const loads = new Map<string, number>(lanes.map((lane) => [lane, 0]));
+  if (lanes.length === 0) return loads;
+  const rows = await db.read.$queryRaw<Array<{ lane: string; n: number | bigint }>>`
+    SELECT lane, count(*) AS n FROM runs
+    WHERE lane IN (${Prisma.join([...lanes])})
+      AND (status = 'RUNNING' OR (status = 'PENDING' AND lease_owner IS NOT NULL AND lease_expires_at > ${now}))
+    GROUP BY lane`;
+  for (const row of rows) loads.set(row.lane, Number(row.n));
+  return loads;
 }

@@ -244,3 +244,32 @@ export async function writeOverriding(db: Db, tx: Tx, change: RunChange): Promis
   if (updated !== 1) throw new Error(`run "${change.runId}" changed while it was being updated`);
   await writeStepsAndEvents(db, tx, [change]);
 }
+
+/**
+ * writeOverriding for many runs at once (a bulk cancellation): one statement per table for
+ * the whole batch. The runs must be locked by the caller's transaction (read FOR UPDATE on
+ * PostgreSQL; SQLite has one writer), so the seq they were planned from still holds.
+ */
+export async function writeOverridingMany(db: Db, tx: Tx, changes: RunChange[]): Promise<void> {
+  if (changes.length === 0) return;
+  const { rows, text, int, time } = db.sql;
+  const runs = changes.map((c) => ({
+    runId: c.runId,
+    baseSeq: c.baseSeq,
+    seq: c.baseSeq + c.events.length,
+    status: c.run.status,
+    startedAt: ms(c.run.startedAt),
+    finishedAt: ms(c.run.finishedAt),
+    updatedAt: ms(c.run.updatedAt),
+    wakeAt: ms(c.run.wakeAt),
+  }));
+  const updated = await tx.$executeRaw`
+    UPDATE runs SET status = ${text("status")}, seq = ${int("seq")}, started_at = ${time("startedAt")},
+      finished_at = ${time("finishedAt")}, updated_at = ${time("updatedAt")}, wake_at = ${time("wakeAt")},
+      lease_owner = NULL, lease_expires_at = NULL, lease_epoch = lease_epoch + 1
+    FROM ${rows(runs)}
+    WHERE runs.id = ${text("runId")} AND runs.seq = ${int("baseSeq")}`;
+  if (updated !== changes.length)
+    throw new Error(`${changes.length - updated} of ${changes.length} runs changed while they were being updated`);
+  await writeStepsAndEvents(db, tx, changes);
+}

@@ -83,11 +83,11 @@ function insertRunRows(db: Db, w: PrismaClient | Tx, items: NewRunRows[]) {
   }));
   const { rows, text, int, time } = db.sql;
   return w.$executeRaw`INSERT INTO runs (id, mode, job_type, lane, requested_by, priority, status, graph, params,
-        idempotency_key, input_hash, created_at, updated_at, started_at, finished_at, seq, wake_at, policy, lane_cap)
+        idempotency_key, input_hash, created_at, updated_at, started_at, finished_at, seq, wake_at, policy, lane_cap, rerun_of)
       SELECT ${text("id")}, ${text("mode")}, ${text("jobType")}, ${text("lane")}, ${text("requestedBy")}, ${int("priority")},
         ${text("status")}, ${text("graph")}, ${text("params")}, ${text("idempotencyKey")}, ${text("inputHash")},
         ${time("createdAt")}, ${time("updatedAt")}, ${time("startedAt")}, ${time("finishedAt")}, ${int("seq")}, ${time("wakeAt")},
-        ${text("policy")}, ${int("laneCap")}
+        ${text("policy")}, ${int("laneCap")}, ${text("rerunOf")}
       FROM ${rows(runs)} ORDER BY v.key`;
 }
 

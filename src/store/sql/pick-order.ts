@@ -29,3 +29,14 @@ export function dueAndFree(alias: string | null, now: Date): Prisma.Sql {
   const a = Prisma.raw(alias ? `${alias}.` : "");
   return Prisma.sql`${a}wake_at IS NOT NULL AND ${a}wake_at <= ${now} AND (${a}lease_owner IS NULL OR ${a}lease_expires_at <= ${now})`;
 }
+
+/**
+ * A run (of `alias`) that no pause holds back (API.md, "Pauses"): part of every claim's pick,
+ * so a pause is honoured by the statement that takes the leases, on every process, with no
+ * read of the pauses before it. The pauses table holds a handful of rows ('' is "any").
+ */
+export function notPaused(alias: string): Prisma.Sql {
+  return Prisma.raw(
+    `NOT EXISTS (SELECT 1 FROM pauses p WHERE (p.lane = '' OR p.lane = ${alias}.lane) AND (p.job_type = '' OR p.job_type = ${alias}.job_type))`,
+  );
+}

@@ -1,0 +1,355 @@
+import { describe, expect, it } from "vitest";
+import { TestClock } from "../src/clock.ts";
+import { defaultRegistry } from "../src/engine/steps/index.ts";
+import { RunEventsSubscription } from "./support/documents.ts";
+import { API, runInput, startForge } from "./support/forge.ts";
+import { subscribe, wsClient } from "./support/ws.ts";
+
+/**
+ * Lifecycle (API.md, "Lifecycle: re-runs, bulk actions, pauses, retention, why a run waits"):
+ * each rule of the contract through the real schema, on the dialect under test.
+ */
+
+/** Step types that count what they ran, and one that fails while `broken.on`. */
+function countingRegistry() {
+  const ran: string[] = [];
+  const broken = { on: true };
+  const registry = defaultRegistry();
+  registry.register({
+    type: "count",
+    run: (ctx) => {
+      ran.push(`${ctx.runId}/${ctx.stepId}`);
+      return { n: ran.length, step: ctx.stepId };
+    },
+  });
+  registry.register({
+    type: "flaky",
+    run: (ctx) => {
+      ran.push(`${ctx.runId}/${ctx.stepId}`);
+      if (broken.on) throw new Error("flaky is broken");
+      return { fixed: true };
+    },
+  });
+  return { registry, ran, broken };
+}
+
+const RUN_FIELDS = `id status rerunOf reruns steps { stepId status attempts output } waiting { reason until detail }`;
+
+async function settle(forge: Awaited<ReturnType<typeof startForge>>, rounds = 5) {
+  for (let i = 0; i < rounds; i++) {
+    const r = await forge.app.forge.tickOnce(100);
+    if (r.ticked === 0) return;
+  }
+}
+
+describe("rerunRun", () => {
+  it("reuses what succeeded (outputs and artifacts, step_reused, attempts 0) and runs the failed step and its dependents again", async () => {
+    const { registry, ran, broken } = countingRegistry();
+    const forge = await startForge({ registry });
+    const graph = {
+      steps: {
+        a: { type: "count" },
+        art: { type: "artifact", deps: ["a"], params: { name: "report.txt", content: "hello" } },
+        b: { type: "flaky", deps: ["a"], retry: { maxAttempts: 1 } },
+        c: { type: "count", deps: ["b"] },
+        side: { type: "count" },
+      },
+    };
+    const original = await forge.app.forge.createRun(runInput({ graph, params: { p: 1 }, priority: 7, lane: "l1" }));
+    await settle(forge);
+    expect((await forge.app.forge.getRun(original.id))?.status).toBe("FAILED");
+    const ranBefore = ran.length;
+    broken.on = false;
+
+    const res = await forge.gql(`mutation($id: ID!) { rerunRun(id: $id) { ${RUN_FIELDS} lane priority params requestedBy } }`, {
+      id: original.id,
+    });
+    expect(res.errors).toBeUndefined();
+    const rerun = res.data.rerunRun;
+    expect(rerun).toMatchObject({
+      status: "PENDING",
+      rerunOf: original.id,
+      lane: "l1",
+      priority: 7,
+      params: { p: 1 },
+      requestedBy: "tests",
+    });
+    expect(rerun.id).not.toBe(original.id);
+    const byId = Object.fromEntries(rerun.steps.map((s: { stepId: string }) => [s.stepId, s]));
+    expect(byId.a).toMatchObject({ status: "SUCCEEDED", attempts: 0, output: { n: 1, step: "a" } });
+    expect(byId.art).toMatchObject({ status: "SUCCEEDED", attempts: 0 });
+    expect(byId.side).toMatchObject({ status: "SUCCEEDED", attempts: 0 });
+    expect(byId.b).toMatchObject({ status: "PENDING", attempts: 0, output: null });
+    expect(byId.c).toMatchObject({ status: "PENDING", attempts: 0 });
+
+    const events = await forge.app.forge.runEvents(rerun.id, 0, 100);
+    expect(events.slice(0, 4).map((e) => [e.seq, e.type, e.stepId, e.data])).toEqual([
+      [1, "run_created", null, { rerunOf: original.id, fromStep: null }],
+      [2, "step_reused", "a", { fromRunId: original.id }],
+      // In the run's step order: topological, then by id.
+      [3, "step_reused", "art", { fromRunId: original.id }],
+      [4, "step_reused", "side", { fromRunId: original.id }],
+    ]);
+
+    await settle(forge);
+    const done = await forge.gql(`query($id: ID!) { run(id: $id) { ${RUN_FIELDS} artifacts { name stepId sha256 content } } }`, {
+      id: rerun.id,
+    });
+    expect(done.data.run.status).toBe("SUCCEEDED");
+    // Only b and c ran again: a, side and the artifact step were not re-executed.
+    expect(ran.slice(ranBefore).sort()).toEqual([`${rerun.id}/b`, `${rerun.id}/c`]);
+    expect(done.data.run.artifacts).toEqual([expect.objectContaining({ name: "report.txt", stepId: "art", content: "hello" })]);
+    const back = await forge.gql(`query($id: ID!) { run(id: $id) { reruns rerunOf } }`, { id: original.id });
+    expect(back.data.run).toEqual({ reruns: [rerun.id], rerunOf: null });
+  });
+
+  it("with fromStep, runs that step and everything downstream of it again, even if they succeeded", async () => {
+    const { registry, ran, broken } = countingRegistry();
+    broken.on = false;
+    const forge = await startForge({ registry });
+    const graph = {
+      steps: { a: { type: "count" }, b: { type: "count", deps: ["a"] }, c: { type: "count", deps: ["b"] }, d: { type: "count" } },
+    };
+    const original = await forge.app.forge.createRun(runInput({ graph }));
+    await settle(forge);
+    const before = ran.length;
+    const res = await forge.gql(`mutation($id: ID!) { rerunRun(id: $id, fromStep: "b") { ${RUN_FIELDS} } }`, { id: original.id });
+    const statuses = Object.fromEntries(res.data.rerunRun.steps.map((s: { stepId: string; status: string }) => [s.stepId, s.status]));
+    expect(statuses).toEqual({ a: "SUCCEEDED", b: "PENDING", c: "PENDING", d: "SUCCEEDED" });
+    await settle(forge);
+    expect(
+      ran
+        .slice(before)
+        .map((r) => r.split("/")[1])
+        .sort(),
+    ).toEqual(["b", "c"]);
+  });
+
+  it("refuses a run that is not finished and an unknown fromStep (BAD_USER_INPUT), an unknown run (NOT_FOUND), without the admin token (FORBIDDEN)", async () => {
+    const forge = await startForge();
+    const pending = await forge.app.forge.createRun(runInput());
+    const notDone = await forge.gql(`mutation($id: ID!) { rerunRun(id: $id) { id } }`, { id: pending.id });
+    expect(notDone.errors?.[0]).toMatchObject({
+      extensions: { code: "BAD_USER_INPUT" },
+      message: expect.stringMatching(/^id: .*is PENDING/),
+    });
+    await settle(forge);
+    const badStep = await forge.gql(`mutation($id: ID!) { rerunRun(id: $id, fromStep: "nope") { id } }`, { id: pending.id });
+    expect(badStep.errors?.[0]).toMatchObject({
+      extensions: { code: "BAD_USER_INPUT" },
+      message: expect.stringMatching(/^fromStep: the run has no step "nope"/),
+    });
+    const unknown = await forge.gql(`mutation { rerunRun(id: "missing") { id } }`);
+    expect(unknown.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+    const forbidden = await forge.gql(`mutation($id: ID!) { rerunRun(id: $id) { id } }`, { id: pending.id }, API);
+    expect(forbidden.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    // Nothing was created by any refusal.
+    expect(await forge.app.forge.db.read.run.count()).toBe(1);
+  });
+});
+
+describe("bulk actions", () => {
+  it("refuses an empty filter, naming it, and changes nothing", async () => {
+    const forge = await startForge();
+    await forge.app.forge.createRun(runInput());
+    for (const m of ["cancelRuns", "rerunRuns"]) {
+      const res = await forge.gql(`mutation { ${m}(filter: {}) { matched } }`);
+      expect(res.errors?.[0]).toMatchObject({
+        extensions: { code: "BAD_USER_INPUT" },
+        message: expect.stringMatching(/^filter: must set at least one/),
+      });
+    }
+    expect((await forge.app.forge.db.read.run.findFirst())?.status).toBe("PENDING");
+  });
+
+  it("cancelRuns with dryRun counts and changes nothing; without, cancels the unfinished matches in batches", async () => {
+    const forge = await startForge();
+    await forge.app.forge.createRun(runInput({ jobType: "build" }));
+    await forge.app.forge.tickOnce(1); // one build run is finished: matched, not cancelled
+    const inputs = Array.from({ length: 450 }, (_, i) => runInput({ jobType: i % 3 === 0 ? "other" : "build" }));
+    for (let i = 0; i < inputs.length; i += 150) await forge.app.forge.createRuns(inputs.slice(i, i + 150));
+    const dry = await forge.gql(`mutation { cancelRuns(filter: { jobType: "build" }, dryRun: true) { matched affected runIds dryRun } }`);
+    expect(dry.data.cancelRuns).toMatchObject({ matched: 301, affected: 300, dryRun: true });
+    expect(dry.data.cancelRuns.runIds).toHaveLength(300);
+    expect(await forge.app.forge.db.read.run.count({ where: { status: "CANCELLED" } })).toBe(0);
+    const commitsBefore = forge.app.forge.db.commits;
+    const real = await forge.gql(`mutation { cancelRuns(filter: { jobType: "build" }) { matched affected runIds dryRun } }`);
+    expect(real.data.cancelRuns).toMatchObject({ matched: 301, affected: 300, dryRun: false });
+    expect(new Set(real.data.cancelRuns.runIds)).toEqual(new Set(dry.data.cancelRuns.runIds));
+    // 300 runs in batches of 200: two transactions, not one and not 300.
+    expect(forge.app.forge.db.commits - commitsBefore).toBe(2);
+    expect(await forge.app.forge.db.read.run.count({ where: { status: "CANCELLED", jobType: "build" } })).toBe(300);
+    expect(await forge.app.forge.db.read.run.count({ where: { jobType: "other", status: "PENDING" } })).toBe(150);
+    // Each cancelled run got its step_cancelled and run_cancelled, as cancelRun does.
+    const one = real.data.cancelRuns.runIds[0];
+    expect((await forge.app.forge.runEvents(one, 0, 10)).map((e) => e.type)).toEqual(["run_created", "step_cancelled", "run_cancelled"]);
+  });
+
+  it("rerunRuns re-runs only FAILED and CANCELLED matches, once each, and says so in matched/affected", async () => {
+    const forge = await startForge();
+    const failing = { steps: { x: { type: "fail", retry: { maxAttempts: 1 } } } };
+    const runs = await forge.app.forge.createRuns([
+      runInput({ graph: failing, lane: "bulk" }),
+      runInput({ graph: failing, lane: "bulk" }),
+      runInput({ lane: "bulk" }),
+    ]);
+    await settle(forge);
+    const cancelled = await forge.app.forge.createRun(runInput({ lane: "bulk" }));
+    await forge.app.forge.cancelRun(cancelled.id);
+    const pending = await forge.app.forge.createRun(runInput({ lane: "bulk" }));
+    void pending;
+    const dry = await forge.gql(`mutation { rerunRuns(filter: { lane: "bulk" }, dryRun: true) { matched affected runIds } }`);
+    expect(dry.data.rerunRuns).toMatchObject({ matched: 5, affected: 3 });
+    const real = await forge.gql(`mutation { rerunRuns(filter: { lane: "bulk" }) { matched affected runIds } }`);
+    expect(real.data.rerunRuns).toMatchObject({ matched: 5, affected: 3 });
+    expect(new Set(real.data.rerunRuns.runIds)).toEqual(new Set([runs[0]?.id, runs[1]?.id, cancelled.id]));
+    // Again: the runs made just now are not matched (created after... no: they match the lane,
+    // but are PENDING), and the originals have a re-run already.
+    const again = await forge.gql(`mutation { rerunRuns(filter: { lane: "bulk" }) { matched affected } }`);
+    expect(again.data.rerunRuns).toMatchObject({ matched: 8, affected: 0 });
+    expect(await forge.app.forge.db.read.run.count({ where: { rerunOf: { not: null } } })).toBe(3);
+  });
+
+  it("refuses a bad filter field by name", async () => {
+    const forge = await startForge();
+    const bad = await forge.gql(`mutation { cancelRuns(filter: { lane: "no spaces" }) { matched } }`);
+    expect(bad.errors?.[0]?.message).toMatch(/^filter\.lane: must be 1-128 characters/);
+    const order = await forge.gql(
+      `mutation { cancelRuns(filter: { createdAfter: "2026-01-02T00:00:00.000Z", createdBefore: "2026-01-01T00:00:00.000Z" }) { matched } }`,
+    );
+    expect(order.errors?.[0]?.message).toMatch(/^filter\.createdBefore: must be later/);
+    const empty = await forge.gql(`mutation { cancelRuns(filter: { ids: [] }) { matched } }`);
+    expect(empty.errors?.[0]?.message).toMatch(/^filter\.ids: must list at least one id/);
+  });
+});
+
+describe("pauses", () => {
+  it("a paused lane's runs are not claimed, waiting says PAUSED, and resume lets them go on with nothing lost or repeated", async () => {
+    const forge = await startForge();
+    const p = await forge.gql(`mutation { pause(lane: "slow", reason: "incident 42") { lane jobType pausedAt reason } }`);
+    expect(p.data.pause).toMatchObject({ lane: "slow", jobType: null, reason: "incident 42" });
+    const held = await forge.app.forge.createRun(runInput({ lane: "slow" }));
+    const free = await forge.app.forge.createRun(runInput({ lane: "fast" }));
+    const tick = await forge.app.forge.tickOnce(100);
+    expect(tick.runIds).toEqual([free.id]);
+    const w = await forge.gql(`query($id: ID!) { run(id: $id) { status waiting { reason until detail } } }`, { id: held.id });
+    expect(w.data.run).toMatchObject({ status: "PENDING", waiting: { reason: "PAUSED", until: null } });
+    expect(w.data.run.waiting.detail).toContain('Lane "slow" is paused');
+    expect(w.data.run.waiting.detail).toContain("incident 42");
+    expect((await forge.gql(`{ pauses { lane jobType reason } }`)).data.pauses).toEqual([
+      { lane: "slow", jobType: null, reason: "incident 42" },
+    ]);
+    expect((await forge.gql(`mutation { resume(lane: "slow") }`)).data.resume).toBe(true);
+    expect((await forge.gql(`mutation { resume(lane: "slow") }`)).data.resume).toBe(false);
+    expect((await forge.app.forge.tickOnce(100)).runIds).toEqual([held.id]);
+    expect((await forge.app.forge.runEvents(held.id, 0, 10)).map((e) => e.type)).toEqual([
+      "run_created",
+      "run_started",
+      "step_started",
+      "step_succeeded",
+      "run_succeeded",
+    ]);
+  });
+
+  it("pauses by job type, and by lane and job type together (both must match)", async () => {
+    const forge = await startForge();
+    await forge.gql(`mutation { pause(jobType: "deploy") { jobType } }`);
+    await forge.gql(`mutation { pause(lane: "gpu", jobType: "train") { lane } }`);
+    const deploy = await forge.app.forge.createRun(runInput({ jobType: "deploy", lane: "any" }));
+    const trainGpu = await forge.app.forge.createRun(runInput({ jobType: "train", lane: "gpu" }));
+    const trainCpu = await forge.app.forge.createRun(runInput({ jobType: "train", lane: "cpu" }));
+    const buildGpu = await forge.app.forge.createRun(runInput({ jobType: "build", lane: "gpu" }));
+    const tick = await forge.app.forge.tickOnce(100);
+    expect(new Set(tick.runIds)).toEqual(new Set([trainCpu.id, buildGpu.id]));
+    void deploy;
+    void trainGpu;
+  });
+
+  it("pause needs a lane or a job type; pause and resume need the admin token", async () => {
+    const forge = await startForge();
+    expect((await forge.gql(`mutation { pause { lane } }`)).errors?.[0]).toMatchObject({ extensions: { code: "BAD_USER_INPUT" } });
+    expect((await forge.gql(`mutation { pause(lane: "x") { lane } }`, {}, API)).errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    expect((await forge.gql(`{ pauses { lane } }`, {}, API)).errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    expect((await forge.gql(`mutation { resume(lane: "x") }`, {}, API)).errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+  });
+});
+
+describe("retention", () => {
+  it("pruneRuns deletes finished runs with their steps, events and artifacts; dryRun only counts; survivors keep their events and ids", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const forge = await startForge({ clock });
+    const url = await forge.app.start();
+    const graph = { steps: { a: { type: "artifact", params: { name: "f", content: "x" } }, b: { type: "noop", deps: ["a"] } } };
+    const old = await forge.app.forge.createRuns([runInput({ graph }), runInput({ graph })]);
+    await settle(forge);
+    clock.advance(10 * 24 * 3600 * 1000);
+    const kept = await forge.app.forge.createRun(runInput({ graph }));
+    await settle(forge);
+    const open = await forge.app.forge.createRun(runInput());
+    const keptEvents = await forge.app.forge.runEvents(kept.id, 0, 100);
+    const cutoff = new Date(clock.now().getTime() - 5 * 24 * 3600 * 1000).toISOString();
+    const dry = await forge.gql(
+      `mutation($t: DateTime!) { pruneRuns(finishedBefore: $t, dryRun: true) { runs events artifacts dryRun } }`,
+      { t: cutoff },
+    );
+    // Each old run: run_created, run_started, 2 x (step_started, step_succeeded), run_succeeded = 7 events.
+    expect(dry.data.pruneRuns).toEqual({ runs: 2, events: 14, artifacts: 2, dryRun: true });
+    expect(await forge.app.forge.db.read.run.count()).toBe(4);
+    const real = await forge.gql(`mutation($t: DateTime!) { pruneRuns(finishedBefore: $t) { runs events artifacts dryRun } }`, {
+      t: cutoff,
+    });
+    expect(real.data.pruneRuns).toEqual({ runs: 2, events: 14, artifacts: 2, dryRun: false });
+    for (const r of old) {
+      expect((await forge.gql(`query($id: ID!) { run(id: $id) { id } }`, { id: r.id })).data.run).toBeNull();
+      // The runEvents subscription ends NOT_FOUND, as for a run that never existed (the query lists nothing).
+      const sub = subscribe(wsClient(url), RunEventsSubscription, { runId: r.id });
+      await sub.done;
+      expect(sub.errors.map((e) => e.extensions?.code)).toEqual(["NOT_FOUND"]);
+      expect((await forge.gql(`query($id: ID!) { runEvents(runId: $id) { seq } }`, { id: r.id })).data.runEvents).toEqual([]);
+    }
+    const db = forge.app.forge.db.read;
+    expect(await db.step.count({ where: { runId: { in: old.map((r) => r.id) } } })).toBe(0);
+    expect(await db.event.count({ where: { runId: { in: old.map((r) => r.id) } } })).toBe(0);
+    expect(await db.artifact.count({ where: { runId: { in: old.map((r) => r.id) } } })).toBe(0);
+    expect(await forge.app.forge.runEvents(kept.id, 0, 100)).toEqual(keptEvents);
+    expect((await forge.app.forge.getRun(open.id))?.status).toBe("PENDING");
+  });
+
+  it("pruneRuns refuses statuses that are not finished, by name", async () => {
+    const forge = await startForge();
+    const res = await forge.gql(
+      `mutation { pruneRuns(finishedBefore: "2026-01-01T00:00:00.000Z", status: [SUCCEEDED, RUNNING]) { runs } }`,
+    );
+    expect(res.errors?.[0]).toMatchObject({
+      extensions: { code: "BAD_USER_INPUT" },
+      message: expect.stringMatching(/^status\[1\]: RUNNING is not a finished status/),
+    });
+  });
+});
+
+describe("waiting", () => {
+  it("says QUEUED, TIMER, RETRY_BACKOFF, SIGNAL and LANE_CAP from the run's state, and null once terminal", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const forge = await startForge({ clock });
+    const queued = await forge.app.forge.createRun(runInput());
+    const q = await forge.gql(`query($id: ID!) { run(id: $id) { waiting { reason until detail } } }`, { id: queued.id });
+    expect(q.data.run.waiting).toMatchObject({ reason: "QUEUED", until: null });
+    expect(q.data.run.waiting.detail).toContain("no worker is running");
+    const sleeper = await forge.app.forge.createRun(runInput({ graph: { steps: { nap: { type: "sleep", params: { ms: 60_000 } } } } }));
+    const retrier = await forge.app.forge.createRun(
+      runInput({
+        graph: { steps: { x: { type: "fail", params: { times: 5, message: "boom" }, retry: { maxAttempts: 3, backoffMs: 30_000 } } } },
+      }),
+    );
+    const approver = await forge.app.forge.createRun(runInput({ graph: { steps: { ok: { type: "approval" } } } }));
+    await forge.app.forge.tickOnce(100);
+    const ask = async (id: string) =>
+      (await forge.gql(`query($id: ID!) { run(id: $id) { waiting { reason until detail } } }`, { id })).data.run.waiting;
+    expect(await ask(queued.id)).toBeNull();
+    expect(await ask(sleeper.id)).toMatchObject({ reason: "TIMER", until: "2026-06-01T00:01:00.000Z" });
+    const retry = await ask(retrier.id);
+    expect(retry).toMatchObject({ reason: "RETRY_BACKOFF", until: "2026-06-01T00:00:30.000Z" });
+    expect(retry.detail).toContain("boom");
+    expect(await ask(approver.id)).toMatchObject({ reason: "SIGNAL", until: null, detail: expect.stringContaining('"ok"') });
+  });
+});
