@@ -1,16 +1,31 @@
 import { readFileSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { CliError, EXIT, ForgeClient } from "./cli/client.ts";
+import { bulkAction, listPauses, pause, prune, resume } from "./cli/lifecycle.ts";
 import { status, tick } from "./cli/operations.ts";
-import { httpUrl, integer, jsonValue, oneOf, param, RUN_MODES, RUN_STATUSES, wholeNumber } from "./cli/options.ts";
-import { cancelRun, createRun, listRuns, type Output, showRun, signalRun } from "./cli/runs.ts";
+import {
+  durationMs,
+  each,
+  httpUrl,
+  instant,
+  integer,
+  jsonValue,
+  nonEmpty,
+  oneOf,
+  param,
+  RUN_MODES,
+  RUN_STATUSES,
+  TERMINAL_STATUSES,
+  wholeNumber,
+} from "./cli/options.ts";
+import { cancelRun, createRun, listRuns, type Output, rerunRun, showRun, signalRun } from "./cli/runs.ts";
 import { tailRun } from "./cli/tail.ts";
 import type { StepRegistry } from "./engine/steps/registry.ts";
 
 /**
  * The `forge` command line (src/main.ts and bin/forge.mjs run it): the server's own commands
- * (serve, worker, migrate; process.ts) and a client of the GraphQL API (runs, tick, status;
- * src/cli/). `forge` with no command is `forge serve`, as `npm start` has always run it.
+ * (serve, worker, migrate; process.ts) and a client of the GraphQL API (runs, tick, status,
+ * pause, resume, pauses, prune; src/cli/). `forge` with no command is `forge serve`, as `npm start` has always run it.
  */
 
 export interface CliOptions {
@@ -24,15 +39,18 @@ const VERSION = (JSON.parse(readFileSync(new URL("../package.json", import.meta.
 const EXIT_CODES = `
 Exit codes:
   0  success (for "runs tail" and "runs create --wait": the run SUCCEEDED)
-  1  an API error, a server that cannot be reached, or (tail) a run that FAILED
-  2  a usage error (bad option or argument, refused before any request),
-     or (tail) a run that was CANCELLED
+  1  an API error, a server that cannot be reached, (tail) a run that FAILED,
+     or (resume) nothing was paused there
+  2  a usage error (bad option or argument, an empty filter, refused before any
+     request), or (tail) a run that was CANCELLED
 
 Environment:
   FORGE_URL    the GraphQL endpoint when --url is not given (default ${DEFAULT_URL})
   FORGE_TOKEN  the bearer token when --token is not given: FORGE_API_TOKEN's value
                for reads when the server needs one, FORGE_ADMIN_TOKEN's for admin
-               commands (tick, status, runs cancel, runs signal)`;
+               commands (tick, status, runs cancel, runs signal, runs rerun,
+               runs cancel-matching, runs rerun-matching, pause, resume,
+               pauses list, prune)`;
 
 /** Runs one command to its end and returns the process's exit code. */
 export async function runCli(argv: string[], options: CliOptions = {}): Promise<number> {
@@ -103,7 +121,7 @@ function buildProgram(options: CliOptions, io: Output, exit: (code: number) => v
     .description("apply pending database migrations and exit")
     .action(run(async () => (await serverCommands()).migrateCommand()));
 
-  const runs = program.command("runs").description("list, show, create, follow, cancel and signal runs");
+  const runs = program.command("runs").description("list, show, create, follow, cancel, signal and re-run runs");
 
   runs
     .command("list")
@@ -172,6 +190,35 @@ function buildProgram(options: CliOptions, io: Output, exit: (code: number) => v
     .option("--json", "print the run as JSON", false)
     .action(async (id: string, step: string, opts, command: Command) => exit(await signalRun(client(command), id, step, opts, io)));
 
+  runs
+    .command("rerun")
+    .description("re-run a finished run as a new run, reusing the steps that succeeded (admin)")
+    .argument("<id>", "the finished run's id")
+    .option("--from-step <step>", "run this step and every step after it again, reusing the others that succeeded", nonEmpty)
+    .option("--json", "print the new run as JSON", false)
+    .action(async (id: string, opts, command: Command) => exit(await rerunRun(client(command), id, opts, io)));
+
+  const filterOptions = (command: Command) =>
+    command
+      .option("--id <id...>", "runs with these ids (repeatable)", each(nonEmpty))
+      .option("--status <status...>", `runs with these statuses (${RUN_STATUSES.join(", ")})`, each(oneOf(RUN_STATUSES)))
+      .option("--job-type <jobType>", "runs of this job type", nonEmpty)
+      .option("--lane <lane>", "runs in this lane", nonEmpty)
+      .option("--created-after <instant>", "runs created after this ISO 8601 instant", instant)
+      .option("--created-before <instant>", "runs created before this ISO 8601 instant", instant)
+      .option("--dry-run", "count and list the runs, changing nothing", false)
+      .option("--json", "print the result as JSON", false);
+
+  filterOptions(
+    runs.command("cancel-matching").description("cancel every unfinished run the filter matches; at least one filter option (admin)"),
+  ).action(async (opts, command: Command) => exit(await bulkAction(client(command), "cancel", opts, io)));
+
+  filterOptions(
+    runs
+      .command("rerun-matching")
+      .description("re-run every FAILED or CANCELLED run the filter matches that has no re-run yet; at least one filter option (admin)"),
+  ).action(async (opts, command: Command) => exit(await bulkAction(client(command), "rerun", opts, io)));
+
   program
     .command("tick")
     .description("advance runs that have work to do, once (admin)")
@@ -184,6 +231,49 @@ function buildProgram(options: CliOptions, io: Output, exit: (code: number) => v
     .description("the server's readiness, the worker and the queue (admin)")
     .option("--json", "print the status as JSON", false)
     .action(async (opts, command: Command) => exit(await status(client(command), opts, io)));
+
+  program
+    .command("pause")
+    .description("stop runs of a lane, a job type, or a job type in a lane from being claimed (admin)")
+    .option("--lane <lane>", "pause this lane", nonEmpty)
+    .option("--job-type <jobType>", "pause this job type (with --lane: only in that lane)", nonEmpty)
+    .option("--reason <reason>", "why, for whoever lists the pauses")
+    .option("--json", "print the pause as JSON", false)
+    .action(async (opts, command: Command) => exit(await pause(client(command), opts, io)));
+
+  program
+    .command("resume")
+    .description("lift the pause with exactly this lane and job type; exit 1 when there was none (admin)")
+    .option("--lane <lane>", "the paused lane", nonEmpty)
+    .option("--job-type <jobType>", "the paused job type", nonEmpty)
+    .option("--json", "print the result as JSON", false)
+    .action(async (opts, command: Command) => exit(await resume(client(command), opts, io)));
+
+  program
+    .command("pauses")
+    .description("the lanes and job types paused now")
+    .command("list")
+    .description("list the pauses, oldest first (admin)")
+    .option("--json", "print the pauses as JSON", false)
+    .action(async (opts, command: Command) => exit(await listPauses(client(command), opts, io)));
+
+  program
+    .command("prune")
+    .description("delete finished runs, with their steps, events and artifacts (admin)")
+    .option("--finished-before <instant>", "runs that finished before this ISO 8601 instant", instant)
+    .addOption(
+      new Option("--older-than <duration>", "runs that finished longer ago than this: 30d, 12h, 90m, 2w")
+        .argParser(durationMs)
+        .conflicts("finishedBefore"),
+    )
+    .option(
+      "--status <status...>",
+      `only runs with these statuses (${TERMINAL_STATUSES.join(", ")}; default all three)`,
+      each(oneOf(TERMINAL_STATUSES)),
+    )
+    .option("--dry-run", "count what would be deleted, deleting nothing", false)
+    .option("--json", "print the counts as JSON", false)
+    .action(async (opts, command: Command) => exit(await prune(client(command), opts, io)));
 
   return program;
 }

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, onTestFinished } from "vitest";
 import { brief, duration, span, table, time } from "../src/cli/format.ts";
-import type { TestClock } from "../src/clock.ts";
+import { TestClock } from "../src/clock.ts";
 import { ADMIN, dialect, runInput, startForge, type TestForge } from "./support/forge.ts";
 import { startPrivatePostgres } from "./support/private-postgres.ts";
 import { MAIN, startProcess } from "./support/processes.ts";
@@ -121,9 +121,9 @@ describe("forge runs list", { timeout: CLI_TIMEOUT_MS }, () => {
     const table = await cli(url, ["runs", "list"]);
     expect(table).toMatchObject({ code: 0, stderr: "" });
     const [head, first, second, ...rest] = lines(table.stdout);
-    expect(head?.split(/\s{2,}/)).toEqual(["ID", "STATUS", "JOB TYPE", "LANE", "MODE", "REQUESTED BY", "CREATED", "DURATION"]);
-    expect(first?.split(/\s{2,}/).slice(0, 6)).toEqual([newer, "PENDING", "deploy", "default", "DRY_RUN", "alice"]);
-    expect(second?.split(/\s{2,}/).slice(0, 6)).toEqual([older, "PENDING", "build", "fast", "LIVE", "tests"]);
+    expect(head?.split(/\s{2,}/)).toEqual(["ID", "STATUS", "WAITING", "JOB TYPE", "LANE", "MODE", "REQUESTED BY", "CREATED", "DURATION"]);
+    expect(first?.split(/\s{2,}/).slice(0, 7)).toEqual([newer, "PENDING", "QUEUED", "deploy", "default", "DRY_RUN", "alice"]);
+    expect(second?.split(/\s{2,}/).slice(0, 7)).toEqual([older, "PENDING", "QUEUED", "build", "fast", "LIVE", "tests"]);
     expect(rest).toEqual([]);
 
     const json = await cli(url, ["runs", "list", "--json"]);
@@ -616,6 +616,591 @@ describe("forge runs cancel and signal", { timeout: CLI_TIMEOUT_MS }, () => {
   });
 });
 
+/** A record as `runs show`, `runs rerun` and `tick` print it: `key:  value` lines, as a map. */
+function recordOf(text: string): Map<string, string> {
+  const entries = new Map<string, string>();
+  for (const line of lines(text)) {
+    const match = /^([a-z][a-z ()-]*):\s+(.*)$/.exec(line);
+    if (match) entries.set(match[1] as string, match[2] as string);
+  }
+  return entries;
+}
+
+async function gqlData<T = any>(forge: TestForge, query: string, variables: Record<string, unknown> = {}): Promise<T> {
+  const { data, errors } = await forge.gql(query, variables);
+  expect(errors).toBeUndefined();
+  return data as T;
+}
+
+interface ReadBack {
+  id: string;
+  status: string;
+  rerunOf: string | null;
+  reruns: string[];
+  steps: Array<{ stepId: string; status: string; attempts: number }>;
+}
+
+async function readRun(forge: TestForge, id: string): Promise<ReadBack | null> {
+  const data = await gqlData<{ run: ReadBack | null }>(
+    forge,
+    "query($id: ID!) { run(id: $id) { id status rerunOf reruns steps { stepId status attempts } } }",
+    { id },
+  );
+  return data.run;
+}
+
+/** a and b succeed, c fails for good: a run that FAILED with two steps worth reusing. */
+const FAILING_CHAIN = {
+  steps: {
+    a: { type: "noop" },
+    b: { type: "noop", deps: ["a"] },
+    c: { type: "fail", deps: ["b"], params: { message: "flaky disk" }, retry: { maxAttempts: 1 } },
+  },
+};
+
+const FAILING = { steps: { only: { type: "fail", params: { message: "no" }, retry: { maxAttempts: 1 } } } };
+
+const FORBIDDEN_ADMIN = "forge: FORBIDDEN: this operation needs the admin token (Authorization: Bearer <FORGE_ADMIN_TOKEN>)";
+
+describe("forge runs rerun", { timeout: CLI_TIMEOUT_MS }, () => {
+  it("re-runs a failed run as a new PENDING run: without --from-step every step that succeeded is reused, with --from-step that step and the ones after it run again", async () => {
+    const { forge, url } = await serving();
+    const id = await create(forge, { graph: FAILING_CHAIN });
+    await tickOnce(forge);
+    expect(await runStatus(forge, id)).toBe("FAILED");
+
+    const all = await cli(url, ["runs", "rerun", id]);
+    expect(all).toMatchObject({ code: 0, stderr: "" });
+    const printed = recordOf(all.stdout);
+    const first = printed.get("id") as string;
+    expect(first).toBeDefined();
+    expect(first).not.toBe(id);
+    expect(Object.fromEntries(printed)).toEqual({ id: first, status: "PENDING", "rerun of": id, reused: "a, b", "to run": "c" });
+    expect(await readRun(forge, first)).toMatchObject({
+      status: "PENDING",
+      rerunOf: id,
+      steps: [
+        { stepId: "a", status: "SUCCEEDED", attempts: 0 },
+        { stepId: "b", status: "SUCCEEDED", attempts: 0 },
+        { stepId: "c", status: "PENDING", attempts: 0 },
+      ],
+    });
+
+    // Re-runs are listed oldest first: a second later, so that their order is not left to their ids.
+    (forge.clock as TestClock).advance(1000);
+    const fromB = await cli(url, ["runs", "rerun", id, "--from-step", "b", "--json"]);
+    expect(fromB).toMatchObject({ code: 0, stderr: "" });
+    const second = JSON.parse(fromB.stdout) as ReadBack;
+    expect(second).toMatchObject({ status: "PENDING", rerunOf: id, reruns: [] });
+    expect(second.steps.map((s) => [s.stepId, s.status, s.attempts])).toEqual([
+      ["a", "SUCCEEDED", 0],
+      ["b", "PENDING", 0],
+      ["c", "PENDING", 0],
+    ]);
+    expect((await readRun(forge, id))?.reruns).toEqual([first, second.id]);
+
+    // Followed, the re-run counts its reused step as done from the start.
+    const tail = spawnCli(url, ["runs", "tail", second.id]);
+    await tickOnce(forge);
+    const out = await tail.done;
+    expect(out).toMatchObject({ code: 1, stderr: "" });
+    expect(lines(out.stdout)).toEqual([
+      `[1/3] reused     a (from run ${id})`,
+      "[2/3] succeeded  b (attempt 1)",
+      "[3/3] failed     c (attempt 1): flaky disk",
+      `run ${second.id} FAILED: 3/3 steps done`,
+    ]);
+  });
+
+  it("a run not finished and an unknown --from-step are the API's BAD_USER_INPUT, an unknown run NOT_FOUND, each on one line, exit 1; it needs the admin token", async () => {
+    const { forge, url } = await serving();
+    const succeeded = await create(forge);
+    const failed = await create(forge, { graph: FAILING_CHAIN });
+    await tickOnce(forge);
+    const running = await create(forge, { graph: APPROVAL_GRAPH });
+    await tickOnce(forge);
+    const [notDone, noStep, unknown, refused] = await Promise.all([
+      cli(url, ["runs", "rerun", running]),
+      cli(url, ["runs", "rerun", failed, "--from-step", "deploy"]),
+      cli(url, ["runs", "rerun", "r_404"]),
+      cli(url, ["runs", "rerun", failed], null),
+    ]);
+    for (const out of [notDone, noStep, unknown, refused]) {
+      expect(out).toMatchObject({ code: 1, stdout: "" });
+      expect(lines(out.stderr)).toHaveLength(1);
+    }
+    expect(notDone.stderr).toMatch(new RegExp(`^forge: BAD_USER_INPUT: id: run "${running}" is RUNNING`));
+    expect(noStep.stderr).toMatch(/^forge: BAD_USER_INPUT: fromStep: .*"deploy"/);
+    expect(lines(unknown.stderr)).toEqual([expect.stringMatching(/^forge: NOT_FOUND: .*r_404/)]);
+    expect(lines(refused.stderr)).toEqual([FORBIDDEN_ADMIN]);
+    expect((await readRun(forge, failed))?.reruns).toEqual([]);
+    expect(await runStatus(forge, succeeded)).toBe("SUCCEEDED");
+    expect(await runCount(forge)).toBe(3);
+  });
+});
+
+describe("forge runs show and list: why a run waits, and its re-runs", { timeout: CLI_TIMEOUT_MS }, () => {
+  it("show prints waiting (reason, until, detail) while a run waits and not once it is finished; list has a WAITING column with the reason", async () => {
+    const { forge, url } = await serving();
+    const done = await create(forge);
+    await tickOnce(forge);
+    const approval = await create(forge, { graph: APPROVAL_GRAPH });
+    const retrying = await create(forge, {
+      graph: { steps: { flaky: { type: "fail", params: { times: 1 }, retry: { maxAttempts: 2, backoffMs: 60_000 } } } },
+    });
+    await tickOnce(forge);
+    const wakeAt = new Date(forge.clock.now().getTime() + 60_000).toISOString();
+    const queued = await create(forge);
+
+    const shown = async (id: string) => {
+      const out = await cli(url, ["runs", "show", id]);
+      expect(out).toMatchObject({ code: 0, stderr: "" });
+      return recordOf(out.stdout);
+    };
+    const [q, s, r, d] = await Promise.all([shown(queued), shown(approval), shown(retrying), shown(done)]);
+    expect(q.get("waiting")).toMatch(/^QUEUED - \S/);
+    expect(s.get("waiting")).toMatch(/^SIGNAL - .*approve/);
+    expect(r.get("waiting")).toMatch(new RegExp(`^RETRY_BACKOFF until ${time(wakeAt)} - \\S`));
+    expect(d.has("waiting")).toBe(false);
+    expect(d.get("status")).toBe("SUCCEEDED");
+
+    const json = JSON.parse((await cli(url, ["runs", "show", retrying, "--json"])).stdout) as { waiting: unknown };
+    expect(json.waiting).toEqual({ reason: "RETRY_BACKOFF", until: wakeAt, detail: expect.any(String) });
+
+    const list = await cli(url, ["runs", "list"]);
+    expect(list).toMatchObject({ code: 0, stderr: "" });
+    const [head, ...rows] = lines(list.stdout).map((line) => line.split(/\s{2,}/));
+    expect(head?.slice(0, 4)).toEqual(["ID", "STATUS", "WAITING", "JOB TYPE"]);
+    expect(rows.map((row) => row.slice(0, 3))).toEqual([
+      [queued, "PENDING", "QUEUED"],
+      [retrying, "RUNNING", "RETRY_BACKOFF"],
+      [approval, "RUNNING", "SIGNAL"],
+      [done, "SUCCEEDED", "-"],
+    ]);
+  });
+
+  it("show prints rerun of on a re-run and reruns on the run it re-ran, and neither on a run without them", async () => {
+    const { forge, url } = await serving();
+    const id = await create(forge, { graph: FAILING_CHAIN });
+    await tickOnce(forge);
+    const one = JSON.parse((await cli(url, ["runs", "rerun", id, "--json"])).stdout).id as string;
+    (forge.clock as TestClock).advance(1000);
+    const two = JSON.parse((await cli(url, ["runs", "rerun", id, "--json"])).stdout).id as string;
+    const [original, rerun] = await Promise.all([cli(url, ["runs", "show", id]), cli(url, ["runs", "show", one])]);
+    expect(recordOf(original.stdout).get("reruns")).toBe(`${one}, ${two}`);
+    expect(recordOf(original.stdout).has("rerun of")).toBe(false);
+    expect(recordOf(rerun.stdout).get("rerun of")).toBe(id);
+    expect(recordOf(rerun.stdout).has("reruns")).toBe(false);
+    const plain = await create(forge);
+    const shown = recordOf((await cli(url, ["runs", "show", plain])).stdout);
+    expect([shown.has("rerun of"), shown.has("reruns")]).toEqual([false, false]);
+    expect(JSON.parse((await cli(url, ["runs", "show", one, "--json"])).stdout)).toMatchObject({ rerunOf: id, reruns: [] });
+  });
+});
+
+describe("forge runs cancel-matching and rerun-matching", { timeout: CLI_TIMEOUT_MS }, () => {
+  it("cancel-matching --dry-run counts and lists the runs it would cancel and changes nothing; then it cancels them and they read back CANCELLED", async () => {
+    const { forge, url } = await serving();
+    const finished = await create(forge, { lane: "batch" });
+    await tickOnce(forge);
+    const a = await create(forge, { lane: "batch" });
+    const b = await create(forge, { lane: "batch", graph: APPROVAL_GRAPH });
+    await tickOnce(forge);
+    const c = await create(forge, { lane: "batch" });
+    const elsewhere = await create(forge, { lane: "other" });
+    const statuses = () => Promise.all([finished, a, b, c, elsewhere].map((id) => runStatus(forge, id)));
+    expect(await statuses()).toEqual(["SUCCEEDED", "SUCCEEDED", "RUNNING", "PENDING", "PENDING"]);
+
+    const refused = await cli(url, ["runs", "cancel-matching", "--lane", "batch"], null);
+    expect(refused).toMatchObject({ code: 1, stdout: "" });
+    expect(lines(refused.stderr)).toEqual([FORBIDDEN_ADMIN]);
+
+    const dry = await cli(url, ["runs", "cancel-matching", "--lane", "batch", "--dry-run"]);
+    expect(dry).toMatchObject({ code: 0, stderr: "" });
+    const [counts, ids] = dry.stdout.split("\n\n");
+    expect(lines(counts as string)).toEqual(["matched:      4", "would cancel: 2", "dry run:      nothing was changed"]);
+    expect(lines(ids as string).sort()).toEqual([b, c].sort());
+    expect(await statuses()).toEqual(["SUCCEEDED", "SUCCEEDED", "RUNNING", "PENDING", "PENDING"]);
+
+    const done = await cli(url, ["runs", "cancel-matching", "--lane", "batch"]);
+    expect(done).toMatchObject({ code: 0, stderr: "" });
+    const [doneCounts, doneIds] = done.stdout.split("\n\n");
+    expect(lines(doneCounts as string)).toEqual(["matched:   4", "cancelled: 2"]);
+    expect(lines(doneIds as string).sort()).toEqual([b, c].sort());
+    expect(await statuses()).toEqual(["SUCCEEDED", "SUCCEEDED", "CANCELLED", "CANCELLED", "PENDING"]);
+
+    // Again: the same runs match, and none is left to cancel.
+    const again = await cli(url, ["runs", "cancel-matching", "--lane", "batch", "--json"]);
+    expect(JSON.parse(again.stdout)).toEqual({ matched: 4, affected: 0, runIds: [], dryRun: false });
+    expect(lines(again.stderr)).toEqual([]);
+  });
+
+  it("each filter option narrows the match: --id (repeatable, several values), --status, --job-type, --lane, --created-after, --created-before", async () => {
+    const { forge, url } = await serving();
+    const r1 = await create(forge, { jobType: "build", lane: "fast" }); // created 00:00:01
+    await tickOnce(forge);
+    const r2 = await create(forge, { jobType: "build", lane: "slow" }); // 00:00:02
+    const r3 = await create(forge, { jobType: "deploy", lane: "fast" }); // 00:00:03
+    const r4 = await create(forge, { jobType: "deploy", lane: "slow" }); // 00:00:04
+    const matched = async (args: string[]) => {
+      const out = await cli(url, ["runs", "cancel-matching", "--dry-run", "--json", ...args]);
+      expect(out, args.join(" ")).toMatchObject({ code: 0, stderr: "" });
+      const result = JSON.parse(out.stdout) as { matched: number; affected: number; runIds: string[]; dryRun: boolean };
+      expect(result.dryRun).toBe(true);
+      return [result.matched, [...result.runIds].sort()];
+    };
+    const sorted = (...ids: string[]) => [...ids].sort();
+    const results = await Promise.all([
+      matched(["--id", r1, r2, "--id", r3]),
+      matched(["--status", "pending"]),
+      matched(["--status", "SUCCEEDED", "PENDING"]),
+      matched(["--job-type", "deploy"]),
+      matched(["--lane", "slow"]),
+      matched(["--lane", "fast", "--job-type", "build"]),
+      matched(["--created-after", "2026-01-01T00:00:02.500Z"]),
+      matched(["--created-before", "2026-01-01T01:00:02.500+01:00"]),
+      matched(["--created-after", "2026-01-01T00:00:01.500Z", "--created-before", "2026-01-01T00:00:03.500Z"]),
+      matched(["--lane", "nowhere"]),
+    ]);
+    expect(results).toEqual([
+      [3, sorted(r2, r3)],
+      [3, sorted(r2, r3, r4)],
+      [4, sorted(r2, r3, r4)],
+      [2, sorted(r3, r4)],
+      [2, sorted(r2, r4)],
+      [1, []],
+      [2, sorted(r3, r4)],
+      [2, sorted(r2)],
+      [2, sorted(r2, r3)],
+      [0, []],
+    ]);
+    expect(await runStatus(forge, r2)).toBe("PENDING");
+    expect((await cli(url, ["runs", "cancel-matching", "--lane", "nowhere"])).stdout).toBe("matched:   0\ncancelled: 0\n");
+  });
+
+  it("rerun-matching re-runs each FAILED or CANCELLED run the filter matches once, --dry-run first changing nothing; it lists the original runs", async () => {
+    const { forge, url } = await serving();
+    const failed1 = await create(forge, { jobType: "nightly", graph: FAILING });
+    const failed2 = await create(forge, { jobType: "nightly", graph: FAILING });
+    const succeeded = await create(forge, { jobType: "nightly" });
+    await tickOnce(forge);
+    const cancelled = await create(forge, { jobType: "nightly" });
+    await gqlData(forge, "mutation($id: ID!) { cancelRun(id: $id) { id } }", { id: cancelled });
+    const other = await create(forge, { jobType: "hourly", graph: FAILING });
+    await tickOnce(forge);
+    const originals = [failed1, failed2, cancelled];
+
+    const dry = await cli(url, ["runs", "rerun-matching", "--job-type", "nightly", "--dry-run"]);
+    expect(dry).toMatchObject({ code: 0, stderr: "" });
+    const [counts, ids] = dry.stdout.split("\n\n");
+    expect(lines(counts as string)).toEqual(["matched:      4", "would re-run: 3", "dry run:      nothing was changed"]);
+    expect(lines(ids as string).sort()).toEqual([...originals].sort());
+    expect(await runCount(forge)).toBe(5);
+
+    const done = await cli(url, ["runs", "rerun-matching", "--job-type", "nightly", "--status", "FAILED", "CANCELLED"]);
+    expect(done).toMatchObject({ code: 0, stderr: "" });
+    const [doneCounts, doneIds] = done.stdout.split("\n\n");
+    expect(lines(doneCounts as string)).toEqual(["matched: 3", "re-run:  3"]);
+    expect(lines(doneIds as string).sort()).toEqual([...originals].sort());
+    expect(await runCount(forge)).toBe(8);
+    for (const id of originals) {
+      const run = await readRun(forge, id);
+      expect(run?.reruns, id).toHaveLength(1);
+      expect((await readRun(forge, run?.reruns[0] as string))?.rerunOf).toBe(id);
+    }
+    expect((await readRun(forge, succeeded))?.reruns).toEqual([]);
+    expect((await readRun(forge, other))?.reruns).toEqual([]);
+
+    // Once re-run, a run is not re-run again by the same filter.
+    const again = await cli(url, ["runs", "rerun-matching", "--job-type", "nightly", "--status", "FAILED", "CANCELLED", "--json"]);
+    expect(JSON.parse(again.stdout)).toEqual({ matched: 3, affected: 0, runIds: [], dryRun: false });
+    expect(await runCount(forge)).toBe(8);
+  });
+
+  it("an empty filter, a bad instant, an empty range and an unknown status are refused with exit 2 and one line, before any request", async () => {
+    // No server at all: a request would be "cannot reach", exit 1.
+    const nowhere = `http://127.0.0.1:${await closedPort()}/graphql`;
+    const empty =
+      "forge: no filter given: name the runs with --id, --status, --job-type, --lane, --created-after or --created-before (an empty filter would match every run)";
+    const cases: Array<[string[], string]> = [
+      [["runs", "cancel-matching"], empty],
+      [["runs", "cancel-matching", "--dry-run"], empty],
+      [["runs", "rerun-matching", "--json"], empty],
+      [
+        ["runs", "cancel-matching", "--created-after", "yesterday"],
+        "forge: option '--created-after <instant>' argument 'yesterday' is invalid. must be an ISO 8601 instant",
+      ],
+      [
+        ["runs", "rerun-matching", "--created-before", "2026-02-30"],
+        "forge: option '--created-before <instant>' argument '2026-02-30' is invalid.",
+      ],
+      [
+        ["runs", "cancel-matching", "--created-before", "2026-01-01T10:00:00"],
+        "forge: option '--created-before <instant>' argument '2026-01-01T10:00:00' is invalid.",
+      ],
+      [
+        ["runs", "cancel-matching", "--created-after", "2026-03-01", "--created-before", "2026-02-01"],
+        "forge: option '--created-after' (2026-03-01 00:00:00) is not before option '--created-before' (2026-02-01 00:00:00): no run could match",
+      ],
+      [
+        ["runs", "cancel-matching", "--status", "DONE"],
+        "forge: option '--status <status...>' argument 'DONE' is invalid. must be one of PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED.",
+      ],
+      [["runs", "cancel-matching", "--lane", ""], "forge: option '--lane <lane>' argument '' is invalid. must not be empty."],
+    ];
+    const outs = await Promise.all(cases.map(([args]) => cli(nowhere, args)));
+    for (const [i, [args, message]] of cases.entries()) {
+      const out = outs[i] as CliRun;
+      expect(out.code, args.join(" ")).toBe(2);
+      expect(out.stdout, args.join(" ")).toBe("");
+      expect(lines(out.stderr), args.join(" ")).toHaveLength(1);
+      expect(out.stderr.startsWith(message), `${out.stderr} starts with ${message}`).toBe(true);
+    }
+
+    // And against a server: nothing is cancelled.
+    const { forge, url } = await serving();
+    const id = await create(forge);
+    const refused = await cli(url, ["runs", "cancel-matching"]);
+    expect(refused).toMatchObject({ code: 2, stdout: "", stderr: `${empty}\n` });
+    expect(await runStatus(forge, id)).toBe("PENDING");
+  });
+});
+
+describe("forge pause, resume and pauses list", { timeout: CLI_TIMEOUT_MS }, () => {
+  it("pause holds a lane's runs (waiting PAUSED), pauses list shows it, and resume lets them go on at the next tick", async () => {
+    const { forge, url } = await serving();
+    const pausedAt = time(forge.clock.now().toISOString());
+    const paused = await cli(url, ["pause", "--lane", "slow", "--reason", "database maintenance"]);
+    expect(paused).toMatchObject({ code: 0, stderr: "", stdout: `paused lane slow since ${pausedAt} (database maintenance)\n` });
+
+    const held = await create(forge, { lane: "slow" });
+    const free = await create(forge, { lane: "fast" });
+    await tickOnce(forge);
+    expect([await runStatus(forge, held), await runStatus(forge, free)]).toEqual(["PENDING", "SUCCEEDED"]);
+    expect(recordOf((await cli(url, ["runs", "show", held])).stdout).get("waiting")).toMatch(/^PAUSED - \S/);
+    const listed = lines((await cli(url, ["runs", "list", "--lane", "slow"])).stdout).map((line) => line.split(/\s{2,}/).slice(0, 3));
+    expect(listed[1]).toEqual([held, "PENDING", "PAUSED"]);
+
+    const table = await cli(url, ["pauses", "list"]);
+    expect(table).toMatchObject({ code: 0, stderr: "" });
+    expect(lines(table.stdout).map((line) => line.split(/\s{2,}/))).toEqual([
+      ["LANE", "JOB TYPE", "PAUSED", "REASON"],
+      ["slow", "*", pausedAt, "database maintenance"],
+    ]);
+
+    // Paused again: the reason is replaced, the time it was paused is kept.
+    (forge.clock as TestClock).advance(60_000);
+    const again = await cli(url, ["pause", "--lane", "slow", "--reason", "still migrating", "--json"]);
+    expect(JSON.parse(again.stdout)).toEqual({ lane: "slow", jobType: null, pausedAt: expect.any(String), reason: "still migrating" });
+    expect(time(JSON.parse(again.stdout).pausedAt)).toBe(pausedAt);
+
+    const resumed = await cli(url, ["resume", "--lane", "slow"]);
+    expect(resumed).toMatchObject({ code: 0, stderr: "", stdout: "resumed lane slow: its runs go on at the next tick\n" });
+    expect(await runStatus(forge, held)).toBe("PENDING");
+    await tickOnce(forge);
+    expect(await runStatus(forge, held)).toBe("SUCCEEDED");
+    expect(await cli(url, ["pauses", "list"])).toMatchObject({ code: 0, stdout: "nothing is paused\n" });
+    expect(JSON.parse((await cli(url, ["pauses", "list", "--json"])).stdout)).toEqual([]);
+  });
+
+  it("a job type in a lane is paused, listed and resumed as that pair; resume of what is not paused exits 1 naming it; the pauses need the admin token", async () => {
+    const { forge, url } = await serving();
+    expect((await cli(url, ["pause", "--job-type", "deploy", "--lane", "prod"])).stdout).toMatch(
+      /^paused job type deploy in lane prod since \S+ \S+\n$/,
+    );
+    (forge.clock as TestClock).advance(1000);
+    expect((await cli(url, ["pause", "--job-type", "backfill"])).stdout).toMatch(/^paused job type backfill since \S+ \S+\n$/);
+    const prodDeploy = await create(forge, { jobType: "deploy", lane: "prod" });
+    const prodBuild = await create(forge, { jobType: "build", lane: "prod" });
+    const stagingDeploy = await create(forge, { jobType: "deploy", lane: "staging" });
+    await tickOnce(forge);
+    expect(await Promise.all([prodDeploy, prodBuild, stagingDeploy].map((id) => runStatus(forge, id)))).toEqual([
+      "PENDING",
+      "SUCCEEDED",
+      "SUCCEEDED",
+    ]);
+    const listed = JSON.parse((await cli(url, ["pauses", "list", "--json"])).stdout) as Array<{ lane: string | null; jobType: string }>;
+    expect(listed.map((p) => [p.lane, p.jobType])).toEqual([
+      ["prod", "deploy"],
+      [null, "backfill"],
+    ]);
+    expect(lines((await cli(url, ["pauses", "list"])).stdout).map((line) => line.split(/\s{2,}/).slice(0, 2))).toEqual([
+      ["LANE", "JOB TYPE"],
+      ["prod", "deploy"],
+      ["*", "backfill"],
+    ]);
+
+    // resume lifts exactly the pause named: --lane prod alone is not the pause of deploy in prod.
+    const [laneOnly, unknown, json] = await Promise.all([
+      cli(url, ["resume", "--lane", "prod"]),
+      cli(url, ["resume", "--job-type", "deploy", "--lane", "prd"]),
+      cli(url, ["resume", "--job-type", "nightly", "--json"]),
+    ]);
+    expect(laneOnly).toMatchObject({ code: 1, stdout: "" });
+    expect(lines(laneOnly.stderr)).toEqual(["forge: nothing was paused for lane prod (forge pauses list shows what is)"]);
+    expect(unknown.code).toBe(1);
+    expect(lines(unknown.stderr)).toEqual(["forge: nothing was paused for job type deploy in lane prd (forge pauses list shows what is)"]);
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.stdout)).toEqual({ lane: null, jobType: "nightly", resumed: false });
+    expect(JSON.parse((await cli(url, ["pauses", "list", "--json"])).stdout)).toHaveLength(2);
+
+    expect(await cli(url, ["resume", "--lane", "prod", "--job-type", "deploy", "--json"])).toMatchObject({
+      code: 0,
+      stdout: `${JSON.stringify({ lane: "prod", jobType: "deploy", resumed: true }, null, 2)}\n`,
+    });
+    await tickOnce(forge);
+    expect(await runStatus(forge, prodDeploy)).toBe("SUCCEEDED");
+
+    const refused = await Promise.all([
+      cli(url, ["pauses", "list"], null),
+      cli(url, ["pause", "--lane", "x"], null),
+      cli(url, ["resume", "--job-type", "backfill"], null),
+    ]);
+    for (const out of refused) expect(out).toMatchObject({ code: 1, stdout: "", stderr: `${FORBIDDEN_ADMIN}\n` });
+    expect(JSON.parse((await cli(url, ["pauses", "list", "--json"])).stdout)).toHaveLength(1);
+  });
+
+  it("pause and resume without --lane or --job-type are refused with exit 2 before any request", async () => {
+    const nowhere = `http://127.0.0.1:${await closedPort()}/graphql`;
+    const [pauseOut, pauseReason, resumeOut, emptyLane] = await Promise.all([
+      cli(nowhere, ["pause"]),
+      cli(nowhere, ["pause", "--reason", "why not"]),
+      cli(nowhere, ["resume", "--json"]),
+      cli(nowhere, ["pause", "--lane", " "]),
+    ]);
+    expect(pauseOut).toMatchObject({ code: 2, stdout: "", stderr: "forge: nothing to pause: give --lane, --job-type or both\n" });
+    expect(pauseReason).toMatchObject({ code: 2, stdout: "", stderr: "forge: nothing to pause: give --lane, --job-type or both\n" });
+    expect(resumeOut).toMatchObject({ code: 2, stdout: "", stderr: "forge: nothing to resume: give --lane, --job-type or both\n" });
+    expect(emptyLane).toMatchObject({
+      code: 2,
+      stdout: "",
+      stderr: "forge: option '--lane <lane>' argument ' ' is invalid. must not be empty.\n",
+    });
+  });
+});
+
+describe("forge prune", { timeout: CLI_TIMEOUT_MS }, () => {
+  it("--dry-run counts the runs, events and artifacts it would delete and deletes nothing; then prune deletes exactly those", async () => {
+    const { forge, url } = await serving();
+    const plain = await create(forge);
+    const withArtifact = await create(forge, {
+      graph: {
+        steps: {
+          fetch: { type: "noop" },
+          note: { type: "artifact", deps: ["fetch"], params: { name: "n.txt", contentType: "text/plain", content: "hi" } },
+        },
+      },
+    });
+    const failed = await create(forge, { graph: FAILING });
+    await tickOnce(forge);
+    (forge.clock as TestClock).advance(500);
+    const cutoff = forge.clock.now().toISOString();
+    (forge.clock as TestClock).advance(10_000);
+    const newer = await create(forge);
+    await tickOnce(forge);
+    const pending = await create(forge);
+    const old = [plain, withArtifact, failed];
+    const counts = await Promise.all(
+      old.map((id) =>
+        gqlData<{ run: { eventCount: number; artifacts: unknown[] } }>(
+          forge,
+          "query($id: ID!) { run(id: $id) { eventCount artifacts { name } } }",
+          { id },
+        ),
+      ),
+    );
+    const events = counts.reduce((sum, c) => sum + c.run.eventCount, 0);
+    expect(counts.map((c) => c.run.artifacts.length)).toEqual([0, 1, 0]);
+
+    const dry = await cli(url, ["prune", "--finished-before", cutoff, "--dry-run"]);
+    expect(dry).toMatchObject({ code: 0, stderr: "" });
+    expect(lines(dry.stdout)).toEqual([
+      `would prune SUCCEEDED, FAILED, CANCELLED runs finished before ${time(cutoff)} (dry run: nothing was deleted)`,
+      "runs:      3",
+      `events:    ${events}`,
+      "artifacts: 1",
+    ]);
+    expect(await runCount(forge)).toBe(5);
+    for (const id of old) expect(await readRun(forge, id), id).not.toBeNull();
+
+    const json = await cli(url, ["prune", "--finished-before", cutoff, "--dry-run", "--json"]);
+    expect(JSON.parse(json.stdout)).toEqual({ runs: 3, events, artifacts: 1, dryRun: true, finishedBefore: cutoff });
+
+    const done = await cli(url, ["prune", "--finished-before", cutoff]);
+    expect(done).toMatchObject({ code: 0, stderr: "" });
+    expect(lines(done.stdout)).toEqual([
+      `pruned SUCCEEDED, FAILED, CANCELLED runs finished before ${time(cutoff)}`,
+      "runs:      3",
+      `events:    ${events}`,
+      "artifacts: 1",
+    ]);
+    for (const id of old) expect(await readRun(forge, id), id).toBeNull();
+    expect(await runStatus(forge, newer)).toBe("SUCCEEDED");
+    expect(await runStatus(forge, pending)).toBe("PENDING");
+    expect(JSON.parse((await cli(url, ["prune", "--finished-before", cutoff, "--json"])).stdout)).toMatchObject({
+      runs: 0,
+      events: 0,
+      artifacts: 0,
+    });
+
+    const refused = await cli(url, ["prune", "--finished-before", cutoff], null);
+    expect(refused).toMatchObject({ code: 1, stdout: "", stderr: `${FORBIDDEN_ADMIN}\n` });
+  });
+
+  it("--older-than counts back from now and --status narrows; both or neither of --finished-before and --older-than, a bad duration or a status not finished are refused with exit 2 before any request", async () => {
+    // The server's clock two days behind this machine's: its runs finished about two days ago.
+    const forge = await startForge({ clock: new TestClock(new Date(Date.now() - 2 * 86_400_000)) });
+    const url = await forge.app.start();
+    const succeeded = await create(forge);
+    const failed = await create(forge, { graph: FAILING });
+    await tickOnce(forge);
+    // A cutoff after the server's own now is taken as its now: let its clock pass this machine's.
+    (forge.clock as TestClock).advance(3 * 86_400_000);
+    const pruned = async (args: string[]) => {
+      const out = await cli(url, ["prune", "--json", ...args]);
+      expect(out, args.join(" ")).toMatchObject({ code: 0, stderr: "" });
+      return (JSON.parse(out.stdout) as { runs: number }).runs;
+    };
+    expect(await pruned(["--older-than", "3d", "--dry-run"])).toBe(0);
+    expect(await pruned(["--older-than", "36h", "--dry-run"])).toBe(2);
+    expect(await pruned(["--older-than", "1d", "--status", "failed"])).toBe(1);
+    expect(await readRun(forge, failed)).toBeNull();
+    expect(await runStatus(forge, succeeded)).toBe("SUCCEEDED");
+    expect(await pruned(["--older-than", "2880m", "--status", "FAILED", "CANCELLED"])).toBe(0);
+    expect(await pruned(["--older-than", "1w"])).toBe(0);
+    expect(await pruned(["--older-than", "86400s"])).toBe(1);
+    expect(await runCount(forge)).toBe(0);
+
+    const nowhere = `http://127.0.0.1:${await closedPort()}/graphql`;
+    const cases: Array<[string[], string]> = [
+      [["prune"], "forge: which runs to prune: give --finished-before <instant> or --older-than <duration>"],
+      [["prune", "--dry-run"], "forge: which runs to prune: give --finished-before <instant> or --older-than <duration>"],
+      [
+        ["prune", "--finished-before", "2026-01-01", "--older-than", "30d"],
+        "forge: option '--older-than <duration>' cannot be used with option '--finished-before <instant>'",
+      ],
+      [
+        ["prune", "--older-than", "30"],
+        "forge: option '--older-than <duration>' argument '30' is invalid. must be a whole number and a unit",
+      ],
+      [["prune", "--older-than", "1.5d"], "forge: option '--older-than <duration>' argument '1.5d' is invalid."],
+      [["prune", "--finished-before", "last week"], "forge: option '--finished-before <instant>' argument 'last week' is invalid."],
+      [
+        ["prune", "--older-than", "30d", "--status", "PENDING"],
+        "forge: option '--status <status...>' argument 'PENDING' is invalid. must be one of SUCCEEDED, FAILED, CANCELLED.",
+      ],
+    ];
+    const outs = await Promise.all(cases.map(([args]) => cli(nowhere, args)));
+    for (const [i, [args, message]] of cases.entries()) {
+      const out = outs[i] as CliRun;
+      expect(out.code, args.join(" ")).toBe(2);
+      expect(out.stdout, args.join(" ")).toBe("");
+      expect(lines(out.stderr), args.join(" ")).toHaveLength(1);
+      expect(out.stderr.startsWith(message), `${out.stderr} starts with ${message}`).toBe(true);
+    }
+  });
+});
+
 describe("forge tick and status", { timeout: CLI_TIMEOUT_MS }, () => {
   it("tick advances runs with the admin token, and prints the API's FORBIDDEN on one line without it", async () => {
     const { forge, url } = await serving();
@@ -686,7 +1271,21 @@ describe("forge tick and status", { timeout: CLI_TIMEOUT_MS }, () => {
 describe("forge, in general", { timeout: CLI_TIMEOUT_MS }, () => {
   it("a server that cannot be reached is one line naming the URL, exit 1, for every client command", async () => {
     const url = `http://127.0.0.1:${await closedPort()}/graphql`;
-    const commands = [["runs", "list"], ["runs", "show", "r_1"], ["runs", "tail", "r_1"], ["runs", "cancel", "r_1"], ["tick"], ["status"]];
+    const commands = [
+      ["runs", "list"],
+      ["runs", "show", "r_1"],
+      ["runs", "tail", "r_1"],
+      ["runs", "cancel", "r_1"],
+      ["runs", "rerun", "r_1"],
+      ["runs", "cancel-matching", "--lane", "x"],
+      ["runs", "rerun-matching", "--status", "FAILED"],
+      ["pause", "--lane", "x"],
+      ["resume", "--lane", "x"],
+      ["pauses", "list"],
+      ["prune", "--older-than", "30d"],
+      ["tick"],
+      ["status"],
+    ];
     const outs = await Promise.all(commands.map((args) => cli(url, args)));
     for (const [i, args] of commands.entries()) {
       const out = outs[i] as CliRun;
@@ -714,11 +1313,15 @@ describe("forge, in general", { timeout: CLI_TIMEOUT_MS }, () => {
     const url = "http://127.0.0.1:1/graphql";
     const help = await cli(url, ["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["serve", "worker", "migrate", "runs", "tick", "status", "Exit codes:", "FORGE_URL", "FORGE_TOKEN"]) {
-      expect(help.stdout).toContain(command);
+    for (const command of ["serve", "worker", "migrate", "runs", "tick", "status", "pause", "resume", "pauses", "prune"]) {
+      expect(help.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
     }
+    for (const text of ["Exit codes:", "FORGE_URL", "FORGE_TOKEN", "runs cancel-matching", "pauses list", "prune)"])
+      expect(help.stdout).toContain(text);
     const runsHelp = await cli(url, ["runs", "--help"]);
-    for (const command of ["list", "show", "create", "tail", "cancel", "signal"]) expect(runsHelp.stdout).toContain(command);
+    for (const command of ["list", "show", "create", "tail", "cancel", "signal", "rerun", "cancel-matching", "rerun-matching"]) {
+      expect(runsHelp.stdout).toMatch(new RegExp(`^  ${command} `, "m"));
+    }
 
     const unknown = await cli(url, ["deploy"]);
     expect(unknown.code).toBe(2);

@@ -190,6 +190,18 @@ describe("bulk actions", () => {
     expect((await forge.app.forge.runEvents(one, 0, 10)).map((e) => e.type)).toEqual(["run_created", "step_cancelled", "run_cancelled"]);
   });
 
+  it("splits a page of runs with large graphs into transactions of at most 2,000 steps", async () => {
+    const forge = await startForge();
+    const steps = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`s${i}`, { type: "noop" }]));
+    await forge.app.forge.createRuns(Array.from({ length: 10 }, () => runInput({ lane: "big", graph: { steps } })));
+    const before = forge.app.forge.db.commits;
+    const res = await forge.gql(`mutation { cancelRuns(filter: { lane: "big" }) { matched affected } }`);
+    expect(res.data.cancelRuns).toEqual({ matched: 10, affected: 10 });
+    // 5,000 steps: four runs (2,000 steps), four, then two.
+    expect(forge.app.forge.db.commits - before).toBe(3);
+    expect(await forge.app.forge.db.read.step.count({ where: { status: "CANCELLED" } })).toBe(5000);
+  });
+
   it("rerunRuns re-runs only FAILED and CANCELLED matches, once each, and says so in matched/affected", async () => {
     const forge = await startForge();
     const failing = { steps: { x: { type: "fail", retry: { maxAttempts: 1 } } } };
@@ -318,6 +330,41 @@ describe("retention", () => {
     expect(await db.artifact.count({ where: { runId: { in: old.map((r) => r.id) } } })).toBe(0);
     expect(await forge.app.forge.runEvents(kept.id, 0, 100)).toEqual(keptEvents);
     expect((await forge.app.forge.getRun(open.id))?.status).toBe("PENDING");
+  });
+
+  it("prunes runs with large histories in transactions of at most 20,000 events", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const forge = await startForge({ clock });
+    const steps = Object.fromEntries(Array.from({ length: 500 }, (_, i) => [`s${i}`, { type: "noop" }]));
+    for (let i = 0; i < 5; i++) await forge.app.forge.createRuns(Array.from({ length: 10 }, () => runInput({ graph: { steps } })));
+    await settle(forge, 20);
+    clock.advance(1000);
+    const before = forge.app.forge.db.commits;
+    // 50 runs of 1,003 events each: 19 per transaction (19,057 events), then 19, then 12, then one finding none left.
+    expect((await forge.app.forge.lifecycle.prune(clock.now(), null, false)).runs).toBe(50);
+    expect(forge.app.forge.db.commits - before).toBe(4);
+  }, 60_000);
+
+  it("a follower of a run that is pruned while it replays the run's events ends NOT_FOUND instead of waiting forever", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const forge = await startForge({ clock });
+    const steps = Object.fromEntries(Array.from({ length: 400 }, (_, i) => [`s${i}`, { type: "noop" }]));
+    const run = await forge.app.forge.createRun(runInput({ graph: { steps } }));
+    // Another follower keeps the event feed moving, so the events are passed on (to it) as they
+    // commit: the follower below reads them from the store alone, and what it has not read yet
+    // is gone once the run is pruned.
+    const other = forge.app.forge.feed.subscribe(() => {});
+    await settle(forge);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const abort = new AbortController();
+    const follower = await forge.app.forge.followRun(run.id, 0, abort.signal);
+    const first = await follower.next(); // the first page of its 803 events
+    expect(first.value?.length).toBe(500);
+    clock.advance(1000);
+    await forge.app.forge.lifecycle.prune(clock.now(), null, false);
+    await expect(follower.next()).rejects.toMatchObject({ code: "NOT_FOUND" });
+    abort.abort();
+    other();
   });
 
   it("pruneRuns refuses statuses that are not finished, by name", async () => {

@@ -50,6 +50,8 @@ describe("policy files", () => {
     ["a retry out of range", { a: { defaultRetry: { maxAttempts: 1000 } } }, /^f: a\.defaultRetry\.maxAttempts: /],
     ["an unknown retry key", { a: { defaultRetry: { attempts: 2 } } }, "f: a.defaultRetry: unknown key attempts"],
     ["a fractional timeout", { a: { defaultTimeoutMs: 1.5 } }, /^f: a\.defaultTimeoutMs: /],
+    ["a negative retentionDays", { a: { retentionDays: -1 } }, /^f: a\.retentionDays: /],
+    ["a fractional retentionDays", { a: { retentionDays: 0.5 } }, /^f: a\.retentionDays: /],
     ["a __proto__ job type", '{"__proto__": {"maxSteps": 2}}', "f: __proto__: is not allowed as a job type"],
     ["a __proto__ lane", '{"b": {"laneConcurrency": {"__proto__": 2}}}', "f: b.laneConcurrency.__proto__: is not allowed as a lane name"],
   ])("refuses %s, naming the key", (_what, content, message) => {

@@ -4,7 +4,7 @@ import { ApiError, type ForgeClient, UsageError } from "./client.ts";
 import { brief, json, record, span, table, time } from "./format.ts";
 
 /**
- * `forge runs list|show|create|cancel|signal`: each sends one operation and prints its
+ * `forge runs list|show|create|cancel|signal|rerun`: each sends one operation and prints its
  * answer, as a table or (with `json`) as the API's JSON.
  */
 
@@ -35,6 +35,15 @@ interface RunSummaryJson {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** Why the run is not moving; null when it is terminal or being advanced right now. */
+  waiting: WaitingJson | null;
+  rerunOf: string | null;
+}
+
+interface WaitingJson {
+  reason: string;
+  until: string | null;
+  detail: string;
 }
 
 interface RunJson extends RunSummaryJson {
@@ -44,11 +53,12 @@ interface RunJson extends RunSummaryJson {
   params: unknown;
   graph: unknown;
   lease: { owner: string; epoch: number; expiresAt: string } | null;
+  reruns: string[];
   steps: StepJson[];
 }
 
-const SUMMARY = "id status mode jobType lane requestedBy priority createdAt startedAt finishedAt";
-const FULL = `${SUMMARY} updatedAt idempotencyKey eventCount params graph lease { owner epoch expiresAt }
+const SUMMARY = "id status mode jobType lane requestedBy priority createdAt startedAt finishedAt waiting { reason until detail } rerunOf";
+const FULL = `${SUMMARY} updatedAt idempotencyKey eventCount params graph lease { owner epoch expiresAt } reruns
   steps { stepId type deps status attempts startedAt finishedAt output error }`;
 
 const LIST = `query ListRuns($first: Int!, $after: String, $status: RunStatus, $jobType: String, $lane: String) {
@@ -93,9 +103,11 @@ export async function listRuns(client: ForgeClient, options: ListOptions, io: Ou
     io.out.write("no runs\n");
     return 0;
   }
+  // WAITING is the reason alone, to keep the table narrow; `runs show` has the sentence.
   const rows = runs.map((r) => [
     r.id,
     r.status,
+    r.waiting?.reason,
     r.jobType,
     r.lane,
     r.mode,
@@ -103,7 +115,7 @@ export async function listRuns(client: ForgeClient, options: ListOptions, io: Ou
     time(r.createdAt),
     span(r.startedAt, r.finishedAt),
   ]);
-  io.out.write(`${table(["ID", "STATUS", "JOB TYPE", "LANE", "MODE", "REQUESTED BY", "CREATED", "DURATION"], rows)}\n`);
+  io.out.write(`${table(["ID", "STATUS", "WAITING", "JOB TYPE", "LANE", "MODE", "REQUESTED BY", "CREATED", "DURATION"], rows)}\n`);
   return 0;
 }
 
@@ -126,9 +138,10 @@ export async function showRun(client: ForgeClient, id: string, options: { json: 
 
 function runRecord(run: RunJson): string {
   const done = run.steps.filter((s) => ["SUCCEEDED", "FAILED", "SKIPPED", "CANCELLED"].includes(s.status)).length;
-  return record([
+  const entries: Array<[string, string | number | null]> = [
     ["id", run.id],
     ["status", run.status],
+    ...(run.waiting ? [["waiting", waitingText(run.waiting)] as [string, string]] : []),
     ["steps", `${done}/${run.steps.length} done`],
     ["job type", run.jobType],
     ["lane", run.lane],
@@ -142,7 +155,15 @@ function runRecord(run: RunJson): string {
     ["duration", span(run.startedAt, run.finishedAt)],
     ["events", run.eventCount],
     ["lease", run.lease ? `${run.lease.owner} (epoch ${run.lease.epoch}) until ${time(run.lease.expiresAt)}` : null],
-  ]);
+  ];
+  if (run.rerunOf) entries.push(["rerun of", run.rerunOf]);
+  if (run.reruns.length > 0) entries.push(["reruns", run.reruns.join(", ")]);
+  return record(entries);
+}
+
+/** `TIMER until 2026-12-01 10:00:05 - <the API's sentence>`. */
+function waitingText(waiting: WaitingJson): string {
+  return `${waiting.reason}${waiting.until ? ` until ${time(waiting.until)}` : ""} - ${waiting.detail}`;
 }
 
 function stepsTable(steps: StepJson[]): string {
@@ -251,5 +272,38 @@ export async function signalRun(
   const run = data.signalRun;
   if (options.json) io.out.write(`${json(run)}\n`);
   else io.out.write(`signalled step ${stepId} of run ${run.id} (run ${run.status}; its next tick goes on)\n`);
+  return 0;
+}
+
+/**
+ * Re-runs a terminal run: the new run (PENDING) starts with the steps it reuses SUCCEEDED
+ * (attempts 0, the original's output), and the others to run again.
+ */
+export async function rerunRun(
+  client: ForgeClient,
+  id: string,
+  options: { fromStep?: string; json: boolean },
+  io: Output,
+): Promise<number> {
+  const data = await client.request<{ rerunRun: RunJson }>(
+    `mutation RerunRun($id: ID!, $fromStep: String) { rerunRun(id: $id, fromStep: $fromStep) { ${FULL} } }`,
+    { id, fromStep: options.fromStep ?? null },
+  );
+  const run = data.rerunRun;
+  if (options.json) {
+    io.out.write(`${json(run)}\n`);
+    return 0;
+  }
+  const reused = run.steps.filter((s) => s.status === "SUCCEEDED" && s.attempts === 0).map((s) => s.stepId);
+  const again = run.steps.filter((s) => !reused.includes(s.stepId)).map((s) => s.stepId);
+  io.out.write(
+    `${record([
+      ["id", run.id],
+      ["status", run.status],
+      ["rerun of", run.rerunOf],
+      ["reused", reused.length > 0 ? reused.join(", ") : null],
+      ["to run", again.length > 0 ? again.join(", ") : null],
+    ])}\n`,
+  );
   return 0;
 }

@@ -39,6 +39,8 @@ const RUN_STEPS = `query TailSteps($id: ID!) { run(id: $id) { id status steps { 
 /** Events after which a step's result is known (it counts as done on the progress bar). */
 const STEP_RESULTS: Record<string, string> = {
   step_succeeded: "succeeded",
+  // A re-run's step that keeps the original's output: done from the start.
+  step_reused: "reused",
   step_failed: "failed",
   step_skipped: "skipped",
   step_cancelled: "cancelled",
@@ -193,6 +195,8 @@ export function stepLine(event: RunEventJson, output?: unknown): string | null {
   switch (event.type) {
     case "step_succeeded":
       return `succeeded  ${step}${attempt}${output === undefined || output === null ? "" : `: ${brief(output, 100)}`}`;
+    case "step_reused":
+      return `reused     ${step}${typeof data.fromRunId === "string" ? ` (from run ${data.fromRunId})` : ""}`;
     case "step_failed":
       return `failed     ${step}${attempt}: ${String(data.error ?? "no error given")}`;
     case "step_skipped":

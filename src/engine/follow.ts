@@ -1,7 +1,9 @@
 import { type StoredEvent, TERMINAL_EVENT_TYPES } from "../domain/event.ts";
+import { RunNotFound } from "../errors.ts";
 import type { ForgeMetrics } from "../ops/metrics.ts";
 import type { Db } from "../store/db.ts";
 import { lastEventId, listEventsAfter, listRunEvents } from "../store/events.ts";
+import { findRun } from "../store/runs.ts";
 import type { EventFeed } from "./event-feed.ts";
 
 /** What a follower reads from and counts in. */
@@ -120,7 +122,13 @@ export function followRun(
     key: "seq",
     at: afterSeq,
     accept: (e) => e.runId === run.id,
-    fromStore: (after) => listRunEvents(deps.db, run.id, after, PAGE),
+    fromStore: async (after) => {
+      const events = await listRunEvents(deps.db, run.id, after, PAGE);
+      // A run pruned while it was followed (API.md, "Retention") will never send its terminal
+      // event: the follower ends NOT_FOUND, as for a run that never existed, instead of waiting forever.
+      if (events.length === 0 && !(await findRun(deps.db, run.id))) throw new RunNotFound(run.id);
+      return events;
+    },
     isLast: (e) => TERMINAL_EVENT_TYPES.has(e.type),
   };
   if (run.terminal && afterSeq >= run.seq) return (async function* () {})();

@@ -13,7 +13,7 @@ import { isTerminalRun, RUN_STATUSES, type RunStatus } from "../domain/status.ts
 import type { PauseScope } from "../domain/waiting.ts";
 import { InvalidInput, RunNotFound } from "../errors.ts";
 import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
-import { type MatchedRun, matchingRuns, type WalkCursor, withReruns } from "../store/sql/bulk.ts";
+import { type MatchedRun, matchingRuns, stepCounts, type WalkCursor, withReruns } from "../store/sql/bulk.ts";
 import { changeRunsOverridingLeases } from "../store/sql/cancel.ts";
 import { liftPause, listPauses, setPause } from "../store/sql/pauses.ts";
 import { countPrunable, type PruneCounts, type PruneScope, pruneBatch } from "../store/sql/prune.ts";
@@ -23,8 +23,16 @@ import type { Scheduler } from "./scheduler.ts";
 
 /** Runs one bulk-action transaction acts on: a few milliseconds of writes. */
 export const BULK_BATCH = 200;
-/** Runs one prune transaction deletes, with their steps, events and artifacts. */
+/**
+ * Steps one bulk-action transaction writes at most: a page of runs with large graphs is split
+ * into several transactions (a run larger than this is one on its own), so neither a
+ * transaction nor, on SQLite, a statement holding the event loop grows with graph size.
+ */
+export const BULK_STEPS = 2000;
+/** Runs one prune transaction deletes, with their steps, events and artifacts... */
 export const PRUNE_BATCH = 500;
+/** ...and at most this many events among them (a run larger than this goes alone). */
+export const PRUNE_EVENTS = 20_000;
 /** Ids a BulkResult lists at most. */
 export const BULK_IDS = 1000;
 
@@ -79,13 +87,16 @@ export class Lifecycle {
     return this.#walk(input, dryRun, async (page) => {
       const open = page.filter((r) => !isTerminalRun(r.status)).map((r) => r.id);
       if (dryRun) return open;
-      const now = clock.now();
-      const changes = await changeRunsOverridingLeases(db, open, (run, steps) => {
-        const plan = planCancel(run, steps, now);
-        return plan && { runId: run.id, owner: "", epoch: run.leaseEpoch, baseSeq: run.seq, ...plan };
-      });
-      if (changes.length > 0) feed.notify();
-      const cancelled = new Set(changes.map((c) => c.runId));
+      const cancelled = new Set<string>();
+      for (const group of await this.#bySteps(open)) {
+        const now = clock.now();
+        const changes = await changeRunsOverridingLeases(db, group, (run, steps) => {
+          const plan = planCancel(run, steps, now);
+          return plan && { runId: run.id, owner: "", epoch: run.leaseEpoch, baseSeq: run.seq, ...plan };
+        });
+        if (changes.length > 0) feed.notify();
+        for (const c of changes) cancelled.add(c.runId);
+      }
       for (const run of page) {
         if (!cancelled.has(run.id)) continue;
         this.d.scheduler.abortRun(run.id, new Error(`run "${run.id}" was cancelled`));
@@ -104,21 +115,24 @@ export class Lifecycle {
         const taken = await withReruns(db, candidates);
         return candidates.filter((runId) => !taken.has(runId));
       }
-      const now = clock.now();
-      const outcomes = await insertReruns(db, candidates, { skipRerun: true }, (original, steps) => {
-        if (!RERUNNABLE.has(original.status)) return null;
-        try {
-          return this.#planRerun(original, steps, null, now);
-        } catch (error) {
-          // One run the policy in force now refuses does not stop the others.
-          if (!(error instanceof InvalidInput)) throw error;
-          log.warn({ runId: original.id, problem: error.message }, "rerunRuns: run not re-run");
-          return null;
-        }
-      });
-      const reruns = outcomes.flatMap((o) => ("rerun" in o ? [o.rerun] : []));
-      this.#created(reruns);
-      return outcomes.flatMap((o) => ("rerun" in o ? [o.originalId] : []));
+      const rerun: string[] = [];
+      for (const group of await this.#bySteps(candidates)) {
+        const now = clock.now();
+        const outcomes = await insertReruns(db, group, { skipRerun: true }, (original, steps) => {
+          if (!RERUNNABLE.has(original.status)) return null;
+          try {
+            return this.#planRerun(original, steps, null, now);
+          } catch (error) {
+            // One run the policy in force now refuses does not stop the others.
+            if (!(error instanceof InvalidInput)) throw error;
+            log.warn({ runId: original.id, problem: error.message }, "rerunRuns: run not re-run");
+            return null;
+          }
+        });
+        this.#created(outcomes.flatMap((o) => ("rerun" in o ? [o.rerun] : [])));
+        rerun.push(...outcomes.flatMap((o) => ("rerun" in o ? [o.originalId] : [])));
+      }
+      return rerun;
     });
   }
 
@@ -160,7 +174,7 @@ export class Lifecycle {
   async pruneScope(scope: PruneScope, keepGoing: () => Promise<boolean> = async () => true): Promise<PruneCounts> {
     const total: PruneCounts = { runs: 0, events: 0, artifacts: 0 };
     while (await keepGoing()) {
-      const batch = await pruneBatch(this.d.resources.db, scope, PRUNE_BATCH);
+      const batch = await pruneBatch(this.d.resources.db, scope, PRUNE_BATCH, PRUNE_EVENTS);
       if (batch.runs === 0) break;
       total.runs += batch.runs;
       total.events += batch.events;
@@ -193,6 +207,23 @@ export class Lifecycle {
       await turn();
     }
     return result;
+  }
+
+  /** The runs in groups of at most BULK_STEPS steps (a larger run alone), in their order, for one transaction each. */
+  async #bySteps(ids: string[]): Promise<string[][]> {
+    const counts = await stepCounts(this.d.resources.db, ids);
+    const groups: string[][] = [];
+    let steps = Number.POSITIVE_INFINITY;
+    for (const id of ids) {
+      const n = counts.get(id) ?? 0;
+      if (steps + n > BULK_STEPS) {
+        groups.push([]);
+        steps = 0;
+      }
+      (groups.at(-1) as string[]).push(id);
+      steps += n;
+    }
+    return groups;
   }
 
   /** The re-run of `original`: the same input under the policy in force now, its reusable steps done. */

@@ -76,3 +76,13 @@ export async function rerunsOf(db: Db, ids: readonly string[]): Promise<Map<stri
   }
   return byRun;
 }
+
+/** How many steps each of these runs has. */
+export async function stepCounts(db: Db, ids: readonly string[]): Promise<Map<string, number>> {
+  const counts = new Map<string, number>();
+  if (ids.length === 0) return counts;
+  const rows = await db.read.$queryRaw<Array<{ runId: string; n: number | bigint }>>`
+    SELECT run_id AS "runId", count(*) AS n FROM steps WHERE run_id IN (${Prisma.join(ids)}) GROUP BY run_id`;
+  for (const r of rows) counts.set(r.runId, Number(r.n));
+  return counts;
+}

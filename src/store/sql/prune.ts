@@ -47,12 +47,22 @@ function scopeSql(scope: PruneScope): Prisma.Sql {
   return Prisma.join(parts, " AND ");
 }
 
-/** Deletes up to `limit` of the runs in scope, oldest finished first, in one transaction; what it deleted. */
-export async function pruneBatch(db: Db, scope: PruneScope, limit: number): Promise<PruneCounts> {
+/**
+ * Deletes up to `limit` of the runs in scope, oldest finished first, in one transaction, and
+ * no more of them than hold `maxEvents` events together (at least one run): a run's events
+ * outnumber its steps, so this bounds every table's deletes, whatever the graphs' size.
+ * Returns what it deleted.
+ */
+export async function pruneBatch(db: Db, scope: PruneScope, limit: number, maxEvents: number): Promise<PruneCounts> {
   return db.write(async (tx) => {
-    const picked = await tx.$queryRaw<Array<{ id: string; seq: number | bigint }>>`
+    const candidates = await tx.$queryRaw<Array<{ id: string; seq: number | bigint }>>`
       SELECT id, seq FROM runs WHERE ${scopeSql(scope)} ORDER BY finished_at LIMIT ${limit} ${pickLock[db.dialect]}`;
-    if (picked.length === 0) return { runs: 0, events: 0, artifacts: 0 };
+    if (candidates.length === 0) return { runs: 0, events: 0, artifacts: 0 };
+    let events = 0;
+    const picked = candidates.filter((c, i) => {
+      events += Number(c.seq);
+      return i === 0 || events <= maxEvents;
+    });
     const ids = Prisma.join(picked.map((p) => p.id));
     const [counted] = await tx.$queryRaw<Array<{ n: number | bigint }>>`SELECT count(*) AS n FROM artifacts WHERE run_id IN (${ids})`;
     const runs = await tx.$executeRaw`DELETE FROM runs WHERE id IN (${ids})`;
