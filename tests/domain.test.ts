@@ -33,6 +33,13 @@ describe("domain", () => {
     expect(Number.parseInt(first.replace("-", "").slice(0, 12), 16)).toBe(Date.parse("2026-11-24T00:00:00.000Z"));
   });
 
+  it("run ids made in the same millisecond sort in the order they were made", () => {
+    const at = new Date("2026-11-24T00:00:00.005Z");
+    const ids = Array.from({ length: 1000 }, () => newRunId(at));
+    expect([...ids].sort()).toEqual(ids);
+    expect(new Set(ids).size).toBe(1000);
+  });
+
   it("canonical JSON does not depend on key order", () => {
     expect(canonicalJson({ b: 1, a: [{ y: 2, x: 1 }] })).toBe(canonicalJson({ a: [{ x: 1, y: 2 }], b: 1 }));
   });
