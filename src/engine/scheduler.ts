@@ -102,6 +102,8 @@ export class TickBatch {
   trace: { tracing: Tracing; tick: Span } | null = null;
   /** One per claimed run, in claim order: aborts that run's attempts. Registered from the claim on, so a cancellation that lands before the steps start stops them too. */
   readonly #controllers: AbortController[];
+  /** Claims (by index) whose lane or job type was paused while this batch held them: they start no new steps. */
+  readonly #held = new Set<number>();
 
   constructor(
     private readonly o: TickSystems,
@@ -247,11 +249,13 @@ export class TickBatch {
     };
     if (signal.aborted) stopAll();
     signal.addEventListener("abort", stopAll, { once: true });
+    const held = this.#held;
     const keeper = this.o.keeper.keep(
       this.owner,
       this.claimed,
       () => this.claimed.flatMap((_, i) => (committed.has(i) ? [] : [i])),
       (i, reason) => controllers[i]?.abort(reason),
+      (i) => held.add(i),
     );
     const traced = this.trace;
     const runs = this.claimed.map((claim, i) => {
@@ -301,6 +305,7 @@ export class TickBatch {
             signal: (controllers[i] as AbortController).signal,
             metrics,
             trace,
+            held: () => this.#held.has(i),
           })
     );
   }

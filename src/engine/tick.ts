@@ -34,6 +34,12 @@ export interface TickContext extends AttemptContext {
   metrics: ForgeMetrics;
   /** With tracing on: the tracer and this run's tick span, the parent of each attempt's. */
   trace: { tracing: Tracing; runTick: Span } | null;
+  /**
+   * True once the run's lane or job type was paused while this tick holds it (the lease
+   * keeper looks at each renewal): the steps in flight finish, no new wave starts, and the
+   * run is committed due, to wait in the queue until resume.
+   */
+  held?: () => boolean;
 }
 
 export type TickOutcome = "succeeded" | "failed" | "progressed";
@@ -96,7 +102,7 @@ export async function advanceRun(run: RunRecord, stepRows: StepRecord[], ctx: Ti
   let ready = ordered.filter((s) => (s.status === "PENDING" && unmet.get(s.id) === 0) || isDue(s));
 
   let budget = ctx.stepBudget;
-  while (budget > 0 && ready.length > 0 && !ctx.signal.aborted) {
+  while (budget > 0 && ready.length > 0 && !ctx.signal.aborted && !ctx.held?.()) {
     const wave = ready.slice(0, budget);
     budget -= wave.length;
     const resumed = new Map<MutableStep, Date | null>();
