@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { TestClock } from "../src/clock.ts";
 import type { AdminAction } from "../src/engine/audit.ts";
 import { defaultRegistry } from "../src/engine/steps/index.ts";
+import { markWorkerStopped, registerWorker } from "../src/store/workers.ts";
 import { RunEventsSubscription } from "./support/documents.ts";
 import { API, runInput, startForge } from "./support/forge.ts";
 import { waitFor } from "./support/wait.ts";
@@ -247,12 +248,19 @@ describe("pauses", () => {
     expect(p.data.pause).toMatchObject({ lane: "slow", jobType: null, reason: "incident 42" });
     const held = await forge.app.forge.createRun(runInput({ lane: "slow" }));
     const free = await forge.app.forge.createRun(runInput({ lane: "fast" }));
+    // The queue's depth and its lanes count what waits for capacity, not what a pause holds back.
+    const queue = await forge.gql(`{ workerStatus { queueDepth lanes { lane depth } } }`);
+    expect(queue.data.workerStatus).toEqual({ queueDepth: 1, lanes: [{ lane: "fast", depth: 1 }] });
     const tick = await forge.app.forge.tickOnce(100);
     expect(tick.runIds).toEqual([free.id]);
     const w = await forge.gql(`query($id: ID!) { run(id: $id) { status waiting { reason until detail } } }`, { id: held.id });
     expect(w.data.run).toMatchObject({ status: "PENDING", waiting: { reason: "PAUSED", until: null } });
     expect(w.data.run.waiting.detail).toContain('Lane "slow" is paused');
     expect(w.data.run.waiting.detail).toContain("incident 42");
+    // The pause's reason is for admins (pauses is an admin query).
+    const forReader = await forge.gql(`query($id: ID!) { run(id: $id) { waiting { reason detail } } }`, { id: held.id }, API);
+    expect(forReader.data.run.waiting.reason).toBe("PAUSED");
+    expect(forReader.data.run.waiting.detail).not.toContain("incident 42");
     expect((await forge.gql(`{ pauses { lane jobType reason } }`)).data.pauses).toEqual([
       { lane: "slow", jobType: null, reason: "incident 42" },
     ]);
@@ -493,12 +501,23 @@ describe("waiting, continued", () => {
     await ticking;
 
     const run = await forge.app.forge.createRun(runInput());
+    // A worker that stopped (or crashed: its heartbeat went stale) while holding the run's lease.
+    await registerWorker(forge.app.forge.db, "crashed-host:123", clock.now());
+    await markWorkerStopped(forge.app.forge.db, "crashed-host:123", clock.now());
     await forge.app.forge.db.read.$executeRawUnsafe(
       `UPDATE runs SET lease_owner = 'crashed-host:123', lease_expires_at = ${forge.app.forge.db.dialect === "postgres" ? "'2026-06-01 00:00:30'" : Date.parse("2026-06-01T00:00:30.000Z")} WHERE id = '${run.id}'`,
     );
     const leased = await ask(run.id);
     expect(leased).toMatchObject({ reason: "LEASED", until: "2026-06-01T00:00:30.000Z" });
     expect(leased.detail).toContain("crashed-host:123");
+    // The holder's name is for admins: a reader with the API token gets the rest of the sentence.
+    const forReader = await forge.gql(`query($id: ID!) { run(id: $id) { waiting { reason detail } } }`, { id: run.id }, API);
+    expect(forReader.data.run.waiting.reason).toBe("LEASED");
+    expect(forReader.data.run.waiting.detail).not.toContain("crashed-host");
+    // A holder that is not a worker known to be gone (an admin tickOnce in another process) is taken to be at work.
+    await forge.app.forge.db.read.$executeRawUnsafe(`UPDATE runs SET lease_owner = 'ticker:elsewhere' WHERE id = '${run.id}'`);
+    expect(await ask(run.id)).toBeNull();
+    await forge.app.forge.db.read.$executeRawUnsafe(`UPDATE runs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = '${run.id}'`);
     clock.advance(31_000);
     expect((await ask(run.id)).reason).toBe("QUEUED");
   });
@@ -582,5 +601,64 @@ describe("rerunRun, continued", () => {
       /^id: run ".*" cannot be re-run under its job type's policy now: .*step type "fail" is not allowed/,
     );
     expect(await again.app.forge.db.read.run.count()).toBe(1);
+  });
+});
+
+describe("bulk actions, continued", () => {
+  it("an explicit dryRun: null is refused by name, not taken for false", async () => {
+    const forge = await startForge();
+    await forge.app.forge.createRun(runInput({ lane: "n" }));
+    for (const m of [
+      `cancelRuns(filter: { lane: "n" }, dryRun: null) { matched }`,
+      `rerunRuns(filter: { lane: "n" }, dryRun: null) { matched }`,
+      `pruneRuns(finishedBefore: "2030-01-01T00:00:00.000Z", dryRun: null) { runs }`,
+    ]) {
+      const res = await forge.gql(`mutation { ${m} }`);
+      expect(res.errors?.[0]).toMatchObject({
+        extensions: { code: "BAD_USER_INPUT" },
+        message: expect.stringMatching(/^dryRun: must be true or false/),
+      });
+    }
+    expect((await forge.app.forge.db.read.run.findFirst())?.status).toBe("PENDING");
+  });
+
+  it("rerunRuns' dry run counts what the real call does, leaving out runs the policy in force now refuses", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "forge-policy-"));
+    const policyFile = join(dir, "forge.policy.json");
+    writeFileSync(policyFile, JSON.stringify({ build: { allowedStepTypes: ["noop", "fail"] } }));
+    const forge = await startForge({ env: { FORGE_POLICY_FILE: policyFile } });
+    await forge.app.forge.createRuns([
+      runInput({ lane: "p", graph: { steps: { x: { type: "fail", retry: { maxAttempts: 1 } } } } }),
+      runInput({ lane: "p", graph: { steps: { y: { type: "noop" }, x: { type: "fail", deps: ["y"], retry: { maxAttempts: 1 } } } } }),
+    ]);
+    await settle(forge);
+    const dbUrl = forge.dbUrl;
+    await forge.stop();
+    // Now "fail" is no longer allowed: neither run can be re-run.
+    writeFileSync(policyFile, JSON.stringify({ build: { allowedStepTypes: ["noop"] } }));
+    const again = await startForge({ dbUrl, env: { FORGE_POLICY_FILE: policyFile } });
+    const dry = await again.gql(`mutation { rerunRuns(filter: { lane: "p" }, dryRun: true) { matched affected } }`);
+    const real = await again.gql(`mutation { rerunRuns(filter: { lane: "p" }) { matched affected } }`);
+    expect(dry.data.rerunRuns).toEqual({ matched: 2, affected: 0 });
+    expect(real.data.rerunRuns).toEqual(dry.data.rerunRuns);
+  });
+
+  it("a run whose re-run was pruned has still been re-run: rerunRuns does not re-run it again", async () => {
+    const clock = new TestClock(new Date("2026-06-01T00:00:00.000Z"));
+    const { broken, registry } = countingRegistry();
+    const forge = await startForge({ clock, registry });
+    const failed = await forge.app.forge.createRun(
+      runInput({ lane: "once", graph: { steps: { x: { type: "flaky", retry: { maxAttempts: 1 } } } } }),
+    );
+    await settle(forge);
+    broken.on = false;
+    const first = await forge.gql(`mutation { rerunRuns(filter: { lane: "once" }) { affected } }`);
+    expect(first.data.rerunRuns.affected).toBe(1);
+    await settle(forge); // the re-run succeeds
+    clock.advance(1000);
+    expect((await forge.app.forge.lifecycle.prune(clock.now(), ["SUCCEEDED"], false)).runs).toBe(1);
+    const again = await forge.gql(`mutation { rerunRuns(filter: { lane: "once" }) { matched affected } }`);
+    expect(again.data.rerunRuns).toEqual({ matched: 1, affected: 0 });
+    expect((await forge.gql(`query($id: ID!) { run(id: $id) { reruns } }`, { id: failed.id })).data.run.reruns).toEqual([]);
   });
 });

@@ -40,6 +40,7 @@ function rawRunRow() {
     laneCap: null,
     commitFailures: 0,
     rerunOf: null,
+    latestRerun: null,
   };
 }
 const BAD_USER_INPUT = { extensions: { code: "BAD_USER_INPUT" } };

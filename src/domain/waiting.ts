@@ -67,6 +67,8 @@ export interface WaitingFacts {
   holderAlive: boolean;
   /** A worker with a fresh heartbeat exists anywhere. */
   anyWorker: boolean;
+  /** The caller may read admin-only facts: a pause's reason, a lease holder's name. */
+  admin: boolean;
 }
 
 /** The pause that holds runs of this lane and job type back, if any (the oldest one). */
@@ -83,7 +85,7 @@ export function whyWaiting(run: WaitingRun, steps: readonly WaitingStep[], facts
     return {
       reason: "LEASED",
       until: run.leaseExpiresAt,
-      detail: `A ticker (${run.leaseOwner}) holds its lease and has not been heard from; another may take the run when the lease runs out at ${iso(run.leaseExpiresAt)}.`,
+      detail: `A worker${facts.admin ? ` (${run.leaseOwner})` : ""} that has stopped or is no longer heard from holds its lease; another may take the run when the lease runs out at ${iso(run.leaseExpiresAt)}.`,
     };
   }
   const awaitingSignal = steps.filter((s) => waitsForSignal(s) && s.signalledAt === null);
@@ -128,7 +130,7 @@ export function whyWaiting(run: WaitingRun, steps: readonly WaitingStep[], facts
     return {
       reason: "PAUSED",
       until: null,
-      detail: `${capitalize(what)} ${pause.lane !== null && pause.jobType !== null ? "are" : "is"} paused since ${iso(pause.pausedAt)}${pause.reason ? ` (${clip(pause.reason)})` : ""}; it goes on after resume.`,
+      detail: `${capitalize(what)} ${pause.lane !== null && pause.jobType !== null ? "are" : "is"} paused since ${iso(pause.pausedAt)}${facts.admin && pause.reason ? ` (${clip(pause.reason)})` : ""}; it goes on after resume.`,
     };
   }
   if (run.status === "PENDING" && run.laneCap !== null && facts.laneLoad >= run.laneCap) {

@@ -18,14 +18,23 @@ import { type Db, isUniqueViolation } from "../store/db.ts";
 import { listRunEvents } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
 import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
-import { findRun, findRunByIdempotencyKey, findSteps, findTaken, listRuns, type RunCursor, type RunFilter } from "../store/runs.ts";
+import {
+  findRun,
+  findRunByIdempotencyKey,
+  findSteps,
+  findTaken,
+  listRuns,
+  type RunCursor,
+  type RunFilter,
+  waitingSteps,
+} from "../store/runs.ts";
 import { rerunsOf } from "../store/sql/bulk.ts";
 import { changeRunOverridingLease } from "../store/sql/cancel.ts";
 import { laneLoads } from "../store/sql/claim.ts";
 import { insertRuns } from "../store/sql/insert-runs.ts";
 import { listPauses } from "../store/sql/pauses.ts";
 import { deliverSignal } from "../store/sql/signal.ts";
-import { type LaneQueue, liveWorkers, queueByLane, queueStats, type WorkerRow } from "../store/workers.ts";
+import { type LaneQueue, liveWorkers, queueByLane, queueStats, type WorkerRow, workersByIds } from "../store/workers.ts";
 import { type AuditTrail, LogAuditTrail } from "./audit.ts";
 import type { TickResult } from "./commit.ts";
 import { EventFeed } from "./event-feed.ts";
@@ -216,6 +225,7 @@ export class Forge {
       laneCap: PolicySet.laneCap(policy, valid.lane),
       commitFailures: 0,
       rerunOf: null,
+      latestRerun: null,
     };
     const steps = topologicalOrder(valid.graph).map((id, position) => {
       const step = valid.graph.steps[id] as { type: string; deps: string[] };
@@ -417,31 +427,55 @@ export class Forge {
   }
 
   /**
-   * Why each run does not move (API.md, "waiting"), derived from the runs and their steps
-   * with one read each of the pauses, the live workers and the loads of the capped lanes
-   * concerned, however many runs are asked about.
+   * Why each run does not move (API.md, "waiting"), derived from the runs with one read each
+   * of their WAITING steps, the pauses, the workers holding their leases and the loads of the
+   * capped lanes concerned, however many runs are asked about. `admin` callers also get what
+   * only admins may read in the sentence: a pause's reason, a lease holder's name.
    */
-  async waitingOf(runs: readonly RunRecord[], stepsOf: (runId: string) => Promise<StepRecord[]>): Promise<Map<RunRecord, Waiting | null>> {
+  async waitingOf(runs: readonly RunRecord[], admin: boolean): Promise<Map<RunRecord, Waiting | null>> {
     const now = this.clock.now();
     const open = runs.filter((r) => !isTerminalRun(r.status));
     const result = new Map<RunRecord, Waiting | null>(runs.map((r) => [r, null]));
     if (open.length === 0) return result;
     const cappedLanes = [...new Set(open.filter((r) => r.status === "PENDING" && r.laneCap !== null).map((r) => r.lane))];
-    const [pauses, live, loads, steps] = await Promise.all([
+    const owners = [...new Set(open.flatMap((r) => (r.leaseOwner !== null ? [r.leaseOwner] : [])))];
+    const staleBefore = now.getTime() - 3 * this.resources.tunables.heartbeatMs;
+    const [pauses, live, holders, loads, steps] = await Promise.all([
       listPauses(this.db),
-      liveWorkers(this.db, new Date(now.getTime() - 3 * this.resources.tunables.heartbeatMs)),
+      this.worker?.running ? Promise.resolve([true]) : liveWorkers(this.db, new Date(staleBefore)),
+      workersByIds(this.db, owners),
       laneLoads(this.db, cappedLanes, now),
-      Promise.all(open.map((r) => stepsOf(r.id))),
+      waitingSteps(
+        this.db,
+        open.map((r) => r.id),
+      ),
     ]);
-    const liveIds = new Set(live.map((w) => w.id));
-    const anyWorker = live.length > 0 || (this.worker?.running ?? false);
-    open.forEach((run, i) => {
-      const holderAlive = this.scheduler.isAdvancing(run.id) || (run.leaseOwner !== null && liveIds.has(run.leaseOwner));
+    const stepsByRun = new Map<string, StepRecord[]>();
+    for (const step of steps) {
+      const list = stepsByRun.get(step.runId);
+      if (list) list.push(step);
+      else stepsByRun.set(step.runId, [step]);
+    }
+    // A lease's holder is taken to be at work unless it is a worker known to be gone (stopped,
+    // or silent for three heartbeats): an admin tickOnce elsewhere has no worker row.
+    const gone = (owner: string) => {
+      const w = holders.get(owner);
+      return w !== undefined && (w.stoppedAt !== null || w.heartbeatAt.getTime() < staleBefore);
+    };
+    for (const run of open) {
+      const holderAlive = this.scheduler.isAdvancing(run.id) || (run.leaseOwner !== null && !gone(run.leaseOwner));
       result.set(
         run,
-        whyWaiting(run, steps[i] as StepRecord[], { now, pauses, laneLoad: loads.get(run.lane) ?? 0, holderAlive, anyWorker }),
+        whyWaiting(run, stepsByRun.get(run.id) ?? [], {
+          now,
+          pauses,
+          laneLoad: loads.get(run.lane) ?? 0,
+          holderAlive,
+          anyWorker: live.length > 0,
+          admin,
+        }),
       );
-    });
+    }
     return result;
   }
 

@@ -13,6 +13,7 @@ import { isTerminalRun, RUN_STATUSES, type RunStatus } from "../domain/status.ts
 import type { PauseScope } from "../domain/waiting.ts";
 import { InvalidInput, RunNotFound } from "../errors.ts";
 import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
+import { findSteps, findTaken } from "../store/runs.ts";
 import { type MatchedRun, matchingRuns, stepCounts, type WalkCursor, withReruns } from "../store/sql/bulk.ts";
 import { changeRunsOverridingLeases } from "../store/sql/cancel.ts";
 import { liftPause, listPauses, setPause } from "../store/sql/pauses.ts";
@@ -112,8 +113,29 @@ export class Lifecycle {
     return this.#walk(input, dryRun, async (page) => {
       const candidates = page.filter((r) => RERUNNABLE.has(r.status)).map((r) => r.id);
       if (dryRun) {
+        // What the real call would do: the runs without a re-run whose re-run the policy in force now accepts.
         const taken = await withReruns(db, candidates);
-        return candidates.filter((runId) => !taken.has(runId));
+        const open = candidates.filter((runId) => !taken.has(runId));
+        const now = clock.now();
+        const [originals, steps] = await Promise.all([findTaken(db, open, []), findSteps(db, open, "now")]);
+        const byRun = new Map(originals.map((r) => [r.id, r]));
+        const stepsOf = new Map<string, StepRecord[]>();
+        for (const step of steps) {
+          const list = stepsOf.get(step.runId);
+          if (list) list.push(step);
+          else stepsOf.set(step.runId, [step]);
+        }
+        return open.filter((runId) => {
+          const original = byRun.get(runId);
+          if (!original) return false;
+          try {
+            this.#planRerun(original, stepsOf.get(runId) ?? [], null, now);
+            return true;
+          } catch (error) {
+            if (!(error instanceof InvalidInput)) throw error;
+            return false;
+          }
+        });
       }
       const rerun: string[] = [];
       for (const group of await this.#bySteps(candidates)) {

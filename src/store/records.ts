@@ -38,6 +38,8 @@ export interface RunRecord {
   commitFailures: number;
   /** The run this one re-runs (rerunRun); null for runs created by createRun(s). */
   rerunOf: string | null;
+  /** The newest run made from this one by rerunRun(s), even once that run is pruned; null when none was. */
+  latestRerun: string | null;
 }
 
 /** A step as stored: its written state (StepUpdate) plus where it sits in the graph. */
@@ -194,7 +196,7 @@ export const RUN_COLUMNS =
   idempotency_key AS "idempotencyKey", input_hash AS "inputHash", created_at AS "createdAt", updated_at AS "updatedAt",
   started_at AS "startedAt", finished_at AS "finishedAt", seq, lease_owner AS "leaseOwner", lease_epoch AS "leaseEpoch",
   lease_expires_at AS "leaseExpiresAt", wake_at AS "wakeAt", policy, lane_cap AS "laneCap", commit_failures AS "commitFailures",
-  rerun_of AS "rerunOf"`);
+  rerun_of AS "rerunOf", latest_rerun AS "latestRerun"`);
 
 export const STEP_COLUMNS = Prisma.raw(`run_id AS "runId", id, position, type, deps, status, attempts,
   started_at AS "startedAt", finished_at AS "finishedAt", output, error, wake_at AS "wakeAt", signal,
@@ -220,6 +222,7 @@ export function rawRun(row: Record<string, unknown>): Run {
     laneCap: row.laneCap === null || row.laneCap === undefined ? null : Number(row.laneCap),
     commitFailures: Number(row.commitFailures ?? 0),
     rerunOf: (row.rerunOf as string | null | undefined) ?? null,
+    latestRerun: (row.latestRerun as string | null | undefined) ?? null,
     createdAt: toDate(row.createdAt),
     updatedAt: toDate(row.updatedAt),
     startedAt: toDateOrNull(row.startedAt),

@@ -50,6 +50,14 @@ export async function findSteps(db: Db | Tx, runIds: string[], parsing: JsonPars
   return rows.map((row) => toStepRecord(rawStep(row), parsing));
 }
 
+/** The WAITING steps of the given runs (on a timer, a retry's backoff, or a signal): all a run's wait is made of. */
+export async function waitingSteps(db: Db, runIds: string[]): Promise<StepRecord[]> {
+  if (runIds.length === 0) return [];
+  const rows = await db.read.$queryRaw<Record<string, unknown>[]>`
+    SELECT ${STEP_COLUMNS} FROM steps WHERE run_id IN (${Prisma.join(runIds)}) AND status = 'WAITING' ORDER BY run_id, position`;
+  return rows.map((row) => toStepRecord(rawStep(row)));
+}
+
 export interface RunFilter {
   status?: RunStatus | null;
   jobType?: string | null;

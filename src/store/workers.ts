@@ -1,6 +1,6 @@
 import type { Db } from "./db.ts";
 import { toDateOrNull } from "./records.ts";
-import { dueAndFree } from "./sql/pick-order.ts";
+import { dueAndFree, notPaused } from "./sql/pick-order.ts";
 
 /** Worker registry: one row per worker process, kept fresh by heartbeats. */
 export async function registerWorker(db: Db, id: string, now: Date): Promise<void> {
@@ -38,6 +38,13 @@ export async function liveWorkers(db: Db, since: Date): Promise<WorkerRow[]> {
   });
 }
 
+/** The rows of these workers (any state), by id: whether a lease's holder is a worker known to be gone. */
+export async function workersByIds(db: Db, ids: string[]): Promise<Map<string, { heartbeatAt: Date; stoppedAt: Date | null }>> {
+  if (ids.length === 0) return new Map();
+  const rows = await db.read.worker.findMany({ where: { id: { in: ids } }, select: { id: true, heartbeatAt: true, stoppedAt: true } });
+  return new Map(rows.map((r) => [r.id, { heartbeatAt: r.heartbeatAt, stoppedAt: r.stoppedAt }]));
+}
+
 export interface QueueStats {
   depth: number;
   oldest: Date | null;
@@ -53,10 +60,14 @@ export async function nextWakeAt(db: Db, now: Date): Promise<Date | null> {
   return agg._min.wakeAt;
 }
 
-/** Runs the scheduler would pick now (due, whatever their lease), and the longest-waiting one's due time. */
+/**
+ * Runs the scheduler would pick now (due, whatever their lease; not those a pause holds
+ * back, which wait for an operator rather than for capacity), and the longest-waiting one's due time.
+ */
 export async function queueStats(db: Db, now: Date): Promise<QueueStats> {
-  const agg = await db.read.run.aggregate({ where: { wakeAt: { lte: now } }, _count: { _all: true }, _min: { wakeAt: true } });
-  return { depth: agg._count._all, oldest: agg._min.wakeAt };
+  const [row] = await db.read.$queryRaw<Array<{ depth: number | bigint; oldest: unknown }>>`
+    SELECT COUNT(*) AS depth, MIN(wake_at) AS oldest FROM runs WHERE wake_at <= ${now} AND ${notPaused("runs")}`;
+  return { depth: Number(row?.depth ?? 0), oldest: toDateOrNull(row?.oldest) };
 }
 
 export interface LaneQueue {
@@ -67,11 +78,12 @@ export interface LaneQueue {
 
 /**
  * Runs due and free of a live lease, per lane, with the earliest due time of each: what the
- * queue gauges show. Reads the partial index on wake_at (finished runs have none), so its cost
+ * queue gauges show. Runs a pause holds back are left out: they wait for an operator, not for
+ * capacity, and would otherwise set off queue-age alerts for as long as the pause lasts. Reads the partial index on wake_at (finished runs have none), so its cost
  * grows with the queue, not with the runs stored.
  */
 export async function queueByLane(db: Db, now: Date): Promise<LaneQueue[]> {
   const rows = await db.read.$queryRaw<Array<{ lane: string; depth: number | bigint; oldest: unknown }>>`
-    SELECT lane, COUNT(*) AS depth, MIN(wake_at) AS oldest FROM runs WHERE ${dueAndFree(null, now)} GROUP BY lane`;
+    SELECT lane, COUNT(*) AS depth, MIN(wake_at) AS oldest FROM runs WHERE ${dueAndFree(null, now)} AND ${notPaused("runs")} GROUP BY lane`;
   return rows.map((row) => ({ lane: row.lane, depth: Number(row.depth), oldestDueAt: toDateOrNull(row.oldest) }));
 }

@@ -6,6 +6,7 @@
 import type { RunStatus } from "../../domain/status.ts";
 import type { PauseScope, Waiting, WaitReason } from "../../domain/waiting.ts";
 import type { BulkResult, PruneResult } from "../../engine/lifecycle.ts";
+import { InvalidInput } from "../../errors.ts";
 import { adminAction } from "../admin.ts";
 import { requireAdmin } from "../auth.ts";
 import { builder } from "../builder.ts";
@@ -150,7 +151,7 @@ builder.mutationFields((t) => ({
         ctx,
         args.dryRun ? "cancelRuns(dryRun)" : "cancelRuns",
         filterTarget(args.filter),
-        () => ctx.forge.lifecycle.cancelMatching(args.filter, args.dryRun ?? false),
+        () => ctx.forge.lifecycle.cancelMatching(args.filter, dryRunArg(args.dryRun)),
         (r) => ({ matched: r.matched, affected: r.affected }),
       ),
   }),
@@ -168,7 +169,7 @@ builder.mutationFields((t) => ({
         ctx,
         args.dryRun ? "rerunRuns(dryRun)" : "rerunRuns",
         filterTarget(args.filter),
-        () => ctx.forge.lifecycle.rerunMatching(args.filter, args.dryRun ?? false),
+        () => ctx.forge.lifecycle.rerunMatching(args.filter, dryRunArg(args.dryRun)),
         (r) => ({ matched: r.matched, affected: r.affected }),
       ),
   }),
@@ -225,11 +226,18 @@ builder.mutationFields((t) => ({
         ctx,
         args.dryRun ? "pruneRuns(dryRun)" : "pruneRuns",
         null,
-        () => ctx.forge.lifecycle.prune(args.finishedBefore, (args.status as RunStatus[] | null | undefined) ?? null, args.dryRun ?? false),
+        () =>
+          ctx.forge.lifecycle.prune(args.finishedBefore, (args.status as RunStatus[] | null | undefined) ?? null, dryRunArg(args.dryRun)),
         (r) => ({ finishedBefore: args.finishedBefore.toISOString(), runs: r.runs, events: r.events, artifacts: r.artifacts }),
       ),
   }),
 }));
+
+/** `dryRun`: an explicit null is refused rather than taken as false, since false deletes or cancels for real. */
+function dryRunArg(value: boolean | null | undefined): boolean {
+  if (value === null) throw new InvalidInput("dryRun", "must be true or false (null is neither)");
+  return value ?? false;
+}
 
 function scopeTarget(lane: string | null | undefined, jobType: string | null | undefined): string {
   return [lane != null ? `lane:${lane}` : null, jobType != null ? `jobType:${jobType}` : null].filter(Boolean).join(" ");

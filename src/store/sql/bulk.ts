@@ -55,12 +55,12 @@ export async function matchingRuns(
   return rows.map((r) => ({ ...r, status: r.status as RunStatus, createdAt: toDateOrNull(r.createdAt) as Date }));
 }
 
-/** Of these runs, those that already have a re-run. */
+/** Of these runs, those that have been re-run (even if that re-run was pruned since). */
 export async function withReruns(db: Db, ids: readonly string[]): Promise<Set<string>> {
   if (ids.length === 0) return new Set();
-  const rows = await db.read.$queryRaw<Array<{ rerunOf: string }>>`
-    SELECT DISTINCT rerun_of AS "rerunOf" FROM runs WHERE rerun_of IN (${Prisma.join(ids)})`;
-  return new Set(rows.map((r) => r.rerunOf));
+  const rows = await db.read.$queryRaw<Array<{ id: string }>>`
+    SELECT id FROM runs WHERE id IN (${Prisma.join(ids)}) AND latest_rerun IS NOT NULL`;
+  return new Set(rows.map((r) => r.id));
 }
 
 /** The re-runs of each of these runs, oldest first. */

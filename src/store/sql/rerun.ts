@@ -41,7 +41,7 @@ export type RerunOutcome =
  * cannot be pruned, nor re-run by a concurrent bulk action, underneath); `plan` decides its
  * re-run, or null to skip it ("not-eligible"). With `skipRerun`, an original that already
  * has a re-run is skipped ("has-rerun"), read after the lock so a concurrent call's re-run
- * is seen. `plan` may throw (an input the policy now refuses): nothing is written then.
+ * is seen (and one whose re-run was pruned since still counts: `latest_rerun` keeps it). `plan` may throw (an input the policy now refuses): nothing is written then.
  */
 export async function insertReruns(
   db: Db,
@@ -56,9 +56,10 @@ export async function insertReruns(
     const originals = new Map(rows.map((row) => [row.id as string, toRunRecord(rawRun(row), "now")]));
     const withRerun = new Set<string>();
     if (options.skipRerun && originals.size > 0) {
-      const found = await tx.$queryRaw<Array<{ rerunOf: string }>>`
-        SELECT DISTINCT rerun_of AS "rerunOf" FROM runs WHERE rerun_of IN (${Prisma.join([...originals.keys()])})`;
-      for (const f of found) withRerun.add(f.rerunOf);
+      // A statement of its own, after the lock: on PostgreSQL it sees a concurrent call's re-runs committed while this one waited.
+      const found = await tx.$queryRaw<Array<{ id: string }>>`
+        SELECT id FROM runs WHERE id IN (${Prisma.join([...originals.keys()])}) AND latest_rerun IS NOT NULL`;
+      for (const f of found) withRerun.add(f.id);
     }
     const stepsByRun = new Map<string, StepRecord[]>();
     for (const step of await findSteps(tx, [...originals.keys()], "now")) {
@@ -113,6 +114,9 @@ async function writeReruns(db: Db, tx: Tx, reruns: PlannedRerun[]): Promise<void
     SELECT ${text("runId")}, ${text("id")}, ${int("position")}, ${text("type")}, ${text("deps")}, ${text("status")},
       ${text("output")}, ${time("startedAt")}, ${time("finishedAt")}
     FROM ${rows(steps)}`;
+  await tx.$executeRaw`UPDATE runs SET latest_rerun = ${text("id")}
+    FROM ${rows(reruns.map(({ run }) => ({ id: run.id, originalId: run.rerunOf })))}
+    WHERE runs.id = ${text("originalId")}`;
   // The reused steps' artifacts, copied: a re-run owns its whole history, so pruning its
   // original later changes nothing about it (API.md, "Retention").
   const reusing = reruns.flatMap(({ run, reusedStepIds }) =>
