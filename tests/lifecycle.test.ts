@@ -147,6 +147,11 @@ describe("rerunRun", () => {
     });
     const unknown = await forge.gql(`mutation { rerunRun(id: "missing") { id } }`);
     expect(unknown.errors?.[0]?.extensions?.code).toBe("NOT_FOUND");
+    const long = await forge.gql(`mutation($id: ID!) { rerunRun(id: $id) { id } }`, { id: "x".repeat(100_000) });
+    expect(long.errors?.[0]).toMatchObject({
+      extensions: { code: "BAD_USER_INPUT" },
+      message: "id: must be 1-128 characters of [A-Za-z0-9._:-]",
+    });
     const forbidden = await forge.gql(`mutation($id: ID!) { rerunRun(id: $id) { id } }`, { id: pending.id }, API);
     expect(forbidden.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
     // Nothing was created by any refusal.
@@ -605,6 +610,24 @@ describe("rerunRun, continued", () => {
 });
 
 describe("bulk actions, continued", () => {
+  it("rerunRuns copies at most 2 MiB of reused artifacts per transaction", async () => {
+    const forge = await startForge();
+    const graph = {
+      steps: {
+        big: { type: "artifact", params: { name: "blob", content: "x".repeat(600 * 1024) } },
+        x: { type: "fail", deps: ["big"], retry: { maxAttempts: 1 } },
+      },
+    };
+    await forge.app.forge.createRuns(Array.from({ length: 6 }, () => runInput({ lane: "heavy", graph })));
+    await settle(forge);
+    const before = forge.app.forge.db.commits;
+    const res = await forge.gql(`mutation { rerunRuns(filter: { lane: "heavy", status: [FAILED] }) { affected } }`);
+    expect(res.data.rerunRuns.affected).toBe(6);
+    // 600 KiB each: three runs (1.8 MiB) a transaction.
+    expect(forge.app.forge.db.commits - before).toBe(2);
+    expect(await forge.app.forge.db.read.artifact.count()).toBe(12);
+  });
+
   it("an explicit dryRun: null is refused by name, not taken for false", async () => {
     const forge = await startForge();
     await forge.app.forge.createRun(runInput({ lane: "n" }));

@@ -20,7 +20,8 @@ export function stepsToReuse(steps: readonly OriginalStep[], fromStep: string | 
   if (fromStep !== null && !byId.has(fromStep)) {
     const known = [...byId.keys()].sort();
     const shown = known.length > 10 ? `${known.slice(0, 10).join(", ")}, ...` : known.join(", ");
-    throw new InvalidInput("fromStep", `the run has no step "${fromStep}" (its steps: ${shown})`);
+    const named = fromStep.length > 64 ? `${fromStep.slice(0, 64)}...` : fromStep;
+    throw new InvalidInput("fromStep", `the run has no step "${named}" (its steps: ${shown})`);
   }
   const roots = fromStep !== null ? [fromStep] : steps.filter((s) => s.status !== "SUCCEEDED").map((s) => s.id);
   // Everything downstream of the roots: walk the dependents, each step once.

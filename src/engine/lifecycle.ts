@@ -8,13 +8,13 @@ import { planCancel } from "../domain/cancel.ts";
 import type { NewEvent } from "../domain/event.ts";
 import { stepsToReuse } from "../domain/rerun.ts";
 import { type BulkFilter, checkRunFilter, type RunFilterInput } from "../domain/run-filter.ts";
-import type { CreateRunInput } from "../domain/run-input.ts";
+import { type CreateRunInput, checkName } from "../domain/run-input.ts";
 import { isTerminalRun, RUN_STATUSES, type RunStatus } from "../domain/status.ts";
 import type { PauseScope } from "../domain/waiting.ts";
 import { InvalidInput, RunNotFound } from "../errors.ts";
 import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
 import { findSteps, findTaken } from "../store/runs.ts";
-import { type MatchedRun, matchingRuns, stepCounts, type WalkCursor, withReruns } from "../store/sql/bulk.ts";
+import { type MatchedRun, matchingRuns, runSizes, type WalkCursor, withReruns } from "../store/sql/bulk.ts";
 import { changeRunsOverridingLeases } from "../store/sql/cancel.ts";
 import { liftPause, listPauses, setPause } from "../store/sql/pauses.ts";
 import { countPrunable, type PruneCounts, type PruneScope, pruneBatch } from "../store/sql/prune.ts";
@@ -30,6 +30,8 @@ export const BULK_BATCH = 200;
  * transaction nor, on SQLite, a statement holding the event loop grows with graph size.
  */
 export const BULK_STEPS = 2000;
+/** ...and at most this many bytes of artifacts (a re-run copies those of its reused steps). */
+export const BULK_ARTIFACT_BYTES = 2 * 1024 * 1024;
 /** Runs one prune transaction deletes, with their steps, events and artifacts... */
 export const PRUNE_BATCH = 500;
 /** ...and at most this many events among them (a run larger than this goes alone). */
@@ -67,6 +69,7 @@ export class Lifecycle {
 
   /** A re-run of a finished run (API.md, "rerunRun"), made in one transaction. */
   async rerun(id: string, fromStep: string | null): Promise<RunRecord> {
+    checkName("id", id);
     const now = this.d.resources.clock.now();
     const [outcome] = await insertReruns(this.d.resources.db, [id], { skipRerun: false }, (original, steps) => {
       if (!isTerminalRun(original.status)) {
@@ -231,19 +234,25 @@ export class Lifecycle {
     return result;
   }
 
-  /** The runs in groups of at most BULK_STEPS steps (a larger run alone), in their order, for one transaction each. */
+  /**
+   * The runs in groups of at most BULK_STEPS steps and BULK_ARTIFACT_BYTES of artifacts (a
+   * larger run alone), in their order, for one transaction each.
+   */
   async #bySteps(ids: string[]): Promise<string[][]> {
-    const counts = await stepCounts(this.d.resources.db, ids);
+    const sizes = await runSizes(this.d.resources.db, ids);
     const groups: string[][] = [];
     let steps = Number.POSITIVE_INFINITY;
+    let bytes = 0;
     for (const id of ids) {
-      const n = counts.get(id) ?? 0;
-      if (steps + n > BULK_STEPS) {
+      const size = sizes.get(id) ?? { steps: 0, artifactBytes: 0 };
+      if (steps + size.steps > BULK_STEPS || bytes + size.artifactBytes > BULK_ARTIFACT_BYTES) {
         groups.push([]);
         steps = 0;
+        bytes = 0;
       }
       (groups.at(-1) as string[]).push(id);
-      steps += n;
+      steps += size.steps;
+      bytes += size.artifactBytes;
     }
     return groups;
   }

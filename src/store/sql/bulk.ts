@@ -77,12 +77,14 @@ export async function rerunsOf(db: Db, ids: readonly string[]): Promise<Map<stri
   return byRun;
 }
 
-/** How many steps each of these runs has. */
-export async function stepCounts(db: Db, ids: readonly string[]): Promise<Map<string, number>> {
-  const counts = new Map<string, number>();
-  if (ids.length === 0) return counts;
-  const rows = await db.read.$queryRaw<Array<{ runId: string; n: number | bigint }>>`
-    SELECT run_id AS "runId", count(*) AS n FROM steps WHERE run_id IN (${Prisma.join(ids)}) GROUP BY run_id`;
-  for (const r of rows) counts.set(r.runId, Number(r.n));
-  return counts;
+/** How many steps each of these runs has, and how many bytes of artifacts. */
+export async function runSizes(db: Db, ids: readonly string[]): Promise<Map<string, { steps: number; artifactBytes: number }>> {
+  const sizes = new Map<string, { steps: number; artifactBytes: number }>();
+  if (ids.length === 0) return sizes;
+  const rows = await db.read.$queryRaw<Array<{ id: string; steps: number | bigint; bytes: number | bigint | null }>>`
+    SELECT r.id, (SELECT count(*) FROM steps s WHERE s.run_id = r.id) AS steps,
+      (SELECT sum(a.size) FROM artifacts a WHERE a.run_id = r.id) AS bytes
+    FROM runs r WHERE r.id IN (${Prisma.join(ids)})`;
+  for (const r of rows) sizes.set(r.id, { steps: Number(r.steps), artifactBytes: Number(r.bytes ?? 0) });
+  return sizes;
 }
