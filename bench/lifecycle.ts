@@ -28,10 +28,11 @@ import { fmt, freshDbFile, percentile, printTable, startEngine } from "./support
  *   in batches of the same size.
  * - runs(first: 500) over HTTP with and without Run.waiting (and steps), 500 runs in mixed
  *   states.
- * - Claim and tick throughput with no pause against three pauses of other lanes (the claim
- *   reads the pauses table in every pick), in alternating rounds; on PostgreSQL also with the
- *   pauses table analyzed while they are in force. Then the claim's pick statement alone,
- *   with and without its pause check, and with the queued runs' own lane paused.
+ * - Claim and tick throughput from a queue of 50,000 due runs with no pause against three
+ *   pauses of other lanes (the claim reads the pauses table in every pick), in alternating
+ *   rounds; on PostgreSQL also with the pauses table analyzed while they are in force. Then
+ *   the claim's pick statement alone, with and without its pause check, and with the queued
+ *   runs' own lane paused.
  *
  * `--part prune,worker,cancel,waiting,pauses` (in bench/run.ts) runs some of the parts.
  * The finished runs are one real run (created and ticked by Forge) copied in SQL: every
@@ -357,7 +358,11 @@ interface Drain {
   pruneRate: number | null;
 }
 
-/** Creates `runs` one-step noop runs (createRuns of 100) drained by the engine's worker; with `prune`, while pruneRuns deletes the seeded runs. */
+/**
+ * Creates `runs` one-step noop runs (createRuns of 100) drained by the engine's worker; with
+ * `prune`, while pruneRuns deletes the seeded runs. Also how long the event loop was held:
+ * the gaps of a 5 ms timer past its due time.
+ */
 async function drain(place: Place, runs: number, prune: boolean, seeded: number): Promise<Drain> {
   const db = await Db.open({ url: place.url });
   const forge = await startEngine(db, { workerEnabled: true });
@@ -371,7 +376,11 @@ async function drain(place: Place, runs: number, prune: boolean, seeded: number)
         return r;
       })
     : null;
-  for (let i = 0; i < runs; i += 100) await forge.createRuns(Array.from({ length: Math.min(100, runs - i) }, () => noop));
+  for (let i = 0; i < runs; i += 100) {
+    await forge.createRuns(Array.from({ length: Math.min(100, runs - i) }, () => noop));
+    // Each call in a turn of its own, as requests come in over HTTP.
+    await new Promise((resolve) => setImmediate(resolve));
+  }
   await untilDrained(forge);
   const end = performance.now();
   const blocks = loop.stop();
@@ -789,38 +798,29 @@ function pauseVariants(dialect: Dialect): PauseVariant[] {
 }
 
 /**
- * One drain under a variant: every drain sets all three pauses and lifts those the variant
- * does not keep, so that the variants run the same code and differ only in the rows the
- * claim reads. On PostgreSQL the runs table is analyzed before the drain (a live one always
- * has statistics).
+ * Puts the pauses of `variant` in force through the API: all three lifted, then those it
+ * keeps set again. On PostgreSQL the pauses table is analyzed in between (empty), and again
+ * once they are set for the variant that has it analyzed.
  */
-async function tickWithPauses(dialect: Dialect, variant: PauseVariant, runs: number): Promise<{ rate: number; cpuUs: number }> {
-  const place = freshPlace(dialect, "pauses");
-  const db = await Db.open({ url: place.url, synchronous: "NORMAL" });
-  const forge = await startEngine(db);
-  for (let i = 0; i < 3; i++) await forge.lifecycle.pause(`other-${i}`, null, "benchmark");
-  for (let i = variant.pauses; i < 3; i++) await forge.lifecycle.resume(`other-${i}`, null);
-  const noop = input("bench", { steps: { s: { type: "noop" } } });
-  for (let i = 0; i < runs; i += 100) await forge.createRuns(Array.from({ length: Math.min(100, runs - i) }, () => noop));
-  if (dialect === "postgres") {
-    await db.read.$executeRawUnsafe("ANALYZE runs");
-    if (variant.analyzed) await db.read.$executeRawUnsafe("ANALYZE pauses");
-  }
+async function setPauses(forge: Forge, variant: PauseVariant): Promise<void> {
+  for (let i = 0; i < 3; i++) await forge.lifecycle.resume(`other-${i}`, null);
+  if (forge.db.dialect === "postgres") await forge.db.read.$executeRawUnsafe("ANALYZE pauses");
+  for (let i = 0; i < variant.pauses; i++) await forge.lifecycle.pause(`other-${i}`, null, "benchmark");
+  if (variant.analyzed) await forge.db.read.$executeRawUnsafe("ANALYZE pauses");
+}
+
+/** Ticks (by 100) until `runs` more runs have succeeded: runs/s, and the process's CPU time per run. */
+async function tickSome(forge: Forge, runs: number): Promise<{ rate: number; cpuUs: number }> {
   const started = performance.now();
   const cpu = process.cpuUsage();
   let succeeded = 0;
-  for (;;) {
+  while (succeeded < runs) {
     const tick = await forge.tickOnce(100);
-    if (tick.ticked === 0) break;
+    if (tick.ticked === 0) throw new Error(`the queue ran dry after ${succeeded} of ${runs} runs`);
     succeeded += tick.succeeded;
   }
   const used = process.cpuUsage(cpu);
-  const seconds = (performance.now() - started) / 1000;
-  if (succeeded !== runs) throw new Error(`expected ${runs} runs to succeed, got ${succeeded}`);
-  await forge.stop();
-  await db.close();
-  await place.drop();
-  return { rate: runs / seconds, cpuUs: (used.user + used.system) / runs };
+  return { rate: (succeeded / (performance.now() - started)) * 1000, cpuUs: (used.user + used.system) / succeeded };
 }
 
 interface PickVariant extends PauseVariant {
@@ -832,20 +832,15 @@ interface PickVariant extends PauseVariant {
 
 /**
  * The claim's pick (claim.ts pickIds, uncapped) alone with the raw driver, µs per pick of 100
- * from a queue of `runs` due runs: without the pause check (the pick as it was before pauses;
- * the bound), with it under each variant, and with the queue's own lane paused (the pick then
- * passes over every queued run and returns none). Each variant picks `picks` times, or for
- * two seconds if that is less. On PostgreSQL the runs table is analyzed first, and the
- * pauses table analyzed afresh (empty) before each variant sets its pauses.
+ * from the queue at `place`: without the pause check (the pick as it was before pauses; the
+ * bound), with it under each variant, and with the queued runs' own lane paused (the pick then
+ * passes over every queued run and returns none). Each variant picks `picks` times, or for two
+ * seconds if that is less. On PostgreSQL the pauses table is analyzed afresh (empty) before
+ * each variant sets its pauses.
  */
-async function pickAlone(dialect: Dialect, runs: number, picks: number, rounds: number) {
-  const place = freshPlace(dialect, "pick");
+async function pickAlone(dialect: Dialect, place: Place, picks: number, rounds: number) {
   const db = await Db.open({ url: place.url, synchronous: "NORMAL" });
-  const forge = await startEngine(db);
-  const noop = input("bench", { steps: { s: { type: "noop" } } });
-  for (let i = 0; i < runs; i += 500) await forge.createRuns(Array.from({ length: Math.min(500, runs - i) }, () => noop));
   const pick = pickIds(db, { owner: "bench", now: new Date(Date.now() + 60_000), leaseMs: 60_000, limit: 100 }, false);
-  await forge.stop();
   await db.close();
   const check = notPaused("runs").sql;
   const withCheck = dialect === "sqlite" ? pick.sql : pick.text;
@@ -866,7 +861,6 @@ async function pickAlone(dialect: Dialect, runs: number, picks: number, rounds: 
     else await client?.query(sql);
   };
   const at = dialect === "sqlite" ? "0" : "now()";
-  if (client) await client.query("ANALYZE runs");
   const time = async (sql: string): Promise<{ us: number; returned: number }> => {
     const statement = raw?.prepare(sql);
     const once = async () => (statement ? statement.all(...values).length : ((await client?.query(sql, values))?.rowCount ?? 0));
@@ -897,28 +891,46 @@ async function pickAlone(dialect: Dialect, runs: number, picks: number, rounds: 
       }
     }
   }
+  await exec("DELETE FROM pauses");
   raw?.close();
   await client?.end();
-  await place.drop();
   return samples;
 }
 
-async function benchPauses(dialect: Dialect, runs: number, rounds: number, quick: boolean): Promise<void> {
+/**
+ * Ticks from a queue of `queued` due runs (and more: `perTrial` for each trial), `perTrial`
+ * runs per trial under each variant in turn, on one database; then the pick alone from what
+ * is left. On PostgreSQL the runs table is analyzed once the queue is in (a live one always
+ * has statistics).
+ */
+async function benchPauses(dialect: Dialect, o: { queued: number; perTrial: number; rounds: number; picks: number }): Promise<void> {
   const variants = pauseVariants(dialect);
-  await tickWithPauses(dialect, variants[1] as PauseVariant, Math.min(500, runs)); // warm-up
+  const place = freshPlace(dialect, "pauses");
+  const db = await Db.open({ url: place.url, synchronous: "NORMAL" });
+  const forge = await startEngine(db);
+  const total = o.queued + (o.rounds * variants.length + 1) * o.perTrial;
+  const noop = input("bench", { steps: { s: { type: "noop" } } });
+  for (let i = 0; i < total; i += 500) await forge.createRuns(Array.from({ length: Math.min(500, total - i) }, () => noop));
+  if (dialect === "postgres") await db.read.$executeRawUnsafe("ANALYZE runs");
+  await setPauses(forge, variants[1] as PauseVariant);
+  await tickSome(forge, o.perTrial); // warm-up
   const rates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
   const cpus = new Map<string, number[]>(variants.map((v) => [v.name, []]));
-  for (let round = 0; round < rounds; round++) {
+  for (let round = 0; round < o.rounds; round++) {
     for (const v of round % 2 === 0 ? variants : [...variants].reverse()) {
-      const { rate, cpuUs } = await tickWithPauses(dialect, v, runs);
+      await setPauses(forge, v);
+      const { rate, cpuUs } = await tickSome(forge, o.perTrial);
       rates.get(v.name)?.push(rate);
       cpus.get(v.name)?.push(cpuUs);
     }
   }
+  await setPauses(forge, variants[0] as PauseVariant);
+  await forge.stop();
+  await db.close();
   const noneRate = median(rates.get("none") ?? []);
   const noneCpu = least(cpus.get("none") ?? []);
   printTable(
-    `${LABEL[dialect]}${dialect === "sqlite" ? " NORMAL" : ""}: claim + tick of ${fmt(runs)} one-step noop runs (ticks of 100) with no pause and with pauses of other lanes; ${rounds} alternating rounds`,
+    `${LABEL[dialect]}${dialect === "sqlite" ? " NORMAL" : ""}: claim + tick (ticks of 100) of ${fmt(o.perTrial)} one-step noop runs per trial from a queue of ${fmt(o.queued)} or more, with no pause and with pauses of other lanes; ${o.rounds} alternating rounds`,
     ["pauses", "runs/s (median)", "of none", "CPU µs/run (least)", "none / this", "runs/s by round"],
     variants.map((v) => [
       v.name,
@@ -929,11 +941,11 @@ async function benchPauses(dialect: Dialect, runs: number, rounds: number, quick
       (rates.get(v.name) ?? []).map((r) => fmt(r)).join(", "),
     ]),
   );
-  const picks = quick ? 200 : 1000;
-  const samples = await pickAlone(dialect, runs, picks, rounds);
+  const samples = await pickAlone(dialect, place, o.picks, o.rounds);
+  await place.drop();
   const bound = median(samples.get("no check (the bound)")?.us ?? []);
   printTable(
-    `${LABEL[dialect]}: the claim's pick alone (raw ${dialect === "sqlite" ? "better-sqlite3" : "pg"}), picks of 100 from ${fmt(runs)} due runs; median of ${rounds} alternating rounds of up to ${fmt(picks)} picks (or 2 s)`,
+    `${LABEL[dialect]}: the claim's pick alone (raw ${dialect === "sqlite" ? "better-sqlite3" : "pg"}), picks of 100 from the ${fmt(o.queued)} due runs left; median of ${o.rounds} alternating rounds of up to ${fmt(o.picks)} picks (or 2 s)`,
     ["pick", "µs per pick (median)", "of no check", "runs it returns", "µs by round"],
     [...samples.entries()].map(([name, { us, returned }]) => [
       name,
@@ -970,5 +982,11 @@ export async function benchLifecycle(o: LifecycleOptions): Promise<void> {
   }
   if (wants("cancel")) await benchCancel(dialect, quick ? 2000 : 10_000, quick ? 1 : 2);
   if (wants("waiting")) await benchWaitingList(dialect, quick ? 10 : 50);
-  if (wants("pauses")) await benchPauses(dialect, quick ? 1000 : 5000, quick ? 3 : 5, quick);
+  if (wants("pauses"))
+    await benchPauses(dialect, {
+      queued: quick ? 5000 : 50_000,
+      perTrial: quick ? 500 : 2000,
+      rounds: quick ? 3 : 5,
+      picks: quick ? 200 : 1000,
+    });
 }
