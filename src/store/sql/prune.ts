@@ -51,7 +51,7 @@ function scopeSql(scope: PruneScope): Prisma.Sql {
 export async function pruneBatch(db: Db, scope: PruneScope, limit: number): Promise<PruneCounts> {
   return db.write(async (tx) => {
     const picked = await tx.$queryRaw<Array<{ id: string; seq: number | bigint }>>`
-      SELECT id, seq FROM runs WHERE ${scopeSql(scope)} ORDER BY finished_at LIMIT ${limit} ${pickLock[db.dialect]}`;
+      SELECT id, seq FROM runs ${db.sql.indexedBy("runs_finished_idx")} WHERE ${scopeSql(scope)} ORDER BY finished_at LIMIT ${limit} ${pickLock[db.dialect]}`;
     if (picked.length === 0) return { runs: 0, events: 0, artifacts: 0 };
     const ids = Prisma.join(picked.map((p) => p.id));
     const [counted] = await tx.$queryRaw<Array<{ n: number | bigint }>>`SELECT count(*) AS n FROM artifacts WHERE run_id IN (${ids})`;
