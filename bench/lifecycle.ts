@@ -264,8 +264,10 @@ async function rawPrune(dialect: Dialect, place: Place, n: number): Promise<numb
   let ms: number;
   if (dialect === "sqlite") {
     const raw = openSqlite(place.url);
+    // By runs_finished_idx: without INDEXED BY, SQLite reads the status index and sorts every finished run.
     const pick = raw.prepare(
-      `SELECT id, seq FROM runs WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN (${statuses}) ORDER BY finished_at LIMIT ?`,
+      `SELECT id, seq FROM runs INDEXED BY runs_finished_idx WHERE finished_at IS NOT NULL AND finished_at < ? AND status IN (${statuses})
+         ORDER BY finished_at LIMIT ?`,
     );
     const byCount = new Map<number, { count: Database.Statement; remove: Database.Statement }>();
     const statementsFor = (k: number) => {
