@@ -16,7 +16,9 @@ import { fmt, printTable } from "./support.ts";
  */
 const args = process.argv.slice(2);
 const commit = args.find((arg, i) => !arg.startsWith("--") && args[i - 1] !== "--rounds");
-const rounds = Number(args[args.indexOf("--rounds") + 1] || 7);
+// Without --rounds, indexOf is -1 and the element after it would be the commit itself.
+const roundsAt = args.indexOf("--rounds");
+const rounds = roundsAt === -1 ? 7 : Number(args[roundsAt + 1]);
 if (!commit || !Number.isInteger(rounds) || rounds < 1) {
   console.error("usage: npm run bench:compare -- <commit> [--rounds N]");
   process.exit(2);

@@ -3,6 +3,7 @@ import { benchDeliveryLoop, benchEventLoop } from "./event-loop.ts";
 import { benchFanout } from "./fanout.ts";
 import { benchHttp } from "./http.ts";
 import { benchLatency } from "./latency.ts";
+import { benchLifecycle } from "./lifecycle.ts";
 import { benchObservability } from "./observability.ts";
 import { benchPoison, sqliteUrl } from "./poison.ts";
 import { benchPostgresLatency, benchPostgresThroughput, dropSchema, freshSchemaUrl } from "./postgres.ts";
@@ -11,10 +12,12 @@ import { benchSteps } from "./steps.ts";
 import { benchThroughput } from "./throughput.ts";
 
 /**
- * `npm run bench [-- --quick] [-- --only throughput|poison|latency|fanout|http|eventloop|steps|observability|scale|dashboard|pg] [-- --soak]`: Forge's
+ * `npm run bench [-- --quick] [-- --only throughput|poison|latency|fanout|http|eventloop|steps|observability|scale|dashboard|lifecycle|pg] [-- --soak]`: Forge's
  * benchmarks, each printed as a table next to a bound measured in the same run. Figures
  * vary with the machine; the ratios are what to compare between runs. `pg` needs a
  * PostgreSQL server (BENCH_DATABASE_URL, default the local one); `--pg` runs only it.
+ * `lifecycle` runs on SQLite, and on PostgreSQL as part of `pg` (or with `--with-pg`);
+ * `--part prune,worker,cancel,waiting,pauses` picks some of its parts.
  */
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -49,6 +52,11 @@ if (wants("scale")) await benchScale({ small: 10_000, large: quick ? 100_000 : 1
 if (wants("dashboard")) {
   await benchDashboard({ loads: quick ? 5 : 20, repetitions: quick ? 10 : 50, graphSteps: 1000, graphLoads: quick ? 2 : 5 });
 }
+const parts = args.includes("--part") ? (args[args.indexOf("--part") + 1] ?? "").split(",") : undefined;
+if (wants("lifecycle")) {
+  await benchLifecycle({ dialect: "sqlite", quick, parts });
+  if (args.includes("--with-pg") && !wants("pg")) await benchLifecycle({ dialect: "postgres", quick, parts });
+}
 if (wants("pg")) {
   await benchPostgresThroughput({ runs: quick ? 1000 : 6000 });
   await benchPostgresLatency({ subscribers: 100, events: quick ? 50 : 300, gapMs: 10 });
@@ -61,4 +69,5 @@ if (wants("pg")) {
   await benchPoison({ label: "PostgreSQL", url: () => schema("poison") });
   await benchEventLoop({ label: "PostgreSQL", databaseUrl: schema("loop") });
   for (const url of schemas) await dropSchema(url);
+  await benchLifecycle({ dialect: "postgres", quick, parts });
 }
