@@ -34,9 +34,18 @@ export function dueAndFree(alias: string | null, now: Date): Prisma.Sql {
  * A run (of `alias`) that no pause holds back (API.md, "Pauses"): part of every claim's pick,
  * so a pause is honoured by the statement that takes the leases, on every process, with no
  * read of the pauses before it. The pauses table holds a handful of rows ('' is "any").
+ *
+ * Written as three uncorrelated NOT IN lists (lanes paused for every job type, job types
+ * paused in every lane, lane and job type pairs), each read once per statement: as a
+ * correlated NOT EXISTS, PostgreSQL, once it had statistics on the pauses table, planned the
+ * claim as a scan and sort of every due run instead of a walk of runs_open_due_idx (60-570 ms a
+ * claim at 50,000 due runs, against under a millisecond).
  */
 export function notPaused(alias: string): Prisma.Sql {
+  const a = alias;
   return Prisma.raw(
-    `NOT EXISTS (SELECT 1 FROM pauses p WHERE (p.lane = '' OR p.lane = ${alias}.lane) AND (p.job_type = '' OR p.job_type = ${alias}.job_type))`,
+    `${a}.lane NOT IN (SELECT lane FROM pauses WHERE job_type = '')` +
+      ` AND ${a}.job_type NOT IN (SELECT job_type FROM pauses WHERE lane = '')` +
+      ` AND (${a}.lane, ${a}.job_type) NOT IN (SELECT lane, job_type FROM pauses WHERE lane <> '' AND job_type <> '')`,
   );
 }
