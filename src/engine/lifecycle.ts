@@ -32,8 +32,13 @@ export const BULK_BATCH = 200;
 export const BULK_STEPS = 2000;
 /** ...and at most this many bytes of artifacts (a re-run copies those of its reused steps). */
 export const BULK_ARTIFACT_BYTES = 2 * 1024 * 1024;
-/** Runs one prune transaction deletes, with their steps, events and artifacts... */
-export const PRUNE_BATCH = 500;
+/**
+ * Runs one prune transaction deletes, with their steps, events and artifacts... 100, not more:
+ * on SQLite a batch holds the event loop while it deletes and commits (about 15 ms at 500), and
+ * the worker in the same process drained 0.63 of its throughput beside a prune in batches of 500
+ * against 0.86 in batches of 100 (bench/lifecycle.ts).
+ */
+export const PRUNE_BATCH = 100;
 /** ...and at most this many events among them (a run larger than this goes alone). */
 export const PRUNE_EVENTS = 20_000;
 /** Ids a BulkResult lists at most. */
