@@ -50,7 +50,8 @@ describe("the claim's pick", () => {
       expect(plan).not.toMatch(/TEMP B-TREE/);
     } else {
       expect(plan).toMatch(/Index Scan using runs_open_due_idx/);
-      expect(plan).not.toMatch(/Sort|Seq Scan/);
+      // The pauses table, a handful of rows, is read once (a hashed subplan); the runs table never in full.
+      expect(plan).not.toMatch(/Sort|Seq Scan on runs/);
     }
   });
 
@@ -67,7 +68,7 @@ describe("the claim's pick", () => {
     } else {
       expect(plan).toMatch(/runs_capped_pending_idx/);
       expect(plan).toMatch(/runs_open_due_idx/);
-      expect(plan).not.toMatch(/Seq Scan|runs_lane_created_at_id_idx/);
+      expect(plan).not.toMatch(/Seq Scan on runs|runs_lane_created_at_id_idx/);
       // The lanes' loads are counted once per lane, not once per candidate.
       expect(plan).toMatch(/CTE loads/);
     }
