@@ -1,4 +1,4 @@
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 
@@ -90,4 +90,6 @@ async function http(): Promise<{ requestUs: number }> {
 }
 
 const result = { ...(await engine()), ...(await http()) };
+// Each sample's databases are its own: nothing of them is kept in the memory-backed folder.
+rmSync(folder, { recursive: true, force: true });
 console.log(JSON.stringify(result));
