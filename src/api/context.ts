@@ -1,7 +1,7 @@
 import type { Waiting } from "../domain/waiting.ts";
 import type { Forge } from "../engine/forge.ts";
 import type { ArtifactRecord } from "../store/artifacts.ts";
-import type { RunRecord, StepRecord } from "../store/records.ts";
+import { byRun, type RunRecord, type StepRecord } from "../store/records.ts";
 import { AnswerBudget } from "./answer-budget.ts";
 import type { Access } from "./auth.ts";
 import { batchLoader } from "./batch.ts";
@@ -25,17 +25,6 @@ export interface Context {
   answer: AnswerBudget;
   /** A graphql-ws subscription's socket, where shared answers are written straight away (api/fanout.ts). */
   sink?: AnswerSink;
-}
-
-/** Groups rows by run id. */
-function byRun<T extends { runId: string }>(rows: T[]): Map<string, T[]> {
-  const grouped = new Map<string, T[]>();
-  for (const row of rows) {
-    const list = grouped.get(row.runId);
-    if (list) list.push(row);
-    else grouped.set(row.runId, [row]);
-  }
-  return grouped;
 }
 
 export function createContext(forge: Forge, access: Access, maxAnswerBytes: number): Context {

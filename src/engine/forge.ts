@@ -17,7 +17,7 @@ import { type ArtifactRecord, artifactContents, listArtifacts } from "../store/a
 import { type Db, isUniqueViolation } from "../store/db.ts";
 import { listRunEvents } from "../store/events.ts";
 import { migrate } from "../store/migrate.ts";
-import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
+import { byRun, type NewRunRows, type RunRecord, type StepRecord } from "../store/records.ts";
 import {
   findRun,
   findRunByIdempotencyKey,
@@ -450,12 +450,7 @@ export class Forge {
         open.map((r) => r.id),
       ),
     ]);
-    const stepsByRun = new Map<string, StepRecord[]>();
-    for (const step of steps) {
-      const list = stepsByRun.get(step.runId);
-      if (list) list.push(step);
-      else stepsByRun.set(step.runId, [step]);
-    }
+    const stepsByRun = byRun(steps);
     // A lease's holder is taken to be at work unless it is a worker known to be gone (stopped,
     // or silent for three heartbeats): an admin tickOnce elsewhere has no worker row.
     const gone = (owner: string) => {

@@ -12,7 +12,7 @@ import { type CreateRunInput, checkName } from "../domain/run-input.ts";
 import { isTerminalRun, RUN_STATUSES, type RunStatus } from "../domain/status.ts";
 import type { PauseScope } from "../domain/waiting.ts";
 import { InvalidInput, RunNotFound } from "../errors.ts";
-import type { NewRunRows, RunRecord, StepRecord } from "../store/records.ts";
+import { byRun, type NewRunRows, type RunRecord, type StepRecord } from "../store/records.ts";
 import { findSteps, findTaken } from "../store/runs.ts";
 import { type MatchedRun, matchingRuns, runSizes, type WalkCursor, withReruns } from "../store/sql/bulk.ts";
 import { changeRunsOverridingLeases } from "../store/sql/cancel.ts";
@@ -126,15 +126,10 @@ export class Lifecycle {
         const open = candidates.filter((runId) => !taken.has(runId));
         const now = clock.now();
         const [originals, steps] = await Promise.all([findTaken(db, open, []), findSteps(db, open, "now")]);
-        const byRun = new Map(originals.map((r) => [r.id, r]));
-        const stepsOf = new Map<string, StepRecord[]>();
-        for (const step of steps) {
-          const list = stepsOf.get(step.runId);
-          if (list) list.push(step);
-          else stepsOf.set(step.runId, [step]);
-        }
+        const originalOf = new Map(originals.map((r) => [r.id, r]));
+        const stepsOf = byRun(steps);
         return open.filter((runId) => {
-          const original = byRun.get(runId);
+          const original = originalOf.get(runId);
           if (!original) return false;
           try {
             this.#planRerun(original, stepsOf.get(runId) ?? [], null, now);

@@ -180,6 +180,17 @@ export function toGlobalId(value: unknown): number {
   return id;
 }
 
+/** Groups rows by run id. */
+export function byRun<T extends { runId: string }>(rows: T[]): Map<string, T[]> {
+  const grouped = new Map<string, T[]>();
+  for (const row of rows) {
+    const list = grouped.get(row.runId);
+    if (list) list.push(row);
+    else grouped.set(row.runId, [row]);
+  }
+  return grouped;
+}
+
 /** JSON text for a nullable JSON column: `undefined` and `null` are both stored as NULL. */
 export function jsonOrNull(value: unknown): string | null {
   return value === undefined || value === null ? null : JSON.stringify(value);

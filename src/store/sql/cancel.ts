@@ -5,7 +5,7 @@
  */
 import type { RunChange } from "../../domain/change.ts";
 import { type Db, Prisma } from "../db.ts";
-import { RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "../records.ts";
+import { byRun, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "../records.ts";
 import { findSteps } from "../runs.ts";
 import { writeOverriding, writeOverridingMany } from "./commit-changes.ts";
 
@@ -51,16 +51,13 @@ export async function changeRunsOverridingLeases(
       ORDER BY id ${db.sql.forUpdate}`;
     if (rows.length === 0) return [];
     const runs = rows.map((row) => toRunRecord(rawRun(row), "now"));
-    const stepsByRun = new Map<string, StepRecord[]>();
-    for (const step of await findSteps(
-      tx,
-      runs.map((r) => r.id),
-      "now",
-    )) {
-      const list = stepsByRun.get(step.runId);
-      if (list) list.push(step);
-      else stepsByRun.set(step.runId, [step]);
-    }
+    const stepsByRun = byRun(
+      await findSteps(
+        tx,
+        runs.map((r) => r.id),
+        "now",
+      ),
+    );
     const changes = runs.flatMap((run) => plan(run, stepsByRun.get(run.id) ?? []) ?? []);
     await writeOverridingMany(db, tx, changes);
     return changes;

@@ -7,7 +7,7 @@
 import type { NewEvent } from "../../domain/event.ts";
 import { type Db, Prisma, type Tx } from "../db.ts";
 import { ms } from "../dialect.ts";
-import { jsonOrNull, type NewRun, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "../records.ts";
+import { byRun, jsonOrNull, type NewRun, RUN_COLUMNS, type RunRecord, rawRun, type StepRecord, toRunRecord } from "../records.ts";
 import { findSteps } from "../runs.ts";
 import { appendEvents } from "./append-events.ts";
 
@@ -61,12 +61,7 @@ export async function insertReruns(
         SELECT id FROM runs WHERE id IN (${Prisma.join([...originals.keys()])}) AND latest_rerun IS NOT NULL`;
       for (const f of found) withRerun.add(f.id);
     }
-    const stepsByRun = new Map<string, StepRecord[]>();
-    for (const step of await findSteps(tx, [...originals.keys()], "now")) {
-      const list = stepsByRun.get(step.runId);
-      if (list) list.push(step);
-      else stepsByRun.set(step.runId, [step]);
-    }
+    const stepsByRun = byRun(await findSteps(tx, [...originals.keys()], "now"));
     const outcomes: RerunOutcome[] = originalIds.map((originalId) => {
       const original = originals.get(originalId);
       if (!original) return { originalId, skipped: "missing" };
